@@ -1,0 +1,334 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is the Postgres event store.
+type Store struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// Config configures a Store.
+type Config struct {
+	Pool *pgxpool.Pool
+	// Now is the clock used for recorded_at; time.Now when nil.
+	Now func() time.Time
+}
+
+// New returns a Store over the pool.
+func New(cfg Config) (*Store, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("eventstore: pool is nil")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{pool: cfg.Pool, now: cfg.Now}, nil
+}
+
+// Pool returns the underlying pool (for the projection engine, which shares it).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+const appendSQL = `
+INSERT INTO events (uuid, stream_id, stream_type, version, event_type, schema_version,
+                    payload, metadata, recorded_at, content_hash)
+SELECT u, s, st, v, et, sv, p::json, m::json, ra, ch
+FROM unnest($1::varchar[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[],
+            $7::text[], $8::text[], $9::timestamptz[], $10::bytea[])
+     AS t(u, s, st, v, et, sv, p, m, ra, ch)
+RETURNING "offset", uuid`
+
+// AppendResult reports where appended events landed.
+type AppendResult struct {
+	// Positions of the appended events, in the order they were given.
+	Positions []int64
+	// LastPosition is the highest position appended.
+	LastPosition int64
+	// IDs of the appended events, in the order they were given.
+	IDs []uuid.UUID
+}
+
+// Append writes the events of every StreamAppend atomically, in one statement (and so one short
+// transaction): either every stream is at its expected version and all events are appended, or
+// nothing is and a *ConcurrencyError is returned.
+func (s *Store) Append(ctx context.Context, md Metadata, appends ...StreamAppend) (AppendResult, error) {
+	return s.AppendWith(ctx, s.pool, md, appends...)
+}
+
+// AppendWith is Append through q, which may be a transaction of the caller's: the events are then
+// visible (and delivered to projectors) only when that transaction commits. Keep it short: an open
+// writer holds back delivery to every projector.
+func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends ...StreamAppend) (AppendResult, error) {
+	n := 0
+	for _, a := range appends {
+		n += len(a.Events)
+	}
+	if n == 0 {
+		return AppendResult{}, errors.New("eventstore: nothing to append")
+	}
+	meta, err := json.Marshal(md)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("encoding metadata: %w", err)
+	}
+	recordedAt := s.now().UTC().Truncate(time.Microsecond)
+
+	var (
+		ids      = make([]string, 0, n)
+		uuids    = make([]uuid.UUID, 0, n)
+		streams  = make([]string, 0, n)
+		types    = make([]string, 0, n)
+		versions = make([]int64, 0, n)
+		evTypes  = make([]string, 0, n)
+		schemas  = make([]int32, 0, n)
+		payloads = make([]string, 0, n)
+		metas    = make([]string, 0, n)
+		times    = make([]time.Time, 0, n)
+		hashes   = make([][]byte, 0, n)
+	)
+	seen := make(map[string]bool, len(appends))
+	for _, a := range appends {
+		if a.StreamID == "" || a.StreamType == "" {
+			return AppendResult{}, errors.New("eventstore: stream id and type are required")
+		}
+		if seen[a.StreamID] {
+			return AppendResult{}, fmt.Errorf("eventstore: stream %s given twice", a.StreamID)
+		}
+		seen[a.StreamID] = true
+		if a.ExpectedVersion < 0 {
+			return AppendResult{}, fmt.Errorf("eventstore: negative expected version for %s", a.StreamID)
+		}
+		for i, e := range a.Events {
+			if e.Type == "" || e.SchemaVersion < 1 {
+				return AppendResult{}, fmt.Errorf("eventstore: event %d of %s has no type or schema version", i, a.StreamID)
+			}
+			if !json.Valid(e.Data) {
+				return AppendResult{}, fmt.Errorf("eventstore: event %s of %s has invalid JSON data", e.Type, a.StreamID)
+			}
+			id := e.ID
+			if id == uuid.Nil {
+				if id, err = uuid.NewV7(); err != nil {
+					return AppendResult{}, fmt.Errorf("generating event id: %w", err)
+				}
+			}
+			v := a.ExpectedVersion + int64(i) + 1
+			data := compactJSON(e.Data)
+			uuids = append(uuids, id)
+			ids = append(ids, id.String())
+			streams = append(streams, a.StreamID)
+			types = append(types, a.StreamType)
+			versions = append(versions, v)
+			evTypes = append(evTypes, e.Type)
+			schemas = append(schemas, int32(e.SchemaVersion))
+			payloads = append(payloads, string(data))
+			metas = append(metas, string(meta))
+			times = append(times, recordedAt)
+			hashes = append(hashes, contentHash(id, a.StreamID, a.StreamType, v, e.Type, e.SchemaVersion, data, meta, recordedAt))
+		}
+	}
+
+	rows, err := q.Query(ctx, appendSQL, ids, streams, types, versions, evTypes, schemas, payloads, metas, times, hashes)
+	if err != nil {
+		return AppendResult{}, translateAppendError(err)
+	}
+	byID := make(map[string]int64, n)
+	for rows.Next() {
+		var pos int64
+		var id string
+		if err := rows.Scan(&pos, &id); err != nil {
+			rows.Close()
+			return AppendResult{}, fmt.Errorf("reading appended positions: %w", err)
+		}
+		byID[id] = pos
+	}
+	if err := rows.Err(); err != nil {
+		return AppendResult{}, translateAppendError(err)
+	}
+	res := AppendResult{Positions: make([]int64, n), IDs: uuids}
+	for i, id := range ids {
+		res.Positions[i] = byID[id]
+		res.LastPosition = max(res.LastPosition, byID[id])
+	}
+	return res, nil
+}
+
+// compactJSON removes insignificant whitespace so that stored payloads are canonical.
+func compactJSON(b []byte) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// ErrDuplicateEvent reports an event id that is already in the log.
+var ErrDuplicateEvent = errors.New("event id already appended")
+
+func translateAppendError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key":
+			return &ConcurrencyError{StreamID: streamFromDetail(pgErr.Detail)}
+		case pgErr.Code == "TV409":
+			return &ConcurrencyError{}
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_uuid_key":
+			return fmt.Errorf("%w: %s", ErrDuplicateEvent, pgErr.Detail)
+		}
+	}
+	return fmt.Errorf("appending events: %w", err)
+}
+
+// streamFromDetail extracts the stream id from "Key (stream_id, version)=(product-1, 2) already exists.".
+func streamFromDetail(detail string) string {
+	start := bytes.IndexByte([]byte(detail), '=')
+	if start < 0 {
+		return ""
+	}
+	rest := detail[start+1:]
+	if len(rest) < 2 || rest[0] != '(' {
+		return ""
+	}
+	end := bytes.LastIndex([]byte(rest), []byte(", "))
+	if end < 1 {
+		return ""
+	}
+	return rest[1:end]
+}
+
+const eventColumns = `"offset", transaction_id::text::bigint, uuid, stream_id, stream_type, version, event_type,
+	schema_version, payload::text, metadata::text, recorded_at, hash`
+
+func scanEvent(row pgx.Row) (Event, error) {
+	var (
+		e        Event
+		id       string
+		payload  string
+		metadata string
+	)
+	if err := row.Scan(&e.Position, &e.TxID, &id, &e.StreamID, &e.StreamType, &e.Version, &e.Type,
+		&e.SchemaVersion, &payload, &metadata, &e.RecordedAt, &e.Hash); err != nil {
+		return Event{}, err
+	}
+	var err error
+	if e.ID, err = uuid.Parse(id); err != nil {
+		return Event{}, fmt.Errorf("event %d has a malformed id: %w", e.Position, err)
+	}
+	e.Data = json.RawMessage(payload)
+	if err := json.Unmarshal([]byte(metadata), &e.Metadata); err != nil {
+		return Event{}, fmt.Errorf("event %d has malformed metadata: %w", e.Position, err)
+	}
+	e.RecordedAt = e.RecordedAt.UTC()
+	return e, nil
+}
+
+func collectEvents(rows pgx.Rows) ([]Event, error) {
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Load returns the events of one stream in version order (none when the stream does not exist).
+func (s *Store) Load(ctx context.Context, streamID string) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE stream_id = $1 ORDER BY version`, streamID)
+	if err != nil {
+		return nil, fmt.Errorf("loading stream %s: %w", streamID, err)
+	}
+	evs, err := collectEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("loading stream %s: %w", streamID, err)
+	}
+	return evs, nil
+}
+
+// visibleAfter selects committed events after a cursor, in delivery order. Events of transactions
+// that may still commit (transaction_id >= the snapshot's xmin) are held back, so a reader that
+// advances its cursor never skips a late commit.
+const visibleAfter = `FROM events
+WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id, "offset"`
+
+// ReadAll returns up to limit committed events after the cursor, in delivery order.
+func (s *Store) ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` `+visibleAfter+` LIMIT $3`,
+		fmt.Sprint(after.TxID), after.Position, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading log: %w", err)
+	}
+	evs, err := collectEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("reading log: %w", err)
+	}
+	return evs, nil
+}
+
+// Querier is what Scan needs: a pool, a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Scan streams every committed event after the cursor, in delivery order, to fn, in one query
+// on q. It returns the cursor of the last event seen.
+func Scan(ctx context.Context, q Querier, after Cursor, fn func(Event) error) (Cursor, error) {
+	rows, err := q.Query(ctx, `SELECT `+eventColumns+` `+visibleAfter, fmt.Sprint(after.TxID), after.Position)
+	if err != nil {
+		return after, fmt.Errorf("scanning log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return after, fmt.Errorf("scanning log: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return after, err
+		}
+		after = Cursor{TxID: e.TxID, Position: e.Position}
+	}
+	if err := rows.Err(); err != nil {
+		return after, fmt.Errorf("scanning log: %w", err)
+	}
+	return after, nil
+}
+
+// Head returns the highest position in the log (0 when empty).
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var p int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max("offset"), 0) FROM events`).Scan(&p)
+	if err != nil {
+		return 0, fmt.Errorf("reading log head: %w", err)
+	}
+	return p, nil
+}
+
+// CursorOf returns the delivery cursor of the event at a position; ok is false when there is none.
+func (s *Store) CursorOf(ctx context.Context, position int64) (Cursor, bool, error) {
+	c := Cursor{Position: position}
+	err := s.pool.QueryRow(ctx, `SELECT transaction_id::text::bigint FROM events WHERE "offset" = $1`, position).Scan(&c.TxID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Cursor{}, false, nil
+	}
+	if err != nil {
+		return Cursor{}, false, fmt.Errorf("locating position %d: %w", position, err)
+	}
+	return c, true, nil
+}

@@ -1,0 +1,140 @@
+// Package catalog is the catalog's domain: categories and products, their events and rules.
+package catalog
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/techvault/techvault/domain"
+)
+
+// Stream types of the catalog's aggregates.
+const (
+	CategoryStreamType = "category"
+	ProductStreamType  = "product"
+)
+
+// CategoryStreamID is the event stream of one category.
+func CategoryStreamID(id int64) string { return fmt.Sprintf("category-%d", id) }
+
+// ProductStreamID is the event stream of one product.
+func ProductStreamID(id int64) string { return fmt.Sprintf("product-%d", id) }
+
+// CategoryCreated.v1: a category was created.
+type CategoryCreated struct {
+	CategoryID  int64  `json:"category_id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// CategoryUpdated.v1: a category's name and description are now these (the whole new state).
+type CategoryUpdated struct {
+	CategoryID  int64  `json:"category_id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// CategoryDeleted.v1: a category was removed; its products become uncategorised.
+type CategoryDeleted struct {
+	CategoryID int64 `json:"category_id"`
+}
+
+// ProductCreated.v1: a product was added to the catalog.
+type ProductCreated struct {
+	ProductID   int64        `json:"product_id"`
+	Name        string       `json:"name"`
+	Description string       `json:"description"`
+	Price       domain.Money `json:"price"`
+	Currency    string       `json:"currency"`
+	CategoryID  *int64       `json:"category_id"`
+	Stock       int64        `json:"stock"`
+}
+
+// ProductUpdated.v1: a product's details are now these (the whole new state of the editable
+// fields; stock changes separately).
+type ProductUpdated struct {
+	ProductID   int64        `json:"product_id"`
+	Name        string       `json:"name"`
+	Description string       `json:"description"`
+	Price       domain.Money `json:"price"`
+	CategoryID  *int64       `json:"category_id"`
+}
+
+// ProductStockAdjusted.v1: stock moved by Delta, to Stock.
+type ProductStockAdjusted struct {
+	ProductID int64 `json:"product_id"`
+	Delta     int64 `json:"delta"`
+	Stock     int64 `json:"stock"`
+}
+
+// ProductDeleted.v1: a product was removed from the catalog.
+type ProductDeleted struct {
+	ProductID int64 `json:"product_id"`
+}
+
+func (CategoryCreated) EventType() string      { return "CategoryCreated" }
+func (CategoryUpdated) EventType() string      { return "CategoryUpdated" }
+func (CategoryDeleted) EventType() string      { return "CategoryDeleted" }
+func (ProductCreated) EventType() string       { return "ProductCreated" }
+func (ProductUpdated) EventType() string       { return "ProductUpdated" }
+func (ProductStockAdjusted) EventType() string { return "ProductStockAdjusted" }
+func (ProductDeleted) EventType() string       { return "ProductDeleted" }
+
+func (CategoryCreated) SchemaVersion() int      { return 1 }
+func (CategoryUpdated) SchemaVersion() int      { return 1 }
+func (CategoryDeleted) SchemaVersion() int      { return 1 }
+func (ProductCreated) SchemaVersion() int       { return 1 }
+func (ProductUpdated) SchemaVersion() int       { return 1 }
+func (ProductStockAdjusted) SchemaVersion() int { return 1 }
+func (ProductDeleted) SchemaVersion() int       { return 1 }
+
+// ErrUnknownEvent is returned by Decode for a type or version this code does not know.
+var ErrUnknownEvent = fmt.Errorf("unknown catalog event")
+
+// Decode turns a stored event into its struct. Older schema versions are upcast here.
+func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
+	var e domain.Event
+	switch eventType + "." + fmt.Sprint(schemaVersion) {
+	case "CategoryCreated.1":
+		e = &CategoryCreated{}
+	case "CategoryUpdated.1":
+		e = &CategoryUpdated{}
+	case "CategoryDeleted.1":
+		e = &CategoryDeleted{}
+	case "ProductCreated.1":
+		e = &ProductCreated{}
+	case "ProductUpdated.1":
+		e = &ProductUpdated{}
+	case "ProductStockAdjusted.1":
+		e = &ProductStockAdjusted{}
+	case "ProductDeleted.1":
+		e = &ProductDeleted{}
+	default:
+		return nil, fmt.Errorf("%w: %s.v%d", ErrUnknownEvent, eventType, schemaVersion)
+	}
+	if err := json.Unmarshal(data, e); err != nil {
+		return nil, fmt.Errorf("decoding %s.v%d: %w", eventType, schemaVersion, err)
+	}
+	return deref(e), nil
+}
+
+// deref returns the event by value, so callers switch on value types.
+func deref(e domain.Event) domain.Event {
+	switch v := e.(type) {
+	case *CategoryCreated:
+		return *v
+	case *CategoryUpdated:
+		return *v
+	case *CategoryDeleted:
+		return *v
+	case *ProductCreated:
+		return *v
+	case *ProductUpdated:
+		return *v
+	case *ProductStockAdjusted:
+		return *v
+	case *ProductDeleted:
+		return *v
+	}
+	return e
+}

@@ -289,7 +289,18 @@ type Querier interface {
 // Scan streams every committed event after the cursor, in delivery order, to fn, in one query
 // on q. It returns the cursor of the last event seen.
 func Scan(ctx context.Context, q Querier, after Cursor, fn func(Event) error) (Cursor, error) {
-	rows, err := q.Query(ctx, `SELECT `+eventColumns+` `+visibleAfter, fmt.Sprint(after.TxID), after.Position)
+	return ScanLimit(ctx, q, after, 0, fn)
+}
+
+// ScanLimit is Scan reading at most limit events (all when limit is 0).
+func ScanLimit(ctx context.Context, q Querier, after Cursor, limit int, fn func(Event) error) (Cursor, error) {
+	sql := `SELECT ` + eventColumns + ` ` + visibleAfter
+	args := []any{fmt.Sprint(after.TxID), after.Position}
+	if limit > 0 {
+		sql += ` LIMIT $3`
+		args = append(args, limit)
+	}
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return after, fmt.Errorf("scanning log: %w", err)
 	}

@@ -3,6 +3,7 @@ CREATE TABLE categories (
     id          integer      PRIMARY KEY,
     name        varchar(50)  NOT NULL,
     description varchar(500),
+    version     bigint       NOT NULL,
     created_at  timestamp    NOT NULL DEFAULT now(),
     updated_at  timestamp    NOT NULL DEFAULT now()
 );

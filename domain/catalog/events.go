@@ -14,6 +14,12 @@ const (
 	ProductStreamType  = "product"
 )
 
+// DemoStreamID is the stream that records the demo catalog was seeded (its only event).
+const (
+	DemoStreamID   = "seed-demo-catalog"
+	DemoStreamType = "seed"
+)
+
 // CategoryStreamID is the event stream of one category.
 func CategoryStreamID(id int64) string { return fmt.Sprintf("category-%d", id) }
 
@@ -72,6 +78,15 @@ type ProductDeleted struct {
 	ProductID int64 `json:"product_id"`
 }
 
+// DemoCatalogSeeded.v1: the demo catalog was appended (with these many categories and products,
+// in the same atomic append).
+type DemoCatalogSeeded struct {
+	Categories int `json:"categories"`
+	Products   int `json:"products"`
+}
+
+func (DemoCatalogSeeded) EventType() string    { return "DemoCatalogSeeded" }
+func (DemoCatalogSeeded) SchemaVersion() int   { return 1 }
 func (CategoryCreated) EventType() string      { return "CategoryCreated" }
 func (CategoryUpdated) EventType() string      { return "CategoryUpdated" }
 func (CategoryDeleted) EventType() string      { return "CategoryDeleted" }
@@ -109,6 +124,8 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 		e = &ProductStockAdjusted{}
 	case "ProductDeleted.1":
 		e = &ProductDeleted{}
+	case "DemoCatalogSeeded.1":
+		e = &DemoCatalogSeeded{}
 	default:
 		return nil, fmt.Errorf("%w: %s.v%d", ErrUnknownEvent, eventType, schemaVersion)
 	}
@@ -134,6 +151,8 @@ func deref(e domain.Event) domain.Event {
 	case *ProductStockAdjusted:
 		return *v
 	case *ProductDeleted:
+		return *v
+	case *DemoCatalogSeeded:
 		return *v
 	}
 	return e

@@ -1,0 +1,151 @@
+// Command techvault is the Tech Vault backend: one binary for the API, the projectors and the
+// operator tasks.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/lmittmann/tint"
+	"github.com/mattn/go-isatty"
+
+	"github.com/techvault/techvault/migrations"
+	"github.com/techvault/techvault/projections"
+)
+
+const usage = `usage: techvault <command>
+
+commands:
+  serve                      migrate, then serve the HTTP API and run the projectors
+  migrate                    apply database migrations
+  seed                       append the demo catalog (once; a second run changes nothing)
+  projections status         print each projector's position and lag
+  projections rebuild NAME   rebuild a projection from the log while the API keeps serving
+
+configuration comes from the environment: see README.md and .env.example`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "techvault:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stdout, usage)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	cfg, err := loadConfig(getenv, isatty.IsTerminal(os.Stderr.Fd()))
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+
+	switch args[0] {
+	case "serve":
+		return serve(ctx, cfg, log)
+	case "migrate":
+		pool, err := openPool(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		return migrations.Apply(ctx, pool, log)
+	case "seed":
+		return seedCommand(ctx, cfg, log, stdout)
+	case "projections":
+		if len(args) < 2 {
+			return errors.New("projections: give status or rebuild NAME")
+		}
+		return projectionsCommand(ctx, cfg, log, stdout, args[1:])
+	}
+	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
+	if cfg.LogFormat == "text" {
+		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly}))
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pc.MaxConns = cfg.DBMaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Postgres: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to Postgres at %s: %w", maskURL(cfg.DatabaseURL), err)
+	}
+	return pool, nil
+}
+
+func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, args []string) error {
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrations.Apply(ctx, pool, log); err != nil {
+		return err
+	}
+	switch args[0] {
+	case "status":
+		var names []string
+		for _, p := range projections.All() {
+			names = append(names, p.Name())
+		}
+		st, err := projections.NewCheckpoints(pool).Status(ctx, names...)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROJECTOR\tPOSITION\tLAG_EVENTS\tLAG_SECONDS")
+		for _, s := range st {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\n", s.Name, s.Position, s.LagEvents, s.LagSeconds)
+		}
+		return tw.Flush()
+	case "rebuild":
+		if len(args) != 2 {
+			return errors.New("projections rebuild: give the projector's name")
+		}
+		p, err := projections.ByName(args[1])
+		if err != nil {
+			return err
+		}
+		st, err := projections.Rebuild(ctx, pool, p, log)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rebuilt %s: %d events in %s (%.0f events/s), now at position %d\n",
+			st.Projector, st.Events, st.Duration.Round(time.Millisecond), st.EventsPerSecond(), st.Cursor.Position)
+		return nil
+	}
+	return fmt.Errorf("projections: unknown subcommand %q", args[0])
+}

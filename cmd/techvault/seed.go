@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/migrations"
+)
+
+func seedCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrations.Apply(ctx, pool, log); err != nil {
+		return err
+	}
+	_, catalog, err := newStore(pool)
+	if err != nil {
+		return err
+	}
+	res, err := catalog.SeedDemoCatalog(ctx, eventstore.Metadata{ActorID: "seed", RequestID: "seed"}, commands.DemoCatalog)
+	if err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	if res.AlreadySeeded {
+		fmt.Fprintln(stdout, "demo catalog already seeded; nothing changed")
+		return nil
+	}
+	fmt.Fprintf(stdout, "seeded the demo catalog: %d categories, %d products (up to position %d)\n",
+		res.Categories, res.Products, res.Position)
+	return nil
+}

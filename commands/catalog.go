@@ -1,0 +1,277 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/domain/catalog"
+	"github.com/techvault/techvault/eventstore"
+)
+
+// Catalog handles the catalog's commands.
+type Catalog struct {
+	store EventStore
+	ids   IDAllocator
+}
+
+// NewCatalog returns the catalog's command handlers.
+func NewCatalog(store EventStore, ids IDAllocator) *Catalog {
+	return &Catalog{store: store, ids: ids}
+}
+
+// Id kinds allocated by IDAllocator.
+const (
+	CategoryIDs = "category"
+	ProductIDs  = "product"
+)
+
+// CategoryResult is the category after a command, and where its last event landed.
+type CategoryResult struct {
+	ID          int64
+	Name        string
+	Description string
+	Position    int64
+}
+
+// ProductResult is the product after a command, and where its last event landed.
+type ProductResult struct {
+	ID          int64
+	Name        string
+	Description string
+	Price       domain.Money
+	Currency    string
+	CategoryID  *int64
+	Stock       int64
+	Position    int64
+}
+
+func categoryResult(c *catalog.Category, pos int64) CategoryResult {
+	return CategoryResult{ID: c.ID(), Name: c.Name(), Description: c.Description(), Position: pos}
+}
+
+func productResult(p *catalog.Product, pos int64) ProductResult {
+	return ProductResult{ID: p.ID(), Name: p.Name(), Description: p.Description(), Price: p.Price(),
+		Currency: catalog.Currency, CategoryID: p.CategoryID(), Stock: p.Stock(), Position: pos}
+}
+
+func (h *Catalog) loadCategory(ctx context.Context, id int64) (*catalog.Category, error) {
+	evs, err := loadEvents(ctx, h.store, catalog.CategoryStreamID(id), catalog.Decode)
+	if err != nil {
+		return nil, fmt.Errorf("loading category %d: %w", id, err)
+	}
+	return catalog.RehydrateCategory(evs), nil
+}
+
+func (h *Catalog) loadProduct(ctx context.Context, id int64) (*catalog.Product, error) {
+	evs, err := loadEvents(ctx, h.store, catalog.ProductStreamID(id), catalog.Decode)
+	if err != nil {
+		return nil, fmt.Errorf("loading product %d: %w", id, err)
+	}
+	return catalog.RehydrateProduct(evs), nil
+}
+
+func categoryChange(c *catalog.Category) Change {
+	return Change{StreamID: catalog.CategoryStreamID(c.ID()), StreamType: catalog.CategoryStreamType,
+		ExpectedVersion: c.Version(), Events: c.Changes()}
+}
+
+func productChange(p *catalog.Product) Change {
+	return Change{StreamID: catalog.ProductStreamID(p.ID()), StreamType: catalog.ProductStreamType,
+		ExpectedVersion: p.Version(), Events: p.Changes()}
+}
+
+// CreateCategory is the command to add a category.
+type CreateCategory struct {
+	Name        string
+	Description string
+}
+
+// CreateCategory adds a category under a newly allocated id.
+func (h *Catalog) CreateCategory(ctx context.Context, md eventstore.Metadata, cmd CreateCategory) (CategoryResult, error) {
+	// Validate before allocating, so bad input burns no id.
+	if _, err := catalog.NewCategory(0, cmd.Name, cmd.Description); err != nil {
+		return CategoryResult{}, err
+	}
+	id, err := h.ids.NextID(ctx, CategoryIDs)
+	if err != nil {
+		return CategoryResult{}, err
+	}
+	c, err := catalog.NewCategory(id, cmd.Name, cmd.Description)
+	if err != nil {
+		return CategoryResult{}, err
+	}
+	pos, err := appendChanges(ctx, h.store, md, categoryChange(c))
+	if err != nil {
+		return CategoryResult{}, err
+	}
+	return categoryResult(c, pos), nil
+}
+
+// UpdateCategory is the command to change a category; nil fields stay as they are.
+type UpdateCategory struct {
+	ID          int64
+	Name        *string
+	Description *string
+}
+
+// UpdateCategory changes a category (retried on a version clash: the patch is re-applied to the
+// fresh state).
+func (h *Catalog) UpdateCategory(ctx context.Context, md eventstore.Metadata, cmd UpdateCategory) (CategoryResult, error) {
+	return retryOnConflict(ctx, func(ctx context.Context) (CategoryResult, error) {
+		c, err := h.loadCategory(ctx, cmd.ID)
+		if err != nil {
+			return CategoryResult{}, err
+		}
+		if err := c.Update(catalog.CategoryPatch{Name: cmd.Name, Description: cmd.Description}); err != nil {
+			return CategoryResult{}, withID(err, "category", cmd.ID)
+		}
+		pos, err := appendChanges(ctx, h.store, md, categoryChange(c))
+		if err != nil {
+			return CategoryResult{}, err
+		}
+		return categoryResult(c, pos), nil
+	})
+}
+
+// DeleteCategory removes a category; its products become uncategorised.
+func (h *Catalog) DeleteCategory(ctx context.Context, md eventstore.Metadata, id int64) (int64, error) {
+	return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
+		c, err := h.loadCategory(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		if err := c.Delete(); err != nil {
+			return 0, withID(err, "category", id)
+		}
+		return appendChanges(ctx, h.store, md, categoryChange(c))
+	})
+}
+
+// CreateProduct is the command to add a product.
+type CreateProduct struct {
+	Name        string
+	Description string
+	Price       domain.Money
+	CategoryID  *int64
+	Stock       int64
+}
+
+// CreateProduct adds a product under a newly allocated id.
+func (h *Catalog) CreateProduct(ctx context.Context, md eventstore.Metadata, cmd CreateProduct) (ProductResult, error) {
+	in := catalog.NewProductInput{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
+		CategoryID: cmd.CategoryID, Stock: cmd.Stock}
+	if cmd.CategoryID != nil {
+		c, err := h.loadCategory(ctx, *cmd.CategoryID)
+		if err != nil {
+			return ProductResult{}, err
+		}
+		in.Category = c
+	}
+	if _, err := catalog.NewProduct(in); err != nil {
+		return ProductResult{}, err
+	}
+	id, err := h.ids.NextID(ctx, ProductIDs)
+	if err != nil {
+		return ProductResult{}, err
+	}
+	in.ID = id
+	p, err := catalog.NewProduct(in)
+	if err != nil {
+		return ProductResult{}, err
+	}
+	pos, err := appendChanges(ctx, h.store, md, productChange(p))
+	if err != nil {
+		return ProductResult{}, err
+	}
+	return productResult(p, pos), nil
+}
+
+// UpdateProduct is the command to change a product's details; nil fields stay as they are.
+type UpdateProduct struct {
+	ID            int64
+	Name          *string
+	Description   *string
+	Price         *domain.Money
+	CategoryID    *int64
+	ClearCategory bool
+}
+
+// UpdateProduct changes a product (retried on a version clash).
+func (h *Catalog) UpdateProduct(ctx context.Context, md eventstore.Metadata, cmd UpdateProduct) (ProductResult, error) {
+	patch := catalog.ProductPatch{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
+		CategoryID: cmd.CategoryID, ClearCategory: cmd.ClearCategory}
+	if cmd.CategoryID != nil && !cmd.ClearCategory {
+		c, err := h.loadCategory(ctx, *cmd.CategoryID)
+		if err != nil {
+			return ProductResult{}, err
+		}
+		patch.Category = c
+	}
+	return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
+		p, err := h.loadProduct(ctx, cmd.ID)
+		if err != nil {
+			return ProductResult{}, err
+		}
+		if err := p.Update(patch); err != nil {
+			return ProductResult{}, withID(err, "product", cmd.ID)
+		}
+		pos, err := appendChanges(ctx, h.store, md, productChange(p))
+		if err != nil {
+			return ProductResult{}, err
+		}
+		return productResult(p, pos), nil
+	})
+}
+
+// AdjustStock is the command to change stock: by Delta, or to Quantity when that is set.
+type AdjustStock struct {
+	ID       int64
+	Delta    int64
+	Quantity *int64
+}
+
+// AdjustStock moves a product's stock (retried on a version clash: concurrent deltas all apply).
+func (h *Catalog) AdjustStock(ctx context.Context, md eventstore.Metadata, cmd AdjustStock) (ProductResult, error) {
+	return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
+		p, err := h.loadProduct(ctx, cmd.ID)
+		if err != nil {
+			return ProductResult{}, err
+		}
+		if cmd.Quantity != nil {
+			err = p.SetStock(*cmd.Quantity)
+		} else {
+			err = p.AdjustStock(cmd.Delta)
+		}
+		if err != nil {
+			return ProductResult{}, withID(err, "product", cmd.ID)
+		}
+		pos, err := appendChanges(ctx, h.store, md, productChange(p))
+		if err != nil {
+			return ProductResult{}, err
+		}
+		return productResult(p, pos), nil
+	})
+}
+
+// DeleteProduct removes a product from the catalog.
+func (h *Catalog) DeleteProduct(ctx context.Context, md eventstore.Metadata, id int64) (int64, error) {
+	return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
+		p, err := h.loadProduct(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		if err := p.Delete(); err != nil {
+			return 0, withID(err, "product", id)
+		}
+		return appendChanges(ctx, h.store, md, productChange(p))
+	})
+}
+
+// withID names the resource in a not-found error.
+func withID(err error, kind string, id int64) error {
+	if de, ok := err.(*domain.Error); ok && de.Kind == domain.ErrNotFound {
+		return domain.NotFound("%s %d not found", kind, id)
+	}
+	return err
+}

@@ -1,0 +1,116 @@
+// Package commands runs the store's commands: each handler loads the streams it needs, lets the
+// domain decide, and appends the recorded events. Nothing else is written by a command.
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/eventstore"
+)
+
+// EventStore is what command handlers need of the event store.
+type EventStore interface {
+	// Load returns a stream's events in version order (none when it does not exist).
+	Load(ctx context.Context, streamID string) ([]eventstore.Event, error)
+	// Append appends atomically; a version clash is an error matching eventstore.ErrConcurrency.
+	Append(ctx context.Context, md eventstore.Metadata, appends ...eventstore.StreamAppend) (eventstore.AppendResult, error)
+}
+
+// IDAllocator hands out resource ids when a command is decided, so the response names what it
+// created.
+type IDAllocator interface {
+	NextID(ctx context.Context, kind string) (int64, error)
+}
+
+// Decoder turns stored events of one aggregate type into domain events.
+type Decoder func(eventType string, schemaVersion int, data []byte) (domain.Event, error)
+
+// loadEvents loads and decodes a stream.
+func loadEvents(ctx context.Context, store EventStore, streamID string, decode Decoder) ([]domain.Event, error) {
+	stored, err := store.Load(ctx, streamID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.Event, 0, len(stored))
+	for _, e := range stored {
+		d, err := decode(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s version %d: %w", streamID, e.Version, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// toNewEvents encodes domain events for appending.
+func toNewEvents(events []domain.Event) ([]eventstore.NewEvent, error) {
+	out := make([]eventstore.NewEvent, 0, len(events))
+	for _, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s: %w", e.EventType(), err)
+		}
+		out = append(out, eventstore.NewEvent{Type: e.EventType(), SchemaVersion: e.SchemaVersion(), Data: b})
+	}
+	return out, nil
+}
+
+// Change is one aggregate's recorded events, to append at the version it was loaded at.
+type Change struct {
+	StreamID        string
+	StreamType      string
+	ExpectedVersion int64
+	Events          []domain.Event
+}
+
+// appendChanges appends the changes that recorded something; it returns the position of the
+// last event (or 0 when nothing changed).
+func appendChanges(ctx context.Context, store EventStore, md eventstore.Metadata, changes ...Change) (int64, error) {
+	appends := make([]eventstore.StreamAppend, 0, len(changes))
+	for _, c := range changes {
+		if len(c.Events) == 0 {
+			continue
+		}
+		evs, err := toNewEvents(c.Events)
+		if err != nil {
+			return 0, err
+		}
+		appends = append(appends, eventstore.StreamAppend{
+			StreamID: c.StreamID, StreamType: c.StreamType, ExpectedVersion: c.ExpectedVersion, Events: evs,
+		})
+	}
+	if len(appends) == 0 {
+		return 0, nil
+	}
+	res, err := store.Append(ctx, md, appends...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastPosition, nil
+}
+
+// MaxRetries bounds how often a command that is safe to retry is re-decided after a version clash.
+const MaxRetries = 5
+
+// retryOnConflict runs decide again, on fresh state, when it lost a version race. Only commands
+// whose decision is re-made from the reloaded state may use it.
+func retryOnConflict[T any](ctx context.Context, decide func(ctx context.Context) (T, error)) (T, error) {
+	var (
+		res T
+		err error
+	)
+	for range MaxRetries {
+		res, err = decide(ctx)
+		if !errors.Is(err, eventstore.ErrConcurrency) {
+			return res, err
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+	}
+	return res, domain.Conflict("too many concurrent changes; try again")
+}

@@ -1,0 +1,87 @@
+package commands
+
+// DemoCatalog is the catalog `techvault seed` appends: realistic categories, products, prices
+// and stock for a tech store.
+var DemoCatalog = []DemoCategory{
+	{Name: "Graphics Cards", Description: "Desktop GPUs for gaming, content creation and AI workloads.", Products: []DemoProduct{
+		{"NVIDIA GeForce RTX 4090 Founders Edition", "24 GB GDDR6X, 16,384 CUDA cores, DLSS 3.", "1799.00", 4},
+		{"NVIDIA GeForce RTX 4070 SUPER 12GB", "Ada Lovelace, 12 GB GDDR6X, 220 W.", "599.99", 18},
+		{"AMD Radeon RX 7900 XTX 24GB", "RDNA 3, 24 GB GDDR6, 96 compute units.", "949.00", 7},
+		{"AMD Radeon RX 7800 XT 16GB", "RDNA 3, 16 GB GDDR6, 1440p gaming.", "499.99", 12},
+		{"Intel Arc A770 16GB", "Xe HPG, 16 GB GDDR6, AV1 encoding.", "289.00", 9},
+		{"ASUS Dual GeForce RTX 4060 OC 8GB", "Compact dual-fan card, 8 GB GDDR6.", "309.99", 25},
+		{"MSI GeForce RTX 4080 SUPER Gaming X Slim 16GB", "16 GB GDDR6X, TRI FROZR 3 cooling.", "1049.00", 0},
+	}},
+	{Name: "Processors", Description: "Desktop CPUs from AMD and Intel.", Products: []DemoProduct{
+		{"AMD Ryzen 7 7800X3D", "8 cores, 16 threads, 96 MB L3 with 3D V-Cache, AM5.", "449.00", 15},
+		{"AMD Ryzen 9 7950X", "16 cores, 32 threads, up to 5.7 GHz, AM5.", "549.00", 6},
+		{"AMD Ryzen 5 7600", "6 cores, 12 threads, AM5, Wraith Stealth cooler.", "199.99", 30},
+		{"Intel Core i9-14900K", "24 cores (8P + 16E), up to 6.0 GHz, LGA1700.", "569.99", 5},
+		{"Intel Core i5-14600K", "14 cores (6P + 8E), up to 5.3 GHz, LGA1700.", "299.00", 22},
+		{"Intel Core i3-14100F", "4 cores, 8 threads, up to 4.7 GHz, no iGPU.", "99.99", 40},
+	}},
+	{Name: "Memory", Description: "DDR4 and DDR5 desktop memory kits.", Products: []DemoProduct{
+		{"Corsair Vengeance DDR5-6000 32GB (2x16GB) CL30", "Intel XMP 3.0 and AMD EXPO, black.", "114.99", 50},
+		{"G.Skill Trident Z5 RGB DDR5-6400 64GB (2x32GB)", "CL32, RGB light bar, silver.", "229.99", 14},
+		{"Kingston FURY Beast DDR4-3200 16GB (2x8GB)", "CL16, low-profile heat spreader.", "42.50", 60},
+		{"Crucial Pro DDR5-5600 48GB (2x24GB)", "CL46, JEDEC and XMP profiles.", "134.00", 20},
+		{"TeamGroup T-Force Delta RGB DDR5-7200 32GB", "CL34, white heat spreader.", "139.99", 0},
+	}},
+	{Name: "Storage Devices", Description: "NVMe and SATA SSDs, hard drives and external storage.", Products: []DemoProduct{
+		{"Samsung 990 PRO 2TB NVMe SSD", "PCIe 4.0, up to 7,450 MB/s read.", "169.99", 35},
+		{"WD Black SN850X 1TB NVMe SSD", "PCIe 4.0, up to 7,300 MB/s, heatsink-less.", "89.99", 42},
+		{"Crucial T705 2TB PCIe 5.0 SSD", "Up to 14,500 MB/s read, with heatsink.", "299.99", 8},
+		{"Seagate IronWolf Pro 16TB NAS HDD", "7,200 rpm, 256 MB cache, 5-year warranty.", "314.00", 11},
+		{"Samsung T7 Shield 2TB Portable SSD", "USB 3.2 Gen 2, IP65 rugged, blue.", "159.99", 27},
+		{"SanDisk Extreme PRO 256GB SDXC", "UHS-I, V30, up to 200 MB/s.", "34.99", 80},
+		{"Crucial MX500 1TB 2.5\" SATA SSD", "Up to 560 MB/s, 3D NAND.", "64.99", 55},
+	}},
+	{Name: "Motherboards", Description: "ATX, micro-ATX and mini-ITX boards for AM5 and LGA1700.", Products: []DemoProduct{
+		{"ASUS ROG Strix X670E-E Gaming WiFi", "AM5, PCIe 5.0, Wi-Fi 6E, 18+2 power stages.", "479.99", 6},
+		{"MSI MAG B650 Tomahawk WiFi", "AM5, DDR5, 2.5G LAN, Wi-Fi 6E.", "219.99", 19},
+		{"Gigabyte Z790 AORUS Elite AX", "LGA1700, DDR5, PCIe 5.0 M.2.", "249.00", 13},
+		{"ASRock B760M Pro RS", "LGA1700 micro-ATX, DDR5.", "119.99", 21},
+		{"ASUS ROG Strix B650E-I Gaming WiFi", "AM5 mini-ITX, PCIe 5.0.", "299.99", 4},
+	}},
+	{Name: "Software", Description: "Operating systems, office suites and security software.", Products: []DemoProduct{
+		{"Microsoft Windows 11 Pro (digital licence)", "One PC, 64-bit, lifetime licence.", "199.99", 500},
+		{"Microsoft 365 Family (12 months)", "Up to 6 people, 1 TB OneDrive each.", "99.99", 500},
+		{"Adobe Creative Cloud All Apps (12 months)", "20+ creative apps including Photoshop and Premiere Pro.", "659.88", 200},
+		{"Norton 360 Deluxe (5 devices, 1 year)", "Antivirus, VPN and 50 GB cloud backup.", "49.99", 300},
+		{"JetBrains All Products Pack (1 year, individual)", "Every JetBrains IDE and tool.", "289.00", 150},
+		{"VMware Workstation Pro 17", "Run multiple operating systems on one PC.", "199.00", 100},
+	}},
+	{Name: "Games", Description: "PC and console games, digital and boxed.", Products: []DemoProduct{
+		{"Baldur's Gate 3 (PC, Steam key)", "Larian Studios' award-winning RPG.", "59.99", 250},
+		{"Cyberpunk 2077: Ultimate Edition (PC)", "Base game plus Phantom Liberty.", "59.99", 180},
+		{"Elden Ring (PlayStation 5)", "FromSoftware action RPG, boxed.", "49.99", 35},
+		{"The Legend of Zelda: Tears of the Kingdom (Switch)", "Open-world adventure, boxed.", "69.99", 28},
+		{"Microsoft Flight Simulator 2024 (PC)", "Standard edition, digital.", "69.99", 90},
+		{"Hades II (PC, early access)", "Supergiant Games roguelike.", "29.99", 200},
+		{"Forza Horizon 5 Premium Edition (Xbox/PC)", "Includes both expansions.", "99.99", 60},
+	}},
+	{Name: "Peripherals", Description: "Keyboards, mice, headsets and webcams.", Products: []DemoProduct{
+		{"Logitech MX Master 3S Wireless Mouse", "8,000 DPI, quiet clicks, USB-C.", "99.99", 45},
+		{"Keychron Q1 Pro Wireless Mechanical Keyboard", "75% layout, aluminium, hot-swappable.", "199.00", 16},
+		{"Razer DeathAdder V3 Pro", "63 g wireless esports mouse.", "149.99", 23},
+		{"SteelSeries Arctis Nova Pro Wireless", "Active noise cancelling, dual battery.", "349.99", 9},
+		{"Logitech C920s HD Pro Webcam", "1080p/30fps, privacy shutter.", "69.99", 38},
+		{"Elgato Stream Deck MK.2", "15 customisable LCD keys.", "149.99", 0},
+	}},
+	{Name: "Monitors", Description: "Gaming, office and creator displays.", Products: []DemoProduct{
+		{"LG 27GP850-B 27\" QHD 180Hz", "Nano IPS, 1 ms, G-SYNC compatible.", "349.99", 12},
+		{"Dell UltraSharp U2723QE 27\" 4K", "IPS Black, USB-C hub with 90 W.", "579.99", 10},
+		{"Samsung Odyssey G9 49\" OLED", "DQHD 240 Hz, 0.03 ms, curved.", "1299.99", 3},
+		{"ASUS ProArt PA278QV 27\"", "WQHD, 100% sRGB, calibrated.", "289.00", 8},
+		{"AOC 24G2SP 24\" 165Hz", "Full HD IPS, 1 ms.", "149.99", 31},
+	}},
+	{Name: "Office Equipment", Description: "Printers, scanners, shredders and office essentials.", Products: []DemoProduct{
+		{"HP LaserJet Pro MFP 4101fdw", "Mono laser, print/scan/copy/fax, 42 ppm.", "499.99", 7},
+		{"Brother HL-L2350DW Mono Laser Printer", "Wireless, duplex, 32 ppm.", "139.99", 24},
+		{"Epson EcoTank ET-4850", "Ink-tank all-in-one with ADF.", "429.99", 9},
+		{"Fujitsu ScanSnap iX1600", "Wi-Fi document scanner, 40 ppm.", "439.00", 5},
+		{"Fellowes Powershred 79Ci", "Cross-cut shredder, 16 sheets.", "289.99", 6},
+		{"APC Back-UPS Pro 1500VA", "Line-interactive UPS, 10 outlets.", "229.99", 14},
+		{"Ubiquiti UniFi Dream Machine Pro", "Rack-mount gateway with 8-port switch.", "379.00", 10},
+	}},
+}

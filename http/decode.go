@@ -1,0 +1,112 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	nethttp "net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/techvault/techvault/domain"
+)
+
+// MaxBodyBytes bounds every JSON request body.
+const MaxBodyBytes = 1 << 20
+
+// decodeJSON reads exactly one JSON object into v, refusing unknown fields, trailing data and
+// oversized bodies. The body is parsed as JSON whatever its Content-Type says (curl -d sends a
+// form type), except for multipart uploads, which are never JSON.
+func decodeJSON(c *gin.Context, v any) error {
+	if mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type")); strings.HasPrefix(mt, "multipart/") {
+		return &domain.Error{Kind: errUnsupportedMedia, Message: "request body must be JSON"}
+	}
+	body := nethttp.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *nethttp.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return jsonError(err)
+		}
+		return badRequest("", "request body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		syntax    *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+		tooLarge  *nethttp.MaxBytesError
+		fieldName string
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		return badRequest("", "request body is empty; a JSON object is required")
+	case errors.As(err, &tooLarge):
+		return &domain.Error{Kind: errTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes)}
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("", "request body is not valid JSON")
+	case errors.As(err, &typeErr):
+		fieldName = typeErr.Field
+		if fieldName == "" {
+			return badRequest("", "request body must be a JSON object")
+		}
+		return badRequest(fieldName, fmt.Sprintf("%s must be a %s", fieldName, jsonKind(typeErr.Type.Kind().String())))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		return badRequest(name, fmt.Sprintf("unknown field %q", name))
+	}
+	return badRequest("", "request body is not valid: "+err.Error())
+}
+
+func jsonKind(k string) string {
+	switch {
+	case strings.HasPrefix(k, "int"), strings.HasPrefix(k, "uint"):
+		return "whole number"
+	case k == "string":
+		return "string"
+	case k == "bool":
+		return "boolean"
+	}
+	return "value of another type"
+}
+
+// optionalMoney parses an optional JSON money value (string "19.99" or a number with at most
+// two decimals) for field.
+func optionalMoney(field string, raw json.RawMessage) (*domain.Money, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var m domain.Money
+	if string(raw) == "null" {
+		return nil, domain.Invalid(field, "%s must not be null", field)
+	}
+	if err := m.UnmarshalJSON(raw); err != nil {
+		return nil, domain.Invalid(field, "%s must be a decimal amount with at most two decimal places, such as \"19.99\"", field)
+	}
+	return &m, nil
+}
+
+// pathID reads a positive integer id from the path.
+func pathID(c *gin.Context, name string) (int64, error) {
+	return parseID(name, c.Param(name))
+}
+
+func parseID(field, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 || id > math.MaxInt32 {
+		return 0, badRequest(field, fmt.Sprintf("%s must be a positive integer", field))
+	}
+	return id, nil
+}

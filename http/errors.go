@@ -1,0 +1,95 @@
+// Package http is the HTTP API: the Gin router, thin handlers, the error mapping, request ids,
+// access logs and the OpenAPI document.
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	nethttp "net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/eventstore"
+)
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong. Field is set when one field is at fault.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// errorCodes is the one table mapping error kinds to status and code.
+var errorCodes = []struct {
+	kind   error
+	status int
+	code   string
+}{
+	{domain.ErrInvalid, nethttp.StatusUnprocessableEntity, "invalid"},
+	{domain.ErrNotFound, nethttp.StatusNotFound, "not_found"},
+	{domain.ErrConflict, nethttp.StatusConflict, "conflict"},
+	{eventstore.ErrConcurrency, nethttp.StatusConflict, "conflict"},
+	{domain.ErrForbidden, nethttp.StatusForbidden, "forbidden"},
+	{domain.ErrUnauthenticated, nethttp.StatusUnauthorized, "unauthenticated"},
+	{errBadRequest, nethttp.StatusBadRequest, "invalid"},
+	{errUnsupportedMedia, nethttp.StatusUnsupportedMediaType, "invalid"},
+	{errTooLarge, nethttp.StatusRequestEntityTooLarge, "invalid"},
+}
+
+// errBadRequest marks malformed requests (bad JSON, unknown fields, bad query parameters): 400.
+var (
+	errBadRequest       = errors.New("bad request")
+	errUnsupportedMedia = errors.New("unsupported media type")
+	errTooLarge         = errors.New("request body too large")
+)
+
+// badRequest is a 400 about field.
+func badRequest(field, message string) error {
+	return &domain.Error{Kind: errBadRequest, Field: field, Message: message}
+}
+
+// writeError maps err to its status and JSON body. Unknown errors are 500 with no details; the
+// details go to the log with the request id.
+func writeError(c *gin.Context, err error) {
+	status, body := errorResponse(err)
+	if status >= 500 {
+		if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+			status = 499 // the client went away; nothing to tell it
+		}
+		logger(c).Error("request failed", "err", err)
+	}
+	c.AbortWithStatusJSON(status, body)
+}
+
+func errorResponse(err error) (int, ErrorBody) {
+	for _, e := range errorCodes {
+		if errors.Is(err, e.kind) {
+			d := ErrorDetail{Code: e.code, Message: err.Error()}
+			var de *domain.Error
+			if errors.As(err, &de) {
+				d.Message, d.Field = de.Message, de.Field
+			}
+			if e.kind == eventstore.ErrConcurrency {
+				d.Message = "the resource was changed concurrently; reload and try again"
+			}
+			return e.status, ErrorBody{Error: d}
+		}
+	}
+	return nethttp.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: "internal", Message: "internal error"}}
+}
+
+func logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKey); ok {
+		if l, ok := l.(*slog.Logger); ok {
+			return l
+		}
+	}
+	return slog.Default()
+}

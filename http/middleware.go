@@ -1,0 +1,122 @@
+package http
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	nethttp "net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/eventstore"
+)
+
+const (
+	loggerKey    = "logger"
+	requestIDKey = "request_id"
+	actorKey     = "actor_id"
+	// RequestIDHeader carries the request id in and out.
+	RequestIDHeader = "X-Request-Id"
+)
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestContext gives every request an id (the client's when it sends a sane one), a logger that
+// carries it, and an access log line when the request ends.
+func requestContext(base *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		id := c.GetHeader(RequestIDHeader)
+		if !validRequestID.MatchString(id) {
+			id = uuid.Must(uuid.NewV7()).String()
+		}
+		c.Set(requestIDKey, id)
+		c.Header(RequestIDHeader, id)
+		log := base.With("request_id", id)
+		c.Set(loggerKey, log)
+
+		c.Next()
+
+		status := c.Writer.Status()
+		level := slog.LevelInfo
+		switch {
+		case status >= 500:
+			level = slog.LevelError
+		case status >= 400:
+			level = slog.LevelWarn
+		}
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		log.Log(c.Request.Context(), level, "request",
+			"method", c.Request.Method,
+			"path", c.Request.URL.Path,
+			"route", route,
+			"status", status,
+			"bytes", c.Writer.Size(),
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"client_ip", c.ClientIP(),
+		)
+	}
+}
+
+// recovery turns a panic into a 500 JSON error (logged with its request id).
+func recovery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == nethttp.ErrAbortHandler {
+					panic(r)
+				}
+				writeError(c, fmt.Errorf("panic: %v", r))
+			}
+		}()
+		c.Next()
+	}
+}
+
+// adminOnly admits requests bearing the admin token. Until sign-in exists this is the only
+// credential; when no token is configured the admin routes refuse everyone.
+func adminOnly(token string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if token == "" {
+			writeError(c, &domain.Error{Kind: domain.ErrForbidden, Message: "admin routes are disabled: the server has no ADMIN_TOKEN"})
+			return
+		}
+		h := c.GetHeader("Authorization")
+		got, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || got == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="techvault"`)
+			writeError(c, &domain.Error{Kind: domain.ErrUnauthenticated, Message: "missing bearer token"})
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="techvault", error="invalid_token"`)
+			writeError(c, &domain.Error{Kind: domain.ErrUnauthenticated, Message: "invalid bearer token"})
+			return
+		}
+		c.Set(actorKey, "admin")
+		c.Next()
+	}
+}
+
+// metadata is the event metadata of the command a request runs.
+func metadata(c *gin.Context) eventstore.Metadata {
+	rid := c.GetString(requestIDKey)
+	corr := c.GetHeader("X-Correlation-Id")
+	if !validRequestID.MatchString(corr) {
+		corr = rid
+	}
+	return eventstore.Metadata{
+		CorrelationID: corr,
+		CausationID:   rid,
+		ActorID:       c.GetString(actorKey),
+		RequestID:     rid,
+	}
+}

@@ -1,0 +1,126 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	nethttp "net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/projections"
+)
+
+// Config wires the API to the rest of the application.
+type Config struct {
+	Logger      *slog.Logger
+	Pool        *pgxpool.Pool
+	Redis       *redis.Client
+	Store       *eventstore.Store
+	Catalog     *commands.Catalog
+	Queries     *projections.CatalogQueries
+	Cards       *projections.ProductCards
+	Checkpoints *projections.Checkpoints
+	// Projectors are the projectors the admin API reports and rebuilds.
+	Projectors []projections.Projector
+	// AdminToken admits admin requests (Authorization: Bearer ...); empty disables admin routes.
+	AdminToken string
+	// MinPositionWait bounds how long a query waits for X-Min-Position (2s).
+	MinPositionWait time.Duration
+}
+
+// Validate reports missing dependencies.
+func (c Config) Validate() error {
+	if c.Logger == nil || c.Pool == nil || c.Store == nil || c.Catalog == nil || c.Queries == nil || c.Checkpoints == nil {
+		return errors.New("http: logger, pool, store, catalog, queries and checkpoints are required")
+	}
+	return nil
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg    Config
+	engine *gin.Engine
+	// rebuilds tracks rebuilds started through the admin API.
+	rebuilds struct {
+		sync.Mutex
+		running map[string]bool
+		wg      sync.WaitGroup
+	}
+	// bg is the context of background work (rebuilds), cancelled by Shutdown.
+	bg       context.Context
+	bgCancel context.CancelFunc
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// New builds the router.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MinPositionWait <= 0 {
+		cfg.MinPositionWait = 2 * time.Second
+	}
+	s := &Server{cfg: cfg}
+	s.rebuilds.running = map[string]bool{}
+	s.bg, s.bgCancel = context.WithCancel(context.Background())
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(requestContext(cfg.Logger), recovery())
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, domain.NotFound("no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(nethttp.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
+			Code: "invalid", Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path}})
+	})
+	s.routes(r)
+	s.engine = r
+	return s, nil
+}
+
+// Handler returns the API's http.Handler.
+func (s *Server) Handler() nethttp.Handler { return s.engine }
+
+// Routes lists the registered routes (method and path, Gin syntax).
+func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }
+
+// Shutdown stops background work started by requests and waits for it.
+func (s *Server) Shutdown() {
+	s.bgCancel()
+	s.rebuilds.wg.Wait()
+}
+
+func (s *Server) routes(r *gin.Engine) {
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/openapi.json", s.openAPI)
+	r.GET("/docs", s.docs)
+
+	v1 := r.Group("/api/v1")
+	v1.GET("/categories", s.listCategories)
+	v1.GET("/categories/:id", s.getCategory)
+	v1.GET("/products", s.listProducts)
+	v1.GET("/products/:id", s.getProduct)
+
+	admin := v1.Group("", adminOnly(s.cfg.AdminToken))
+	admin.POST("/categories", s.createCategory)
+	admin.PATCH("/categories/:id", s.updateCategory)
+	admin.DELETE("/categories/:id", s.deleteCategory)
+	admin.POST("/products", s.createProduct)
+	admin.PATCH("/products/:id", s.updateProduct)
+	admin.DELETE("/products/:id", s.deleteProduct)
+	admin.POST("/products/:id/stock", s.adjustStock)
+	admin.GET("/admin/projections", s.projectionStatus)
+	admin.POST("/admin/projections/:name/rebuild", s.rebuildProjection)
+}

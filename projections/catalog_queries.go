@@ -1,0 +1,297 @@
+package projections
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/techvault/techvault/domain"
+)
+
+// CategoryView is a category as queries return it.
+type CategoryView struct {
+	ID          int64     `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// ProductView is a product as queries (and the Redis product cards) return it.
+type ProductView struct {
+	ID          int64        `json:"id"`
+	Name        string       `json:"name"`
+	Description string       `json:"description"`
+	Price       domain.Money `json:"price"`
+	Currency    string       `json:"currency"`
+	CategoryID  *int64       `json:"category_id"`
+	Stock       int64        `json:"stock"`
+	InStock     bool         `json:"in_stock"`
+	Rating      float64      `json:"rating"`
+	RatingCount int64        `json:"rating_count"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+// CatalogQueries reads the catalog's read tables.
+type CatalogQueries struct {
+	pool *pgxpool.Pool
+}
+
+// NewCatalogQueries returns the catalog's queries.
+func NewCatalogQueries(pool *pgxpool.Pool) *CatalogQueries { return &CatalogQueries{pool: pool} }
+
+const productColumns = `id, name, description, (price * 100)::bigint, currency, category_id, stock,
+	rating::float8, rating_count, created_at, updated_at`
+
+func scanProduct(row pgx.Row) (ProductView, error) {
+	var p ProductView
+	var cents int64
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &cents, &p.Currency, &p.CategoryID, &p.Stock,
+		&p.Rating, &p.RatingCount, &p.CreatedAt, &p.UpdatedAt)
+	p.Price = domain.Money(cents)
+	p.InStock = p.Stock > 0
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, err
+}
+
+// Product returns one product.
+func (q *CatalogQueries) Product(ctx context.Context, id int64) (ProductView, error) {
+	p, err := scanProduct(q.pool.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ProductView{}, domain.NotFound("product %d not found", id)
+	}
+	if err != nil {
+		return ProductView{}, fmt.Errorf("reading product %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// Category returns one category.
+func (q *CatalogQueries) Category(ctx context.Context, id int64) (CategoryView, error) {
+	var c CategoryView
+	err := q.pool.QueryRow(ctx, `SELECT id, name, coalesce(description, ''), created_at, updated_at
+		FROM categories WHERE id = $1`, id).Scan(&c.ID, &c.Name, &c.Description, &c.CreatedAt, &c.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return CategoryView{}, domain.NotFound("category %d not found", id)
+	}
+	if err != nil {
+		return CategoryView{}, fmt.Errorf("reading category %d: %w", id, err)
+	}
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, nil
+}
+
+// Page is one page of a keyset-paginated list.
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// cursor is the opaque position after the last item of a page.
+type cursor struct {
+	Sort  string `json:"s"`
+	Value string `json:"v,omitempty"`
+	ID    int64  `json:"id"`
+}
+
+func encodeCursor(c cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s, sort string) (*cursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var c cursor
+	if err != nil || json.Unmarshal(b, &c) != nil || c.Sort != sort || c.ID < 0 || c.ID > math.MaxInt32 {
+		return nil, domain.Invalid("cursor", "cursor is malformed or belongs to another sort order")
+	}
+	return &c, nil
+}
+
+// Categories lists categories by id.
+func (q *CatalogQueries) Categories(ctx context.Context, limit int, after string) (Page[CategoryView], error) {
+	cur, err := decodeCursor(after, "id")
+	if err != nil {
+		return Page[CategoryView]{}, err
+	}
+	var afterID int64
+	if cur != nil {
+		afterID = cur.ID
+	}
+	rows, err := q.pool.Query(ctx, `SELECT id, name, coalesce(description, ''), created_at, updated_at
+		FROM categories WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit+1)
+	if err != nil {
+		return Page[CategoryView]{}, fmt.Errorf("listing categories: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CategoryView, error) {
+		var c CategoryView
+		err := r.Scan(&c.ID, &c.Name, &c.Description, &c.CreatedAt, &c.UpdatedAt)
+		c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+		return c, err
+	})
+	if err != nil {
+		return Page[CategoryView]{}, fmt.Errorf("listing categories: %w", err)
+	}
+	page := Page[CategoryView]{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.NextCursor = encodeCursor(cursor{Sort: "id", ID: items[limit-1].ID})
+	}
+	return page, nil
+}
+
+// ProductFilter selects and orders products.
+type ProductFilter struct {
+	Q          string
+	CategoryID *int64
+	MinPrice   *domain.Money
+	MaxPrice   *domain.Money
+	InStock    *bool
+	// Sort is one of ProductSorts ("" is by id).
+	Sort   string
+	Limit  int
+	Cursor string
+}
+
+// productSort describes one sort order: its ORDER BY, the keyset condition after a cursor, and
+// how a row's sort value is written into a cursor.
+type productSort struct {
+	orderBy string
+	after   string // uses $V (sort value) and $ID
+	value   func(ProductView) string
+	check   func(string) error // validates a cursor's value
+}
+
+func anyValue(string) error { return nil }
+
+func moneyValue(v string) error { _, err := domain.ParseMoney(v); return err }
+
+func textValue(v string) error {
+	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return errors.New("bad text")
+	}
+	return nil
+}
+
+func timeValue(v string) error { _, err := time.Parse(cursorTimeLayout, v); return err }
+
+func ratingValue(v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 5 {
+		return errors.New("bad rating")
+	}
+	return nil
+}
+
+const cursorTimeLayout = "2006-01-02T15:04:05.999999"
+
+// ProductSorts are the sort orders GET /products accepts.
+var ProductSorts = map[string]productSort{
+	"": {"id", "id > $ID", func(ProductView) string { return "" }, anyValue},
+	"price": {"price, id", "(price, id) > ($V::numeric, $ID)",
+		func(p ProductView) string { return p.Price.String() }, moneyValue},
+	"-price": {"price DESC, id DESC", "(price, id) < ($V::numeric, $ID)",
+		func(p ProductView) string { return p.Price.String() }, moneyValue},
+	"name": {"name, id", "(name, id) > ($V::text, $ID)",
+		func(p ProductView) string { return p.Name }, textValue},
+	"-created_at": {"created_at DESC, id DESC", "(created_at, id) < ($V::timestamp, $ID)",
+		func(p ProductView) string { return p.CreatedAt.Format(cursorTimeLayout) }, timeValue},
+	"-rating": {"rating DESC, id", "(rating < $V::numeric OR (rating = $V::numeric AND id > $ID))",
+		func(p ProductView) string { return fmt.Sprintf("%.2f", p.Rating) }, ratingValue},
+}
+
+// SearchQuery turns free text into a prefix-matching tsquery: "rtx 40" → "rtx:* & 40:*". It
+// returns "" when the text has no searchable word.
+func SearchQuery(q string) string {
+	words := strings.FieldsFunc(strings.ToLower(q), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	for i, w := range words {
+		words[i] = w + ":*"
+	}
+	return strings.Join(words, " & ")
+}
+
+// Products lists products matching f, one keyset page at a time.
+func (q *CatalogQueries) Products(ctx context.Context, f ProductFilter) (Page[ProductView], error) {
+	s, ok := ProductSorts[f.Sort]
+	if !ok {
+		return Page[ProductView]{}, domain.Invalid("sort", "unknown sort %q", f.Sort)
+	}
+	cur, err := decodeCursor(f.Cursor, f.Sort)
+	if err != nil {
+		return Page[ProductView]{}, err
+	}
+	if cur != nil && s.check(cur.Value) != nil {
+		return Page[ProductView]{}, domain.Invalid("cursor", "cursor is malformed")
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if tsq := SearchQuery(f.Q); tsq != "" {
+		where = append(where, "search @@ to_tsquery('simple', "+arg(tsq)+")")
+	}
+	if f.CategoryID != nil {
+		where = append(where, "category_id = "+arg(*f.CategoryID))
+	}
+	if f.MinPrice != nil {
+		where = append(where, "price >= "+arg(f.MinPrice.String())+"::numeric")
+	}
+	if f.MaxPrice != nil {
+		where = append(where, "price <= "+arg(f.MaxPrice.String())+"::numeric")
+	}
+	if f.InStock != nil {
+		if *f.InStock {
+			where = append(where, "stock > 0")
+		} else {
+			where = append(where, "stock = 0")
+		}
+	}
+	if cur != nil {
+		cond := strings.ReplaceAll(s.after, "$ID", arg(cur.ID))
+		if strings.Contains(cond, "$V") {
+			cond = strings.ReplaceAll(cond, "$V", arg(cur.Value))
+		}
+		where = append(where, cond)
+	}
+	sql := `SELECT ` + productColumns + ` FROM products`
+	if len(where) > 0 {
+		sql += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	sql += ` ORDER BY ` + s.orderBy + ` LIMIT ` + arg(f.Limit+1)
+	rows, err := q.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return Page[ProductView]{}, fmt.Errorf("listing products: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProductView, error) { return scanProduct(r) })
+	if err != nil {
+		return Page[ProductView]{}, fmt.Errorf("listing products: %w", err)
+	}
+	page := Page[ProductView]{Items: items}
+	if len(items) > f.Limit {
+		last := items[f.Limit-1]
+		page.Items = items[:f.Limit]
+		page.NextCursor = encodeCursor(cursor{Sort: f.Sort, Value: s.value(last), ID: last.ID})
+	}
+	return page, nil
+}

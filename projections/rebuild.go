@@ -1,0 +1,273 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/techvault/techvault/eventstore"
+)
+
+// RebuildStats reports a rebuild.
+type RebuildStats struct {
+	Projector string
+	Events    int64 // events read from the log
+	Duration  time.Duration
+	Cursor    eventstore.Cursor
+}
+
+// EventsPerSecond is the rebuild's throughput.
+func (s RebuildStats) EventsPerSecond() float64 {
+	if s.Duration <= 0 {
+		return 0
+	}
+	return float64(s.Events) / s.Duration.Seconds()
+}
+
+// rebuildBatch is how many events one pipelined write transaction of a rebuild carries.
+const rebuildBatch = 2000
+
+// Rebuild replays the whole log into fresh shadow tables while the live tables keep serving,
+// catches up with what was appended meanwhile, then swaps the shadow tables in and moves the
+// projector's checkpoint to where the shadow tables are, in one transaction. The live projector
+// (in this or another process) is held back only during that swap.
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, p Projector, log *slog.Logger) (RebuildStats, error) {
+	start := time.Now()
+	stats := RebuildStats{Projector: p.Name()}
+	shadow := Tables{}
+	for _, t := range p.Tables() {
+		shadow[t] = t + "_rebuild"
+	}
+
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return stats, fmt.Errorf("acquiring connection: %w", err)
+	}
+	defer conn.Release()
+	// One rebuild of a projector at a time, across processes.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext('rebuild:' || $1))`, p.Name()); err != nil {
+		return stats, fmt.Errorf("taking rebuild lock: %w", err)
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('rebuild:' || $1))`, p.Name())
+	}()
+
+	deferred, err := createShadowTables(ctx, conn.Conn(), shadow)
+	if err != nil {
+		return stats, err
+	}
+	defer func() {
+		if err != nil { // leave no half-built shadow behind
+			for _, s := range shadow {
+				_, _ = conn.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS `+pgx.Identifier{s}.Sanitize())
+			}
+		}
+	}()
+	if _, err = conn.Exec(ctx, `SET synchronous_commit = off`); err != nil {
+		return stats, err
+	}
+
+	// Bulk load and catch up: read the log in delivery order on one connection, write in
+	// pipelined batches (each its own short transaction) on another.
+	reader, err := pool.Acquire(ctx)
+	if err != nil {
+		return stats, fmt.Errorf("acquiring reader: %w", err)
+	}
+	defer reader.Release()
+	var cursor eventstore.Cursor
+	for pass := 0; ; pass++ {
+		var n int64
+		cursor, n, err = replay(ctx, reader.Conn(), conn.Conn(), p, shadow, cursor)
+		stats.Events += n
+		if err != nil {
+			return stats, err
+		}
+		log.Debug("rebuild pass done", "projector", p.Name(), "pass", pass, "events", n)
+		if n < rebuildBatch || pass >= 20 {
+			break
+		}
+	}
+
+	// Make the shadow tables durable and indexed like the live ones before the swap.
+	for _, s := range shadow {
+		if _, err = conn.Exec(ctx, `ALTER TABLE `+pgx.Identifier{s}.Sanitize()+` SET LOGGED`); err != nil {
+			return stats, fmt.Errorf("logging %s: %w", s, err)
+		}
+	}
+	for _, ddl := range deferred {
+		if _, err = conn.Exec(ctx, ddl); err != nil {
+			return stats, fmt.Errorf("indexing shadow table: %w", err)
+		}
+	}
+	if _, err = conn.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+		return stats, err
+	}
+
+	// Swap: lock the projector's checkpoint (the live subscriber waits), apply the last events,
+	// rename, move the checkpoint.
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO projector_offsets (consumer_group, offset_acked, last_processed_transaction_id)
+			VALUES ($1, 0, '0') ON CONFLICT DO NOTHING`, p.Name()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM projector_offsets WHERE consumer_group = $1 FOR UPDATE`, p.Name()); err != nil {
+			return err
+		}
+		var n int64
+		var err error
+		cursor, n, err = replay(ctx, tx, tx, p, shadow, cursor)
+		stats.Events += n
+		if err != nil {
+			return err
+		}
+		for logical, s := range shadow {
+			old := pgx.Identifier{logical + "_old"}.Sanitize()
+			if _, err := tx.Exec(ctx, `ALTER TABLE `+pgx.Identifier{logical}.Sanitize()+` RENAME TO `+old); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `ALTER TABLE `+pgx.Identifier{s}.Sanitize()+` RENAME TO `+pgx.Identifier{logical}.Sanitize()); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DROP TABLE `+old); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE projector_offsets SET offset_acked = $2, last_processed_transaction_id = $3::text::xid8
+			WHERE consumer_group = $1`, p.Name(), cursor.Position, fmt.Sprint(cursor.TxID)); err != nil {
+			return err
+		}
+		if n, ok := p.(Notifier); ok {
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, n.NotifyChannel(), ResyncNotification); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return stats, fmt.Errorf("swapping in rebuilt tables: %w", err)
+	}
+	stats.Cursor = cursor
+	stats.Duration = time.Since(start)
+	log.Info("projection rebuilt", "projector", p.Name(), "events", stats.Events,
+		"duration", stats.Duration.Round(time.Millisecond), "events_per_second", int(stats.EventsPerSecond()))
+	return stats, nil
+}
+
+// createShadowTables creates each shadow table like its live table, unlogged and with only its
+// primary key, and returns the statements that add the other indexes afterwards (bulk loading
+// is much faster without them).
+func createShadowTables(ctx context.Context, conn *pgx.Conn, shadow Tables) ([]string, error) {
+	var deferred []string
+	for logical, s := range shadow {
+		live := pgx.Identifier{logical}.Sanitize()
+		sh := pgx.Identifier{s}.Sanitize()
+		if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS `+sh); err != nil {
+			return nil, err
+		}
+		if _, err := conn.Exec(ctx, `CREATE UNLOGGED TABLE `+sh+` (LIKE `+live+` INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING CONSTRAINTS)`); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", s, err)
+		}
+		rows, err := conn.Query(ctx, `SELECT pg_get_indexdef(i.indexrelid), i.indisprimary
+			FROM pg_index i WHERE i.indrelid = $1::regclass ORDER BY i.indisprimary DESC, i.indexrelid`, logical)
+		if err != nil {
+			return nil, err
+		}
+		type idx struct {
+			def     string
+			primary bool
+		}
+		idxs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (idx, error) {
+			var x idx
+			return x, r.Scan(&x.def, &x.primary)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range idxs {
+			if x.primary {
+				cols := x.def[strings.LastIndex(x.def, "("):]
+				if _, err := conn.Exec(ctx, `ALTER TABLE `+sh+` ADD PRIMARY KEY `+cols); err != nil {
+					return nil, fmt.Errorf("primary key of %s: %w", s, err)
+				}
+				continue
+			}
+			deferred = append(deferred, shadowIndexDef(x.def, s))
+		}
+	}
+	return deferred, nil
+}
+
+// shadowIndexDef rewrites "CREATE INDEX name ON public.table USING ..." for the shadow table, under
+// a fresh name (index names are per schema).
+func shadowIndexDef(def, shadow string) string {
+	on := strings.Index(def, " ON ")
+	rest := def[on+4:]
+	using := strings.Index(rest, " USING ")
+	prefix := "CREATE INDEX"
+	if strings.HasPrefix(def, "CREATE UNIQUE INDEX") {
+		prefix = "CREATE UNIQUE INDEX"
+	}
+	return prefix + " ON " + pgx.Identifier{shadow}.Sanitize() + rest[using:]
+}
+
+// querier runs queries; batcher runs pipelined batches.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// replay applies every committed event after cursor to the tables, in batches, and returns the
+// new cursor and how many events it read.
+func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cursor eventstore.Cursor) (eventstore.Cursor, int64, error) {
+	var (
+		n     int64
+		batch = &pgx.Batch{}
+		flush = func() error {
+			if batch.Len() == 0 {
+				return nil
+			}
+			err := w.SendBatch(ctx, batch).Close()
+			batch = &pgx.Batch{}
+			if err != nil {
+				return fmt.Errorf("writing rebuilt rows: %w", err)
+			}
+			return nil
+		}
+	)
+	// Events are read in chunks so the read query never runs longer than a chunk.
+	for {
+		var chunk []eventstore.Event
+		next, err := eventstore.ScanLimit(ctx, r, cursor, rebuildBatch, func(e eventstore.Event) error {
+			chunk = append(chunk, e)
+			return nil
+		})
+		if err != nil {
+			return cursor, n, err
+		}
+		for _, e := range chunk {
+			stmts, err := p.Apply(t, e)
+			if err != nil {
+				return cursor, n, fmt.Errorf("applying event %d: %w", e.Position, err)
+			}
+			for _, s := range stmts {
+				batch.Queue(s.SQL, s.Args...)
+			}
+		}
+		if err := flush(); err != nil {
+			return cursor, n, err
+		}
+		n += int64(len(chunk))
+		cursor = next
+		if len(chunk) < rebuildBatch {
+			return cursor, n, nil
+		}
+	}
+}

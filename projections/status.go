@@ -1,0 +1,105 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/techvault/techvault/eventstore"
+)
+
+// Status is a projector's place in the log and how far behind it is.
+type Status struct {
+	Name string `json:"name"`
+	// Position is the position of the last event the projector has processed (0: none yet).
+	Position int64 `json:"position"`
+	// LagEvents counts events appended but not yet processed.
+	LagEvents int64 `json:"lag_events"`
+	// LagSeconds is the age of the oldest unprocessed event (0 when caught up).
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+// Checkpoints reads projector checkpoints.
+type Checkpoints struct {
+	pool *pgxpool.Pool
+}
+
+// NewCheckpoints returns a reader of projector checkpoints.
+func NewCheckpoints(pool *pgxpool.Pool) *Checkpoints { return &Checkpoints{pool: pool} }
+
+// cursor returns the projector's checkpoint (zero when it has none yet).
+func (c *Checkpoints) cursor(ctx context.Context, name string) (eventstore.Cursor, error) {
+	var cur eventstore.Cursor
+	err := c.pool.QueryRow(ctx, `SELECT last_processed_transaction_id::text::bigint, coalesce(offset_acked, 0)
+		FROM projector_offsets WHERE consumer_group = $1`, name).Scan(&cur.TxID, &cur.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventstore.Cursor{}, nil
+	}
+	if err != nil {
+		return cur, fmt.Errorf("reading checkpoint of %s: %w", name, err)
+	}
+	return cur, nil
+}
+
+// Status reports every named projector.
+func (c *Checkpoints) Status(ctx context.Context, names ...string) ([]Status, error) {
+	out := make([]Status, 0, len(names))
+	for _, name := range names {
+		cur, err := c.cursor(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		s := Status{Name: name, Position: cur.Position}
+		var oldest *time.Time
+		err = c.pool.QueryRow(ctx, `SELECT count(*), min(recorded_at) FROM events
+			WHERE (transaction_id, "offset") > ($1::text::xid8, $2)`, fmt.Sprint(cur.TxID), cur.Position).Scan(&s.LagEvents, &oldest)
+		if err != nil {
+			return nil, fmt.Errorf("measuring lag of %s: %w", name, err)
+		}
+		if oldest != nil {
+			s.LagSeconds = max(0, time.Since(*oldest).Seconds())
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Reached reports whether the projector has processed the event at position.
+func (c *Checkpoints) Reached(ctx context.Context, name string, position eventstore.Cursor) (bool, error) {
+	cur, err := c.cursor(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	return cur.TxID > position.TxID || (cur.TxID == position.TxID && cur.Position >= position.Position), nil
+}
+
+// WaitFor waits until the projector has processed the event at position, or until timeout. It
+// returns false on timeout, and true at once for a position that names no event.
+func (c *Checkpoints) WaitFor(ctx context.Context, store *eventstore.Store, name string, position int64, timeout time.Duration) (bool, error) {
+	if position <= 0 {
+		return true, nil
+	}
+	target, ok, err := store.CursorOf(ctx, position)
+	if err != nil || !ok {
+		return !ok, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		reached, err := c.Reached(ctx, name, target)
+		if err != nil || reached {
+			return reached, err
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

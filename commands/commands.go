@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/eventstore"
@@ -94,7 +96,7 @@ func appendChanges(ctx context.Context, store EventStore, md eventstore.Metadata
 }
 
 // MaxRetries bounds how often a command that is safe to retry is re-decided after a version clash.
-const MaxRetries = 5
+const MaxRetries = 12
 
 // retryOnConflict runs decide again, on fresh state, when it lost a version race. Only commands
 // whose decision is re-made from the reloaded state may use it.
@@ -103,13 +105,18 @@ func retryOnConflict[T any](ctx context.Context, decide func(ctx context.Context
 		res T
 		err error
 	)
-	for range MaxRetries {
+	for attempt := range MaxRetries {
 		res, err = decide(ctx)
 		if !errors.Is(err, eventstore.ErrConcurrency) {
 			return res, err
 		}
-		if ctx.Err() != nil {
+		// Full jitter, doubling from 1ms up to 64ms, so contenders spread out instead of
+		// colliding again in lockstep.
+		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+		select {
+		case <-ctx.Done():
 			return res, ctx.Err()
+		case <-time.After(backoff):
 		}
 	}
 	return res, domain.Conflict("too many concurrent changes; try again")

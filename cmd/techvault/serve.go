@@ -57,6 +57,7 @@ func buildApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	ropt.DialTimeout, ropt.ReadTimeout, ropt.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 	ropt.MaxRetries = 1
 	rdb := redis.NewClient(ropt)
+	redis.SetLogger(redisLogger{log})
 
 	store, catalog, err := newStore(pool)
 	if err != nil {
@@ -164,4 +165,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	wg.Wait()
 	log.Info("stopped")
 	return runErr
+}
+
+// redisLogger sends go-redis's internal messages (dial failures while Redis is down) to our log at
+// debug level: the product cards view already reports Redis going away and coming back.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -1,0 +1,254 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/eventstore"
+	api "github.com/techvault/techvault/http"
+	"github.com/techvault/techvault/internal/testdb"
+	"github.com/techvault/techvault/projections"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+const adminToken = "test-admin-token"
+
+// harness is a running API over a fresh database: router, projectors and product cards.
+type harness struct {
+	t     *testing.T
+	db    *testdb.DB
+	store *eventstore.Store
+	cards *projections.ProductCards
+	srv   *httptest.Server
+}
+
+type harnessOpts struct {
+	redis      *redis.Client // nil: the test Redis
+	prefix     string
+	adminToken *string
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	db := testdb.New(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if o.redis == nil {
+		o.redis, o.prefix = testdb.Redis(t)
+	}
+	store, err := eventstore.New(eventstore.Config{Pool: db.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog := commands.NewCatalog(store, store.Sequences(map[string]string{
+		commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"}))
+	engine, err := projections.NewEngine(projections.EngineConfig{
+		DB: stdlib.OpenDBFromPool(db.Pool), Projectors: projections.All(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, err := projections.NewProductCards(projections.ProductCardsConfig{Pool: db.Pool, Redis: o.redis, Prefix: o.prefix, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := adminToken
+	if o.adminToken != nil {
+		token = *o.adminToken
+	}
+	server, err := api.New(api.Config{
+		Logger: log, Pool: db.Pool, Redis: o.redis, Store: store, Catalog: catalog,
+		Queries: projections.NewCatalogQueries(db.Pool), Cards: cards,
+		Checkpoints: projections.NewCheckpoints(db.Pool), Projectors: projections.All(), AdminToken: token,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = engine.Run(ctx) }()
+	go func() { defer wg.Done(); _ = cards.Run(ctx) }()
+	<-engine.Running()
+	srv := httptest.NewServer(server.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		server.Shutdown()
+		_ = engine.Close()
+		cancel()
+		wg.Wait()
+	})
+	return &harness{t: t, db: db, store: store, cards: cards, srv: srv}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(bytes.TrimSpace(p))); return len(p), nil }
+
+type response struct {
+	status int
+	header nethttp.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decoding %s: %v", r.body, err)
+	}
+}
+
+// errorBody is the API's error body.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+}
+
+func (h *harness) do(method, path, body string, headers ...string) response {
+	h.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = bytes.NewBufferString(body)
+	}
+	req, err := nethttp.NewRequest(method, h.srv.URL+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// admin runs a command as admin and requires want.
+func (h *harness) admin(method, path, body string, want int) response {
+	h.t.Helper()
+	r := h.do(method, path, body, "Authorization", "Bearer "+adminToken)
+	if r.status != want {
+		h.t.Fatalf("%s %s %s: status %d, want %d: %s", method, path, body, r.status, want, r.body)
+	}
+	return r
+}
+
+// read runs a query that waits for position.
+func (h *harness) read(path string, position int64) response {
+	h.t.Helper()
+	r := h.do("GET", path, "", "X-Min-Position", strconv.FormatInt(position, 10))
+	if r.header.Get("X-Min-Position-Reached") != "true" {
+		h.t.Fatalf("GET %s: position %d not reached in time (%d %s)", path, position, r.status, r.body)
+	}
+	return r
+}
+
+func (h *harness) head() int64 {
+	h.t.Helper()
+	p, err := h.store.Head(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+// eventually polls cond until it holds or a generous deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// proxy is a TCP proxy to Redis that can be cut and restored, to play Redis going away.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	up     bool
+	conns  []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, up: true}
+	go p.serve()
+	t.Cleanup(func() { _ = ln.Close(); p.setUp(false) })
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if !p.up {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
+		go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
+	}
+}
+
+// setUp cuts (closing every connection) or restores the proxy.
+func (p *proxy) setUp(up bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = up
+	if !up {
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+		p.conns = nil
+	}
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		tty     bool
+		check   func(Config) bool
+		wantErr string
+	}{
+		{"defaults on a terminal", nil, true, func(c Config) bool {
+			return c.HTTPAddr == ":8080" && c.LogFormat == "text" && c.LogLevel == "info" &&
+				c.DBMaxConns == 20 && c.ProjectionPollInterval == 10*time.Millisecond && c.AdminToken == ""
+		}, ""},
+		{"json when not a terminal", nil, false, func(c Config) bool { return c.LogFormat == "json" }, ""},
+		{"overrides", map[string]string{"HTTP_ADDR": ":9000", "LOG_FORMAT": "json", "LOG_LEVEL": "debug",
+			"ADMIN_TOKEN": "s3cret", "DB_MAX_CONNS": "8", "PROJECTION_POLL_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "3s"}, true,
+			func(c Config) bool {
+				return c.HTTPAddr == ":9000" && c.LogFormat == "json" && c.LogLevel == "debug" && c.AdminToken == "s3cret" &&
+					c.DBMaxConns == 8 && c.ProjectionPollInterval == 50*time.Millisecond && c.ShutdownTimeout == 3*time.Second
+			}, ""},
+		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, true, nil, "LOG_FORMAT"},
+		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, true, nil, "LOG_LEVEL"},
+		{"bad pool size", map[string]string{"DB_MAX_CONNS": "two"}, true, nil, "DB_MAX_CONNS"},
+		{"pool too small", map[string]string{"DB_MAX_CONNS": "1"}, true, nil, "DB_MAX_CONNS"},
+		{"bad poll interval", map[string]string{"PROJECTION_POLL_INTERVAL": "soon"}, true, nil, "PROJECTION_POLL_INTERVAL"},
+		{"negative shutdown timeout", map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, true, nil, "SHUTDOWN_TIMEOUT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadConfig(func(k string) string { return tc.env[k] }, tc.tty)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !tc.check(c) {
+				t.Fatalf("config = %+v, err %v", c, err)
+			}
+		})
+	}
+}
+
+func TestConfigStringMasksSecrets(t *testing.T) {
+	c, err := loadConfig(func(k string) string {
+		return map[string]string{"ADMIN_TOKEN": "topsecret", "DATABASE_URL": "postgres://u:pw@db/x", "REDIS_URL": "redis://:rpw@r:6379/0"}[k]
+	}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.String()
+	for _, secret := range []string{"topsecret", "pw@", "rpw"} {
+		if strings.Contains(s, secret) {
+			t.Fatalf("%q leaks %q", s, secret)
+		}
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out strings.Builder
+	err := run(t.Context(), []string{"frobnicate"}, func(string) string { return "" }, &out)
+	if err == nil || !strings.Contains(err.Error(), "unknown command") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := run(t.Context(), nil, func(string) string { return "" }, &out); err == nil || !strings.Contains(out.String(), "usage") {
+		t.Fatalf("no command: err %v, out %q", err, out.String())
+	}
+}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/techvault/techvault/domain"
@@ -270,7 +271,7 @@ func (h *Catalog) DeleteProduct(ctx context.Context, md eventstore.Metadata, id 
 
 // withID names the resource in a not-found error.
 func withID(err error, kind string, id int64) error {
-	if de, ok := err.(*domain.Error); ok && de.Kind == domain.ErrNotFound {
+	if errors.Is(err, domain.ErrNotFound) {
 		return domain.NotFound("%s %d not found", kind, id)
 	}
 	return err

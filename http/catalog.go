@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	nethttp "net/http"
 	"strconv"
@@ -432,7 +433,8 @@ func (s *Server) getProduct(c *gin.Context) {
 
 // asBadRequest turns query-parameter validation errors (ErrInvalid from the queries) into 400s.
 func asBadRequest(err error) error {
-	if de, ok := err.(*domain.Error); ok && de.Kind == domain.ErrInvalid {
+	var de *domain.Error
+	if errors.As(err, &de) && errors.Is(err, domain.ErrInvalid) {
 		return badRequest(de.Field, de.Message)
 	}
 	return err

@@ -350,8 +350,8 @@ func TestRedisDownAndBack(t *testing.T) {
 	})
 
 	t.Run("redis returns", func(t *testing.T) {
-		real, prefix := testdb.Redis(t)
-		px := newProxy(t, real.Options().Addr)
+		upstream, prefix := testdb.Redis(t)
+		px := newProxy(t, upstream.Options().Addr)
 		client := redis.NewClient(&redis.Options{Addr: px.addr(), MaxRetries: -1})
 		t.Cleanup(func() { _ = client.Close() })
 		h := newHarness(t, harnessOpts{redis: client, prefix: prefix})

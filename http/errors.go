@@ -76,7 +76,7 @@ func errorResponse(err error) (int, ErrorBody) {
 			if errors.As(err, &de) {
 				d.Message, d.Field = de.Message, de.Field
 			}
-			if e.kind == eventstore.ErrConcurrency {
+			if errors.Is(e.kind, eventstore.ErrConcurrency) {
 				d.Message = "the resource was changed concurrently; reload and try again"
 			}
 			return e.status, ErrorBody{Error: d}

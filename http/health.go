@@ -25,18 +25,20 @@ func (s *Server) readyz(c *gin.Context) {
 	} else {
 		checks["postgres"] = "ok"
 	}
+	var redisErr error
+	if s.cfg.Redis != nil {
+		redisErr = s.cfg.Redis.Ping(ctx).Err()
+	}
 	switch {
 	case s.cfg.Redis == nil:
 		checks["redis"] = "not configured"
-	default:
-		if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
-			checks["redis"] = "down: " + err.Error()
-			if code == nethttp.StatusOK {
-				status = "degraded"
-			}
-		} else {
-			checks["redis"] = "ok"
+	case redisErr != nil:
+		checks["redis"] = "down: " + redisErr.Error()
+		if code == nethttp.StatusOK {
+			status = "degraded"
 		}
+	default:
+		checks["redis"] = "ok"
 	}
 	c.JSON(code, gin.H{"status": status, "checks": checks})
 }

@@ -2,6 +2,7 @@ package http
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	nethttp "net/http"
@@ -71,7 +72,7 @@ func recovery() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		defer func() {
 			if r := recover(); r != nil {
-				if r == nethttp.ErrAbortHandler {
+				if err, ok := r.(error); ok && errors.Is(err, nethttp.ErrAbortHandler) {
 					panic(r)
 				}
 				writeError(c, fmt.Errorf("panic: %v", r))

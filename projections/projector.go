@@ -4,7 +4,6 @@
 package projections
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/techvault/techvault/eventstore"
@@ -62,13 +61,4 @@ func Identity(p Projector) Tables {
 		t[n] = n
 	}
 	return t
-}
-
-func checkTables(p Projector, t Tables) error {
-	for _, n := range p.Tables() {
-		if _, ok := t[n]; !ok {
-			return fmt.Errorf("projector %s: no physical table for %s", p.Name(), n)
-		}
-	}
-	return nil
 }

@@ -32,7 +32,8 @@ func cleanText(field, s string, required bool, maxLen int, multiline bool) (stri
 		return "", domain.Invalid(field, "%s is %d characters long; the limit is %d", field, n, maxLen)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r')) {
+		allowed := multiline && (r == '\n' || r == '\t' || r == '\r')
+		if unicode.IsControl(r) && !allowed {
 			return "", domain.Invalid(field, "%s contains a control character", field)
 		}
 	}

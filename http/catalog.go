@@ -275,6 +275,9 @@ func (s *Server) awaitPosition(c *gin.Context, projector string) (bool, error) {
 		return true, badRequest(MinPositionHeader, "X-Min-Position must be a non-negative integer (a command's position)")
 	}
 	reached, err := s.cfg.Checkpoints.WaitFor(c, s.cfg.Store, projector, pos, s.cfg.MinPositionWait)
+	if errors.Is(err, projections.ErrPositionBeyondLog) {
+		return true, badRequest(MinPositionHeader, "X-Min-Position is beyond the end of the log; use the position a command returned")
+	}
 	if err != nil {
 		return true, err
 	}
@@ -295,12 +298,12 @@ func queryLimit(c *gin.Context) (int, error) {
 }
 
 func (s *Server) listCategories(c *gin.Context) {
-	if _, err := s.awaitPosition(c, projections.CategoriesProjector); err != nil {
+	limit, err := queryLimit(c)
+	if err != nil {
 		writeError(c, err)
 		return
 	}
-	limit, err := queryLimit(c)
-	if err != nil {
+	if _, err := s.awaitPosition(c, projections.CategoriesProjector); err != nil {
 		writeError(c, err)
 		return
 	}

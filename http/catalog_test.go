@@ -228,7 +228,7 @@ func TestQueryParameterValidation(t *testing.T) {
 	if r.status != 400 {
 		t.Fatalf("foreign cursor: %d %s", r.status, r.body)
 	}
-	for _, hdr := range []string{"abc", "-1"} {
+	for _, hdr := range []string{"abc", "-1", "999999"} {
 		if r := h.do("GET", "/api/v1/products", "", "X-Min-Position", hdr); r.status != 400 {
 			t.Fatalf("X-Min-Position %q: %d", hdr, r.status)
 		}

@@ -77,15 +77,29 @@ func (c *Checkpoints) Reached(ctx context.Context, name string, position eventst
 	return cur.TxID > position.TxID || (cur.TxID == position.TxID && cur.Position >= position.Position), nil
 }
 
+// ErrPositionBeyondLog is returned by WaitFor for a position no append has reached.
+var ErrPositionBeyondLog = errors.New("position is beyond the end of the log")
+
 // WaitFor waits until the projector has processed the event at position, or until timeout. It
-// returns false on timeout, and true at once for a position that names no event.
+// returns false on timeout; true at once for a position that names no event (a gap left by a
+// failed append); ErrPositionBeyondLog for a position past the end of the log.
 func (c *Checkpoints) WaitFor(ctx context.Context, store *eventstore.Store, name string, position int64, timeout time.Duration) (bool, error) {
 	if position <= 0 {
 		return true, nil
 	}
 	target, ok, err := store.CursorOf(ctx, position)
-	if err != nil || !ok {
-		return !ok, err
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		head, err := store.Head(ctx)
+		if err != nil {
+			return false, err
+		}
+		if position > head {
+			return false, ErrPositionBeyondLog
+		}
+		return true, nil
 	}
 	deadline := time.Now().Add(timeout)
 	for {

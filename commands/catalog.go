@@ -214,6 +214,17 @@ func (h *Catalog) UpdateProduct(ctx context.Context, md eventstore.Metadata, cmd
 		if err != nil {
 			return ProductResult{}, err
 		}
+		patch := patch
+		// A product's stream does not hear of its category's deletion: when the patch keeps
+		// the category, check it still exists, so the update does not put the product back
+		// into a deleted category.
+		if p.Exists() && p.CategoryID() != nil && patch.CategoryID == nil && !patch.ClearCategory {
+			c, err := h.loadCategory(ctx, *p.CategoryID())
+			if err != nil {
+				return ProductResult{}, err
+			}
+			patch.ClearCategory = !c.Exists()
+		}
 		if err := p.Update(patch); err != nil {
 			return ProductResult{}, withID(err, "product", cmd.ID)
 		}

@@ -125,6 +125,9 @@ func decodeCursor(s, sort string) (*cursor, error) {
 
 // Categories lists categories by id.
 func (q *CatalogQueries) Categories(ctx context.Context, limit int, after string) (Page[CategoryView], error) {
+	if limit < 1 {
+		return Page[CategoryView]{}, domain.Invalid("limit", "limit must be at least 1")
+	}
 	cur, err := decodeCursor(after, "id")
 	if err != nil {
 		return Page[CategoryView]{}, err
@@ -216,7 +219,8 @@ var ProductSorts = map[string]productSort{
 }
 
 // SearchQuery turns free text into a prefix-matching tsquery: "rtx 40" → "rtx:* & 40:*". It
-// returns "" when the text has no searchable word.
+// returns "" when the text has no searchable word. Words split on every character that is not a
+// letter or digit, as the products.search column does ("DDR5-6000" is "ddr5" and "6000").
 func SearchQuery(q string) string {
 	words := strings.FieldsFunc(strings.ToLower(q), func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
@@ -229,6 +233,9 @@ func SearchQuery(q string) string {
 
 // Products lists products matching f, one keyset page at a time.
 func (q *CatalogQueries) Products(ctx context.Context, f ProductFilter) (Page[ProductView], error) {
+	if f.Limit < 1 {
+		return Page[ProductView]{}, domain.Invalid("limit", "limit must be at least 1")
+	}
 	s, ok := ProductSorts[f.Sort]
 	if !ok {
 		return Page[ProductView]{}, domain.Invalid("sort", "unknown sort %q", f.Sort)

@@ -429,3 +429,20 @@ func TestAdminProjections(t *testing.T) {
 		t.Fatalf("after rebuild and adjust: %+v", got)
 	}
 }
+
+func TestCORS(t *testing.T) {
+	h := newHarness(t, harnessOpts{cors: []string{"https://shop.example.com"}})
+	r := h.do("OPTIONS", "/api/v1/products", "", "Origin", "https://shop.example.com", "Access-Control-Request-Method", "POST")
+	if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "https://shop.example.com" ||
+		!strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight: %d %v", r.status, r.header)
+	}
+	r = h.do("GET", "/api/v1/products", "", "Origin", "https://shop.example.com")
+	if r.status != 200 || !strings.Contains(r.header.Get("Access-Control-Expose-Headers"), "X-Request-Id") {
+		t.Fatalf("simple request: %d %v", r.status, r.header)
+	}
+	r = h.do("GET", "/api/v1/products", "", "Origin", "https://evil.example.com")
+	if r.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("foreign origin allowed: %v", r.header)
+	}
+}

@@ -41,6 +41,7 @@ type harnessOpts struct {
 	redis      *redis.Client // nil: the test Redis
 	prefix     string
 	adminToken *string
+	cors       []string
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -75,7 +76,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	server, err := api.New(api.Config{
 		Logger: log, Pool: db.Pool, Redis: o.redis, Store: store, Catalog: catalog,
 		Queries: projections.NewCatalogQueries(db.Pool), Cards: cards,
-		Checkpoints: projections.NewCheckpoints(db.Pool), Projectors: projections.All(), AdminToken: token,
+		Checkpoints: projections.NewCheckpoints(db.Pool), Projectors: projections.All(), AdminToken: token, CORSOrigins: o.cors,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,8 @@ type Config struct {
 	AdminToken string
 	// MinPositionWait bounds how long a query waits for X-Min-Position (2s).
 	MinPositionWait time.Duration
+	// CORSOrigins are the browser origins allowed to call the API ("*": any; none: no CORS).
+	CORSOrigins []string
 }
 
 // Validate reports missing dependencies.
@@ -76,7 +78,7 @@ func New(cfg Config) (*Server, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(requestContext(cfg.Logger), recovery())
+	r.Use(requestContext(cfg.Logger), recovery(), cors(cfg.CORSOrigins))
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, domain.NotFound("no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})

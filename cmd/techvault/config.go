@@ -16,6 +16,7 @@ type Config struct {
 	LogFormat              string // text or json
 	LogLevel               string
 	AdminToken             string
+	CORSOrigins            []string
 	DBMaxConns             int32
 	ProjectionPollInterval time.Duration
 	ShutdownTimeout        time.Duration
@@ -46,6 +47,11 @@ func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, erro
 	str("LOG_FORMAT", &c.LogFormat)
 	str("LOG_LEVEL", &c.LogLevel)
 	c.AdminToken = getenv("ADMIN_TOKEN")
+	for _, o := range strings.Split(getenv("CORS_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
 
 	if v := getenv("DB_MAX_CONNS"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 32)

@@ -92,6 +92,7 @@ func buildApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		Checkpoints: projections.NewCheckpoints(pool),
 		Projectors:  projections.All(),
 		AdminToken:  cfg.AdminToken,
+		CORSOrigins: cfg.CORSOrigins,
 	})
 	if err != nil {
 		pool.Close()

@@ -207,7 +207,10 @@ func streamFromDetail(detail string) string {
 	return rest[1:end]
 }
 
-const eventColumns = `"offset", transaction_id::text::bigint, uuid, stream_id, stream_type, version, event_type,
+// eventColumns are the columns scanEvent reads. The transaction id is renamed: an output column
+// named transaction_id would capture "ORDER BY transaction_id" and sort by the bigint cast instead
+// of walking the (transaction_id, offset) primary key.
+const eventColumns = `"offset", transaction_id::text::bigint AS tx_id, uuid, stream_id, stream_type, version, event_type,
 	schema_version, payload::text, metadata::text, recorded_at, hash`
 
 func scanEvent(row pgx.Row) (Event, error) {
@@ -265,11 +268,15 @@ func (s *Store) Load(ctx context.Context, streamID string) ([]Event, error) {
 const visibleAfter = `FROM events
 WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, "offset"`
+ORDER BY events.transaction_id, events."offset"`
+
+// ReadAfterQuery selects every committed event after a cursor ($1: transaction id as text, $2:
+// position), in delivery order.
+const ReadAfterQuery = `SELECT ` + eventColumns + ` ` + visibleAfter
 
 // ReadAll returns up to limit committed events after the cursor, in delivery order.
 func (s *Store) ReadAll(ctx context.Context, after Cursor, limit int) ([]Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` `+visibleAfter+` LIMIT $3`,
+	rows, err := s.pool.Query(ctx, ReadAfterQuery+` LIMIT $3`,
 		fmt.Sprint(after.TxID), after.Position, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading log: %w", err)
@@ -294,7 +301,7 @@ func Scan(ctx context.Context, q Querier, after Cursor, fn func(Event) error) (C
 
 // ScanLimit is Scan reading at most limit events (all when limit is 0).
 func ScanLimit(ctx context.Context, q Querier, after Cursor, limit int, fn func(Event) error) (Cursor, error) {
-	sql := `SELECT ` + eventColumns + ` ` + visibleAfter
+	sql := ReadAfterQuery
 	args := []any{fmt.Sprint(after.TxID), after.Position}
 	if limit > 0 {
 		sql += ` LIMIT $3`

@@ -77,7 +77,7 @@ WHERE (transaction_id, "offset") > (
         (SELECT last_processed_transaction_id FROM last),
         (SELECT coalesce(offset_acked, 0) FROM last))
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, "offset"
+ORDER BY events.transaction_id, events."offset"
 LIMIT ` + strconv.Itoa(a.SubscribeBatchSize)
 	return wsql.Query{Query: q, Args: next.Args}
 }

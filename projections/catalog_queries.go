@@ -52,8 +52,8 @@ type CatalogQueries struct {
 // NewCatalogQueries returns the catalog's queries.
 func NewCatalogQueries(pool *pgxpool.Pool) *CatalogQueries { return &CatalogQueries{pool: pool} }
 
-const productColumns = `id, name, description, (price * 100)::bigint, currency, category_id, stock,
-	rating::float8, rating_count, created_at, updated_at`
+const productColumns = `id, name, description, (price * 100)::bigint AS price_cents, currency, category_id, stock,
+	rating::float8 AS rating_value, rating_count, created_at, updated_at`
 
 func scanProduct(row pgx.Row) (ProductView, error) {
 	var p ProductView

@@ -57,9 +57,8 @@ func (e *env) progress(format string, args ...any) {
 // cleanups is a registry of cleanup functions, run last-in first-out, each at most once. The
 // benchmarks run them on their way out; a forced exit (second Ctrl-C) runs what is left.
 type cleanups struct {
-	mu   sync.Mutex
-	fns  []*cleanupFn
-	next int
+	mu  sync.Mutex
+	fns []*cleanupFn
 }
 
 type cleanupFn struct {

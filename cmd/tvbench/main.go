@@ -45,6 +45,7 @@ type config struct {
 	lagCards    bool
 	lagBatch    int
 	lagUpdates  int
+	lagHistory  int
 	lagOnly     bool
 
 	rebuildEvents     int
@@ -52,12 +53,14 @@ type config struct {
 	rebuildBatch      int
 	rebuildLoaders    int
 	rebuildRounds     int
+	rebuildTimeout    time.Duration
 
-	httpConns    int
-	httpDuration time.Duration
-	httpWarmup   time.Duration
-	httpRounds   int
-	httpProducts int
+	httpConns     int
+	httpDuration  time.Duration
+	httpWarmup    time.Duration
+	httpRounds    int
+	httpProducts  int
+	httpBreakdown bool
 }
 
 func envOr(def string, keys ...string) string {
@@ -90,6 +93,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.lagProducts, "lag-products", 1000, "lag: products the events are spread over")
 	fs.BoolVar(&cfg.lagCards, "lag-cards", true, "lag: also run the Redis product cards view, as serve does")
 	fs.IntVar(&cfg.lagUpdates, "lag-update-every", 5, "lag: every Nth event of a product is a ProductUpdated, the rest ProductStockAdjusted (0: none)")
+	fs.IntVar(&cfg.lagHistory, "lag-history", 0, "lag: events already in the log (other products, 20 each), projected before measuring")
 	fs.IntVar(&cfg.lagBatch, "lag-batch", 0, "lag: EngineConfig.BatchSize (0: the engine's default, as serve)")
 	fs.BoolVar(&cfg.lagOnly, "lag-products-only", false, "lag: run only the products projector (serve runs all)")
 
@@ -98,12 +102,14 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.rebuildBatch, "rebuild-batch", 5000, "rebuild: events per Append while generating the log")
 	fs.IntVar(&cfg.rebuildLoaders, "rebuild-loaders", 3, "rebuild: concurrent appenders while generating the log")
 	fs.IntVar(&cfg.rebuildRounds, "rebuild-rounds", 1, "rebuild: rebuilds to time (each between two plain reads)")
+	fs.DurationVar(&cfg.rebuildTimeout, "rebuild-timeout", 150*time.Second, "rebuild: stop a rebuild after this long and report the rate it reached")
 
 	fs.IntVar(&cfg.httpConns, "http-conns", 64, "http: concurrent keep-alive connections")
 	fs.DurationVar(&cfg.httpDuration, "http-duration", 10*time.Second, "http: measured time per side per round")
 	fs.DurationVar(&cfg.httpWarmup, "http-warmup", 2*time.Second, "http: warm-up per side")
 	fs.IntVar(&cfg.httpRounds, "http-rounds", 2, "http: rounds (each measures both sides, order alternating)")
 	fs.IntVar(&cfg.httpProducts, "http-products", 1000, "http: products seeded (ids cycle over them)")
+	fs.BoolVar(&cfg.httpBreakdown, "http-breakdown", false, "http: also measure a bare handler that makes the real one's Redis GET (diagnostic)")
 	return fs
 }
 
@@ -117,6 +123,36 @@ const usageHead = `usage: tvbench [flags] all|append|lag|rebuild|http [flags]
 
 flags:
 `
+
+func (c config) validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"append-writers", c.appendWriters}, {"append-rounds", c.appendRounds}, {"lag-rate", c.lagRate},
+		{"lag-writers", c.lagWriters}, {"lag-products", c.lagProducts}, {"rebuild-events", c.rebuildEvents},
+		{"rebuild-per-product", c.rebuildPerProduct}, {"rebuild-batch", c.rebuildBatch}, {"rebuild-loaders", c.rebuildLoaders},
+		{"rebuild-rounds", c.rebuildRounds}, {"http-conns", c.httpConns}, {"http-rounds", c.httpRounds}, {"http-products", c.httpProducts}} {
+		if f.v <= 0 {
+			return fmt.Errorf("-%s must be positive, got %d", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"append-duration", c.appendDuration}, {"lag-duration", c.lagDuration}, {"lag-poll", c.lagPoll},
+		{"rebuild-timeout", c.rebuildTimeout}, {"http-duration", c.httpDuration}} {
+		if f.v <= 0 {
+			return fmt.Errorf("-%s must be positive, got %s", f.name, f.v)
+		}
+	}
+	if c.lagRate > 100_000 {
+		return fmt.Errorf("-lag-rate above 100,000/s is not supported, got %d", c.lagRate)
+	}
+	if c.lagWriters > c.lagProducts {
+		return fmt.Errorf("-lag-writers (%d) must not exceed -lag-products (%d): each writer owns products", c.lagWriters, c.lagProducts)
+	}
+	return nil
+}
 
 // benchmark is one runnable benchmark.
 type benchmark struct {
@@ -160,6 +196,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "tvbench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintln(stderr, "tvbench:", err)
 		return 2
 	}
 	var selected []benchmark
@@ -215,6 +255,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		bstart := time.Now()
 		res, err := b.run(ctx, env, cfg, stdout)
 		res.name = b.name
+		if err != nil && ctx.Err() != nil {
+			err = errInterrupted
+		}
 		if err != nil {
 			failed = true
 			res.err = err
@@ -242,6 +285,7 @@ type result struct {
 	ratio    string
 	target   string
 	met      bool
+	note     string
 	err      error
 }
 
@@ -255,12 +299,19 @@ func printSummary(w io.Writer, results []result, took time.Duration) {
 		if !r.met {
 			met = "NO"
 		}
+		if r.note != "" {
+			met += " (" + r.note + ")"
+		}
 		if r.err != nil {
 			met = "error: " + firstLine(r.err.Error())
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.name, dash(r.figure), dash(r.baseline), dash(r.ratio), dash(r.target), met)
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(w, "ratio: append = Store.Append / raw INSERT rate and http = real API / bare Gin rate, each the median of the")
+	fmt.Fprintln(w, "per-round ratios (sides measured back to back); lag = projection p99 / plain-visibility p99 (the target is on")
+	fmt.Fprintln(w, "the p99 itself); rebuild = rebuild / plain read rate. Targets are the issue's; each block above says how its")
+	fmt.Fprintln(w, "figure was measured. Go, Postgres and Redis share this machine's CPUs: a busy machine moves every figure.")
 }
 
 func dash(s string) string {

@@ -43,11 +43,19 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 const appendSQL = `
 INSERT INTO events (uuid, stream_id, stream_type, version, event_type, schema_version,
-                    payload, metadata, recorded_at, content_hash)
-SELECT u, s, st, v, et, sv, p::json, m::json, ra, ch
+                    payload, metadata, recorded_at, content_hash, hash)
+SELECT u, s, st, v, et, sv, p::json, m::json, ra, ch, h
 FROM unnest($1::varchar[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[],
-            $7::text[], $8::text[], $9::timestamptz[], $10::bytea[])
-     AS t(u, s, st, v, et, sv, p, m, ra, ch)
+            $7::text[], $8::text[], $9::timestamptz[], $10::bytea[], $11::bytea[])
+     AS t(u, s, st, v, et, sv, p, m, ra, ch, h)
+RETURNING "offset", uuid`
+
+// appendOneSQL is appendSQL for the common case of a single event: plain VALUES are cheaper to
+// plan and execute than unnesting ten one-element arrays.
+const appendOneSQL = `
+INSERT INTO events (uuid, stream_id, stream_type, version, event_type, schema_version,
+                    payload, metadata, recorded_at, content_hash, hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8::json, $9, $10, $11)
 RETURNING "offset", uuid`
 
 // AppendResult reports where appended events landed.
@@ -96,6 +104,9 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 		metas    = make([]string, 0, n)
 		times    = make([]time.Time, 0, n)
 		hashes   = make([][]byte, 0, n)
+		// firsts holds each event's hash as the first of its stream: sha256(content). The
+		// database keeps it for version 1 and chains later versions itself.
+		firsts = make([][]byte, 0, n)
 	)
 	seen := make(map[string]bool, len(appends))
 	for _, a := range appends {
@@ -134,11 +145,19 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 			payloads = append(payloads, string(data))
 			metas = append(metas, string(meta))
 			times = append(times, recordedAt)
-			hashes = append(hashes, contentHash(id, a.StreamID, a.StreamType, v, e.Type, e.SchemaVersion, data, meta, recordedAt))
+			ch := contentHash(id, a.StreamID, a.StreamType, v, e.Type, e.SchemaVersion, data, meta, recordedAt)
+			hashes = append(hashes, ch)
+			firsts = append(firsts, chainHash(nil, ch))
 		}
 	}
 
-	rows, err := q.Query(ctx, appendSQL, ids, streams, types, versions, evTypes, schemas, payloads, metas, times, hashes)
+	var rows pgx.Rows
+	if n == 1 {
+		rows, err = q.Query(ctx, appendOneSQL, ids[0], streams[0], types[0], versions[0], evTypes[0], schemas[0],
+			payloads[0], metas[0], times[0], hashes[0], firsts[0])
+	} else {
+		rows, err = q.Query(ctx, appendSQL, ids, streams, types, versions, evTypes, schemas, payloads, metas, times, hashes, firsts)
+	}
 	if err != nil {
 		return AppendResult{}, translateAppendError(err)
 	}

@@ -236,6 +236,14 @@ func TestEventsAreAppendOnly(t *testing.T) {
 	if evs, _ := s.Load(ctx, "a"); len(evs) != 1 || string(evs[0].Data) != "1" {
 		t.Fatalf("event changed: %+v", evs)
 	}
+	// A stream's first event must carry sha256(content_hash) as its hash.
+	_, err := db.Pool.Exec(ctx, `INSERT INTO events (uuid, stream_id, stream_type, version, event_type, schema_version,
+		payload, metadata, recorded_at, content_hash, hash)
+		VALUES ('00000000-0000-7000-8000-000000000001', 'forged', 't', 1, 'E', 1, '{}', '{}', now(), '\x01', '\x02')`)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
+		t.Errorf("first event with a forged hash: err = %v, want a check violation", err)
+	}
 }
 
 // Verify detects an event altered, removed or inserted behind the store's back (by someone who

@@ -85,11 +85,19 @@ func errorResponse(err error) (int, ErrorBody) {
 	return nethttp.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: "internal", Message: "internal error"}}
 }
 
+// logger is the request's logger: every line carries the request id. It is built on first use,
+// so requests that log nothing pay nothing for it.
 func logger(c *gin.Context) *slog.Logger {
 	if l, ok := c.Get(loggerKey); ok {
 		if l, ok := l.(*slog.Logger); ok {
 			return l
 		}
 	}
-	return slog.Default()
+	base, ok := c.Get(baseLoggerKey)
+	if !ok {
+		return slog.Default()
+	}
+	l := base.(*slog.Logger).With("request_id", c.GetString(requestIDKey))
+	c.Set(loggerKey, l)
+	return l
 }

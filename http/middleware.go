@@ -18,9 +18,10 @@ import (
 )
 
 const (
-	loggerKey    = "logger"
-	requestIDKey = "request_id"
-	actorKey     = "actor_id"
+	loggerKey     = "logger"
+	baseLoggerKey = "base_logger"
+	requestIDKey  = "request_id"
+	actorKey      = "actor_id"
 	// RequestIDHeader carries the request id in and out.
 	RequestIDHeader = "X-Request-Id"
 )
@@ -38,8 +39,7 @@ func requestContext(base *slog.Logger) gin.HandlerFunc {
 		}
 		c.Set(requestIDKey, id)
 		c.Header(RequestIDHeader, id)
-		log := base.With("request_id", id)
-		c.Set(loggerKey, log)
+		c.Set(baseLoggerKey, base)
 
 		c.Next()
 
@@ -51,11 +51,14 @@ func requestContext(base *slog.Logger) gin.HandlerFunc {
 		case status >= 400:
 			level = slog.LevelWarn
 		}
+		if !base.Enabled(c.Request.Context(), level) {
+			return
+		}
 		route := c.FullPath()
 		if route == "" {
 			route = "unmatched"
 		}
-		log.Log(c.Request.Context(), level, "request",
+		logger(c).Log(c.Request.Context(), level, "request",
 			"method", c.Request.Method,
 			"path", c.Request.URL.Path,
 			"route", route,

@@ -29,7 +29,19 @@ func TestConcurrentApply(t *testing.T) {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	t.Cleanup(func() {
+		// Its own connection: admin is closed by the time cleanups run.
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, testdb.AdminURL())
+		if err != nil {
+			t.Logf("dropping %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("dropping %s: %v", name, err)
+		}
+	})
 	u, _ := url.Parse(testdb.AdminURL())
 	u.Path = "/" + name
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

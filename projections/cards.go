@@ -30,6 +30,8 @@ type ProductCards struct {
 	ready atomic.Bool
 	// synced counts completed full resynchronisations (for tests and metrics).
 	synced atomic.Int64
+	// fetches feeds fetchLoop, which batches concurrent Gets into MGETs.
+	fetches chan cardFetch
 }
 
 // ProductCardsConfig configures the view.
@@ -52,7 +54,8 @@ func NewProductCards(cfg ProductCardsConfig) (*ProductCards, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &ProductCards{pool: cfg.Pool, rdb: cfg.Redis, prefix: cfg.Prefix,
-		queries: NewCatalogQueries(cfg.Pool), log: cfg.Logger.With("view", "product_cards")}, nil
+		queries: NewCatalogQueries(cfg.Pool), log: cfg.Logger.With("view", "product_cards"),
+		fetches: make(chan cardFetch, maxCardBatch)}, nil
 }
 
 func (c *ProductCards) key(id int64) string { return c.prefix + "product:" + strconv.FormatInt(id, 10) }
@@ -63,15 +66,29 @@ func (c *ProductCards) Get(ctx context.Context, id int64) (card []byte, ok bool)
 	if !c.ready.Load() {
 		return nil, false
 	}
-	b, err := c.rdb.Get(ctx, c.key(id)).Bytes()
-	if err != nil {
-		if !errors.Is(err, redis.Nil) {
-			c.markStale(err)
+	f := cardFetch{key: c.key(id), reply: make(chan cardReply, 1)}
+	select {
+	case c.fetches <- f:
+	case <-ctx.Done():
+		return nil, false
+	}
+	var r cardReply
+	select {
+	case r = <-f.reply:
+	case <-ctx.Done():
+		return nil, false
+	}
+	if r.err != nil {
+		if !errors.Is(r.err, redis.Nil) {
+			c.markStale(r.err)
 		}
 		return nil, false
 	}
-	return b, true
+	return r.card, true
 }
+
+// cardFetchers is how many MGETs may be in flight at once.
+const cardFetchers = 2
 
 // Ready reports whether the view currently serves reads.
 func (c *ProductCards) Ready() bool { return c.ready.Load() }
@@ -88,6 +105,10 @@ func (c *ProductCards) markStale(err error) {
 // Run listens for the products projector's notifications until ctx is done, resynchronising the
 // whole view at start, after a rebuild, after a lost connection and when Redis comes back.
 func (c *ProductCards) Run(ctx context.Context) error {
+	defer c.ready.Store(false) // nobody serves Gets once Run returns
+	for range cardFetchers {
+		go c.fetchLoop(ctx)
+	}
 	for ctx.Err() == nil {
 		if err := c.listen(ctx); err != nil && ctx.Err() == nil {
 			c.markStale(err)

@@ -24,7 +24,8 @@ type EngineConfig struct {
 	Logger     *slog.Logger
 	// PollInterval is how long a caught-up subscriber sleeps before polling again (10ms).
 	PollInterval time.Duration
-	// BatchSize is how many events one subscriber transaction reads (500).
+	// BatchSize is how many events one subscriber transaction reads (100). A batch's rows become
+	// visible when it commits, so large batches raise lag once a projector falls behind.
 	BatchSize int
 	// AckDeadline bounds how long one event may take before its batch is rolled back (10s).
 	AckDeadline time.Duration
@@ -35,7 +36,7 @@ func (c *EngineConfig) setDefaults() {
 		c.PollInterval = 10 * time.Millisecond
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 500
+		c.BatchSize = 100
 	}
 	if c.AckDeadline <= 0 {
 		c.AckDeadline = 10 * time.Second

@@ -45,7 +45,7 @@ const appendSQL = `
 INSERT INTO events (uuid, stream_id, stream_type, version, event_type, schema_version,
                     payload, metadata, recorded_at, content_hash, hash)
 SELECT u, s, st, v, et, sv, p::json, m::json, ra, ch, h
-FROM unnest($1::varchar[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[],
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[],
             $7::text[], $8::text[], $9::timestamptz[], $10::bytea[], $11::bytea[])
      AS t(u, s, st, v, et, sv, p, m, ra, ch, h)
 RETURNING "offset", uuid`

@@ -21,7 +21,7 @@ import (
 // with a primary key on "offset" and nothing else (no triggers, CHECKs, UNIQUEs or other indexes).
 const rawTableDDL = `CREATE TABLE events_raw (
     "offset"        bigserial   PRIMARY KEY,
-    uuid            varchar(36) NOT NULL,
+    uuid            uuid        NOT NULL,
     stream_id       text        NOT NULL,
     stream_type     text        NOT NULL,
     version         bigint      NOT NULL,

@@ -232,7 +232,12 @@ func streamFromDetail(detail string) string {
 const eventColumns = `"offset", transaction_id::text::bigint AS tx_id, uuid, stream_id, stream_type, version, event_type,
 	schema_version, payload::text, metadata::text, recorded_at, hash`
 
-func scanEvent(row pgx.Row) (Event, error) {
+// rowScanner is a pgx row or a database/sql row (as watermill-sql hands them over).
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+func scanEvent(row rowScanner) (Event, error) {
 	var (
 		e        Event
 		id       string

@@ -84,21 +84,13 @@ LIMIT ` + strconv.Itoa(a.SubscribeBatchSize)
 
 // UnmarshalMessage turns a selected row into a message carrying the event in its metadata.
 func (SchemaAdapter) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
-	var (
-		e        Event
-		id       string
-		payload  string
-		metadata string
-	)
-	if err := row.Scan(&e.Position, &e.TxID, &id, &e.StreamID, &e.StreamType, &e.Version, &e.Type,
-		&e.SchemaVersion, &payload, &metadata, &e.RecordedAt, &e.Hash); err != nil {
+	e, err := scanEvent(row)
+	if err != nil {
 		return wsql.Row{}, fmt.Errorf("scanning event row: %w", err)
 	}
-	var md Metadata
-	if err := json.Unmarshal([]byte(metadata), &md); err != nil {
-		return wsql.Row{}, fmt.Errorf("event %d has malformed metadata: %w", e.Position, err)
-	}
-	msg := message.NewMessage(id, []byte(payload))
+	md := e.Metadata
+	id := e.ID.String()
+	msg := message.NewMessage(id, message.Payload(e.Data))
 	msg.Metadata = message.Metadata{
 		MetaPosition:      strconv.FormatInt(e.Position, 10),
 		MetaTxID:          strconv.FormatInt(e.TxID, 10),
@@ -116,7 +108,7 @@ func (SchemaAdapter) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
 	return wsql.Row{
 		Offset:    e.Position,
 		UUID:      []byte(id),
-		Payload:   []byte(payload),
+		Payload:   e.Data,
 		Msg:       msg,
 		ExtraData: map[string]any{"transaction_id": e.TxID},
 	}, nil

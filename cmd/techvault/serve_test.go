@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/internal/testdb"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The binary end to end, as `make run` uses it: seed (twice), serve, list the demo catalog, run a
+// command as admin, read it back, then shut down gracefully on cancellation.
+func TestSeedServeAndShutdown(t *testing.T) {
+	db := testdb.New(t)
+	addr := freeAddr(t)
+	env := map[string]string{
+		"DATABASE_URL": db.URL, "REDIS_URL": testdb.RedisURL(), "HTTP_ADDR": addr,
+		"ADMIN_TOKEN": "serve-test", "LOG_FORMAT": "json", "LOG_LEVEL": "error",
+	}
+	getenv := func(k string) string { return env[k] }
+
+	for i, want := range []string{"seeded the demo catalog", "already seeded"} {
+		var out strings.Builder
+		if err := run(t.Context(), []string{"seed"}, getenv, &out); err != nil {
+			t.Fatalf("seed %d: %v", i+1, err)
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("seed %d printed %q, want %q", i+1, out.String(), want)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, getenv, io.Discard) }()
+
+	base := "http://" + addr
+	get := func(path string, header ...string) (int, []byte) {
+		t.Helper()
+		req, _ := nethttp.NewRequest("GET", base+path, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		res, err := nethttp.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	wantProducts := 0
+	for _, c := range commands.DemoCatalog {
+		wantProducts += len(c.Products)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, body := get("/api/v1/products?limit=100")
+		var page struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if status == 200 && json.Unmarshal(body, &page) == nil && len(page.Items) == wantProducts {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo catalog not listed: %d %s", status, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	req, _ := nethttp.NewRequest("POST", base+"/api/v1/categories", strings.NewReader(`{"name":"Networking"}`))
+	req.Header.Set("Authorization", "Bearer serve-test")
+	res, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		ID       int64 `json:"id"`
+		Position int64 `json:"position"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&created); err != nil || res.StatusCode != 201 {
+		t.Fatalf("create category: %d %v", res.StatusCode, err)
+	}
+	res.Body.Close()
+	status, body := get(fmt.Sprintf("/api/v1/categories/%d", created.ID), "X-Min-Position", fmt.Sprint(created.Position))
+	if status != 200 || !strings.Contains(string(body), "Networking") {
+		t.Fatalf("read back: %d %s", status, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	if status, _ := get("/healthz"); status != 0 {
+		t.Fatalf("still serving after shutdown: %d", status)
+	}
+}

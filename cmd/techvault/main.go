@@ -31,6 +31,7 @@ commands:
   seed                       append the demo catalog (once; a second run changes nothing)
   projections status         print each projector's position and lag
   projections rebuild NAME   rebuild a projection from the log while the API keeps serving
+  events verify              recompute every event's hash and hash chain; exit 1 on any problem
 
 configuration comes from the environment: see README.md and .env.example`
 
@@ -75,6 +76,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return errors.New("projections: give status or rebuild NAME")
 		}
 		return projectionsCommand(ctx, cfg, log, stdout, args[1:])
+	case "events":
+		if len(args) != 2 || args[1] != "verify" {
+			return errors.New("events: give verify")
+		}
+		return verifyCommand(ctx, cfg, log, stdout)
 	}
 	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 }

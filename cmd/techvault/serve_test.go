@@ -48,6 +48,12 @@ func TestSeedServeAndShutdown(t *testing.T) {
 		}
 	}
 
+	var verified strings.Builder
+	if err := run(t.Context(), []string{"events", "verify"}, getenv, &verified); err != nil ||
+		!strings.Contains(verified.String(), "0 problems") {
+		t.Fatalf("events verify: %v: %s", err, verified.String())
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

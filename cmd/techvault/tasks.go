@@ -11,6 +11,34 @@ import (
 	"github.com/techvault/techvault/migrations"
 )
 
+// verifyCommand checks the whole log's hashes and chains and prints what it found.
+func verifyCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrations.Apply(ctx, pool, log); err != nil {
+		return err
+	}
+	store, _, err := newStore(pool)
+	if err != nil {
+		return err
+	}
+	rep, err := store.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(stdout, "PROBLEM stream %s version %d (position %d): %s\n", p.StreamID, p.Version, p.Position, p.Reason)
+	}
+	fmt.Fprintf(stdout, "verified %d events in %d streams: %d problems\n", rep.Events, rep.Streams, len(rep.Problems))
+	if !rep.OK() {
+		return fmt.Errorf("the event log failed verification (%d problems)", len(rep.Problems))
+	}
+	return nil
+}
+
 func seedCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	pool, err := openPool(ctx, cfg)
 	if err != nil {

@@ -50,11 +50,19 @@ func (Categories) Apply(t Tables, e eventstore.Event) ([]Stmt, error) {
 }
 
 // Products projects the products table. It also follows category deletions (products of a
-// deleted category become uncategorised) without reading the categories table.
+// deleted category become uncategorised) without reading the categories table: it keeps the
+// deleted category ids in a table of its own, so that a product created or moved into a category
+// whose deletion came first in the log (a command race) is projected uncategorised too.
 type Products struct{}
 
 func (Products) Name() string     { return ProductsProjector }
-func (Products) Tables() []string { return []string{"products"} }
+func (Products) Tables() []string { return []string{"products", "products_deleted_categories"} }
+
+// liveCategory is the category id $n unless the projector has seen that category deleted.
+func liveCategory(n int) string {
+	return fmt.Sprintf(`(SELECT $%[1]d::integer WHERE NOT EXISTS (
+		SELECT 1 FROM {products_deleted_categories} WHERE category_id = $%[1]d))`, n)
+}
 
 // Apply implements Projector.
 func (Products) Apply(t Tables, e eventstore.Event) ([]Stmt, error) {
@@ -72,11 +80,11 @@ func (Products) Apply(t Tables, e eventstore.Event) ([]Stmt, error) {
 	case catalog.ProductCreated:
 		return []Stmt{{t.Sub(`INSERT INTO {products} (id, name, description, price, currency, category_id, stock,
 				version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4::numeric / 100, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING`),
+			VALUES ($1, $2, $3, $4::numeric / 100, $5, ` + liveCategory(6) + `, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING`),
 			[]any{d.ProductID, d.Name, d.Description, d.Price.Cents(), d.Currency, d.CategoryID, d.Stock, e.Version, at}}}, nil
 	case catalog.ProductUpdated:
 		return []Stmt{{t.Sub(`UPDATE {products} SET name = $2, description = $3, price = $4::numeric / 100,
-				category_id = $5, version = $6, updated_at = $7
+				category_id = ` + liveCategory(5) + `, version = $6, updated_at = $7
 			WHERE id = $1 AND version < $6`),
 			[]any{d.ProductID, d.Name, d.Description, d.Price.Cents(), d.CategoryID, e.Version, at}}}, nil
 	case catalog.ProductStockAdjusted:
@@ -86,7 +94,10 @@ func (Products) Apply(t Tables, e eventstore.Event) ([]Stmt, error) {
 	case catalog.ProductDeleted:
 		return []Stmt{{t.Sub(`DELETE FROM {products} WHERE id = $1`), []any{d.ProductID}}}, nil
 	case catalog.CategoryDeleted:
-		return []Stmt{{t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), []any{d.CategoryID}}}, nil
+		return []Stmt{
+			{t.Sub(`INSERT INTO {products_deleted_categories} (category_id) VALUES ($1) ON CONFLICT DO NOTHING`), []any{d.CategoryID}},
+			{t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), []any{d.CategoryID}},
+		}, nil
 	}
 	return nil, nil
 }

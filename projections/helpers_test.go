@@ -208,7 +208,7 @@ func waitCaughtUp(t *testing.T, e *env, names ...string) []projections.Status {
 func snapshot(t *testing.T, e *env, table string) []string {
 	t.Helper()
 	rows, err := e.pool.Query(context.Background(),
-		`SELECT to_jsonb(t)::text FROM `+pgx.Identifier{table}.Sanitize()+` t ORDER BY id`)
+		`SELECT to_jsonb(t)::text AS row FROM `+pgx.Identifier{table}.Sanitize()+` t ORDER BY row`)
 	if err != nil {
 		t.Fatalf("snapshot of %s: %v", table, err)
 	}

@@ -1,0 +1,77 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/domain/catalog"
+	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/projections"
+)
+
+// CreateProduct checks its category exists, but a DeleteCategory can commit between that check
+// and the product's append, so the log may hold a product created (or moved) into a category
+// deleted before it. The products projector shows such products uncategorised, live and rebuilt.
+func TestProductIntoCategoryDeletedFirst(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	startEngine(t, e, 0)
+	c, err := e.cat.CreateCategory(ctx, testMD, commands.CreateCategory{Name: "Scanners"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := e.cat.CreateCategory(ctx, testMD, commands.CreateCategory{Name: "Printers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := e.cat.CreateProduct(ctx, testMD, commands.CreateProduct{Name: "Laser printer", Price: 19900, CategoryID: &other.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cat.DeleteCategory(ctx, testMD, c.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// What the losing side of the race appends: events naming the category deleted above.
+	appendRaw := func(streamID string, version int64, ev domain.Event) {
+		t.Helper()
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Append(ctx, testMD, eventstore.StreamAppend{StreamID: streamID, StreamType: catalog.ProductStreamType,
+			ExpectedVersion: version, Events: []eventstore.NewEvent{{Type: ev.EventType(), SchemaVersion: ev.SchemaVersion(), Data: b}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newID, err := e.ids.NextID(ctx, commands.ProductIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendRaw(catalog.ProductStreamID(newID), 0, catalog.ProductCreated{ProductID: newID, Name: "Flatbed scanner",
+		Price: 12900, Currency: "USD", CategoryID: &c.ID, Stock: 2})
+	appendRaw(catalog.ProductStreamID(moved.ID), 1, catalog.ProductUpdated{ProductID: moved.ID, Name: "Laser printer",
+		Price: 19900, CategoryID: &c.ID})
+
+	check := func(when string) {
+		t.Helper()
+		waitCaughtUp(t, e, projections.ProductsProjector)
+		for _, id := range []int64{newID, moved.ID} {
+			p, err := e.q.Product(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.CategoryID != nil {
+				t.Errorf("%s: product %d is in deleted category %d", when, id, *p.CategoryID)
+			}
+		}
+	}
+	check("live")
+	live := snapshot(t, e, "products")
+	rebuild(t, e, projections.Products{})
+	check("rebuilt")
+	requireSameRows(t, "products: live vs rebuilt", live, snapshot(t, e, "products"))
+}

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/techvault/techvault/domain"
 )
 
 // ProductCards is the Redis view of product cards: the JSON of ProductView per product, written
@@ -181,7 +183,7 @@ func (c *ProductCards) listen(ctx context.Context) error {
 func (c *ProductCards) refresh(ctx context.Context, id int64) error {
 	p, err := c.queries.Product(ctx, id)
 	if err != nil {
-		if isNotFound(err) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return c.rdb.Del(ctx, c.key(id)).Err()
 		}
 		return err

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -113,7 +114,7 @@ func (Products) Notifications(e eventstore.Event) []string {
 		var id struct {
 			ProductID int64 `json:"product_id"`
 		}
-		if err := jsonUnmarshal(e.Data, &id); err != nil || id.ProductID == 0 {
+		if err := json.Unmarshal(e.Data, &id); err != nil || id.ProductID == 0 {
 			return nil
 		}
 		return []string{strconv.FormatInt(id.ProductID, 10)}

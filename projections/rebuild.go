@@ -68,9 +68,12 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, p Projector, log *slog.Log
 			}
 		}
 	}()
+	// Shadow rows need not wait for the WAL flush: they are unlogged until the swap anyway. The
+	// setting goes back with the connection to the pool, so it is reset on every path.
 	if _, err = conn.Exec(ctx, `SET synchronous_commit = off`); err != nil {
 		return stats, err
 	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `RESET synchronous_commit`) }()
 
 	// Bulk load and catch up: read the log in delivery order on one connection, write in
 	// pipelined batches (each its own short transaction) on another.
@@ -104,7 +107,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, p Projector, log *slog.Log
 			return stats, fmt.Errorf("indexing shadow table: %w", err)
 		}
 	}
-	if _, err = conn.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+	if _, err = conn.Exec(ctx, `RESET synchronous_commit`); err != nil {
 		return stats, err
 	}
 

@@ -76,6 +76,11 @@ func New(cfg Config) (*Server, error) {
 	s.bg, s.bgCancel = context.WithCancel(context.Background())
 
 	r := gin.New()
+	// Client addresses in the access log come from the connection, not from X-Forwarded-For,
+	// which any client can forge.
+	if err := r.SetTrustedProxies(nil); err != nil {
+		return nil, err
+	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.Use(requestContext(cfg.Logger), recovery(), cors(cfg.CORSOrigins))

@@ -22,8 +22,11 @@ type EngineConfig struct {
 	// Projectors to run; each consumes the log as its own consumer group.
 	Projectors []Projector
 	Logger     *slog.Logger
-	// PollInterval is how long a caught-up subscriber sleeps before polling again (10ms).
+	// PollInterval is how long a caught-up subscriber sleeps before polling again while events
+	// flow (10ms).
 	PollInterval time.Duration
+	// IdlePollInterval is the wait after about a second without events (50ms).
+	IdlePollInterval time.Duration
 	// BatchSize is how many events one subscriber transaction reads (100). A batch's rows become
 	// visible when it commits, so large batches raise lag once a projector falls behind.
 	BatchSize int
@@ -34,6 +37,9 @@ type EngineConfig struct {
 func (c *EngineConfig) setDefaults() {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 10 * time.Millisecond
+	}
+	if c.IdlePollInterval <= 0 {
+		c.IdlePollInterval = 50 * time.Millisecond
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
@@ -91,6 +97,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			PollInterval:   cfg.PollInterval,
 			ResendInterval: 100 * time.Millisecond,
 			RetryInterval:  100 * time.Millisecond,
+			BackoffManager: newAdaptivePoll(cfg.PollInterval, cfg.IdlePollInterval, 100*time.Millisecond),
 			AckDeadline:    &ack,
 		}, wlog)
 		if err != nil {

@@ -1,0 +1,36 @@
+package projections
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+)
+
+func TestAdaptivePoll(t *testing.T) {
+	p := newAdaptivePoll(10*time.Millisecond, 50*time.Millisecond, 100*time.Millisecond)
+	log := watermill.NopLogger{}
+	if d := p.HandleError(log, false, nil); d != 0 {
+		t.Fatalf("after events: wait %v, want none", d)
+	}
+	if d := p.HandleError(log, true, nil); d != 10*time.Millisecond {
+		t.Fatalf("first empty poll: wait %v, want the busy interval", d)
+	}
+	p.emptyAt = time.Now().Add(-2 * idleAfter) // a quiet spell
+	if d := p.HandleError(log, true, nil); d != 50*time.Millisecond {
+		t.Fatalf("after a quiet spell: wait %v, want the idle interval", d)
+	}
+	if d := p.HandleError(log, false, nil); d != 0 {
+		t.Fatalf("events again: wait %v", d)
+	}
+	if d := p.HandleError(log, true, nil); d != 10*time.Millisecond {
+		t.Fatalf("empty poll right after events: wait %v, want the busy interval", d)
+	}
+	if d := p.HandleError(log, false, errors.New("could not query: concurrent update")); d != 0 {
+		t.Fatalf("serialization failure: wait %v, want an immediate retry", d)
+	}
+	if d := p.HandleError(log, false, errors.New("connection refused")); d != 100*time.Millisecond {
+		t.Fatalf("error: wait %v, want the retry interval", d)
+	}
+}

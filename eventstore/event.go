@@ -120,5 +120,3 @@ func chainHash(prev, content []byte) []byte {
 	h.Write(content)
 	return h.Sum(nil)
 }
-
-func parseUUID(s string) (uuid.UUID, error) { return uuid.Parse(s) }

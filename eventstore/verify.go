@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+
+	"github.com/google/uuid"
 )
 
 // Problem is one inconsistency found by Verify.
@@ -63,7 +65,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 		if e.Version != prevVer+1 {
 			bad(fmt.Sprintf("version gap: expected %d", prevVer+1))
 		}
-		uid, perr := parseUUID(id)
+		uid, perr := uuid.Parse(id)
 		if perr != nil {
 			bad("malformed event id")
 		}

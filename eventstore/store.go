@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -159,7 +160,7 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 		rows, err = q.Query(ctx, appendSQL, ids, streams, types, versions, evTypes, schemas, payloads, metas, times, hashes, firsts)
 	}
 	if err != nil {
-		return AppendResult{}, translateAppendError(err)
+		return AppendResult{}, translateAppendError(err, appends)
 	}
 	byID := make(map[string]int64, n)
 	for rows.Next() {
@@ -172,7 +173,7 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 		byID[id] = pos
 	}
 	if err := rows.Err(); err != nil {
-		return AppendResult{}, translateAppendError(err)
+		return AppendResult{}, translateAppendError(err, appends)
 	}
 	res := AppendResult{Positions: make([]int64, n), IDs: uuids}
 	for i, id := range ids {
@@ -194,14 +195,26 @@ func compactJSON(b []byte) []byte {
 // ErrDuplicateEvent reports an event id that is already in the log.
 var ErrDuplicateEvent = errors.New("event id already appended")
 
-func translateAppendError(err error) error {
+func translateAppendError(err error, appends []StreamAppend) error {
+	clash := func(streamID string) error {
+		ce := &ConcurrencyError{StreamID: streamID}
+		for _, a := range appends {
+			if a.StreamID == streamID {
+				ce.ExpectedVersion = a.ExpectedVersion
+			}
+		}
+		return ce
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
 		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key":
-			return &ConcurrencyError{StreamID: streamFromDetail(pgErr.Detail)}
+			return clash(streamFromDetail(pgErr.Detail))
 		case pgErr.Code == "TV409":
-			return &ConcurrencyError{}
+			// "stream <id> is not at version <n>"
+			rest, _ := strings.CutPrefix(pgErr.Message, "stream ")
+			id, _, _ := strings.Cut(rest, " is not at version ")
+			return clash(id)
 		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_uuid_key":
 			return fmt.Errorf("%w: %s", ErrDuplicateEvent, pgErr.Detail)
 		}

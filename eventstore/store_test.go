@@ -107,6 +107,14 @@ func TestAppendConcurrencyErrors(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("err %T is not a *ConcurrencyError", err)
 			}
+			if ce.StreamID == "" {
+				t.Fatalf("concurrency error names no stream: %v", err)
+			}
+			for _, a := range tc.appends {
+				if a.StreamID == ce.StreamID && a.ExpectedVersion != ce.ExpectedVersion {
+					t.Fatalf("concurrency error says expected version %d, the append expected %d", ce.ExpectedVersion, a.ExpectedVersion)
+				}
+			}
 			if c, _ := s.Load(ctx, "c"); len(c) != 0 {
 				t.Fatalf("stream c got %d events from a failed append", len(c))
 			}

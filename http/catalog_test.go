@@ -161,6 +161,8 @@ func TestBadInputAppendsNothing(t *testing.T) {
 		{"stock: below zero", "POST", prod + "/stock", `{"delta":-2}`, 409, "conflict", ""},
 		{"stock: negative quantity", "POST", prod + "/stock", `{"quantity":-2}`, 422, "invalid", "quantity"},
 		{"stock: too much", "POST", prod + "/stock", `{"quantity":1000000001}`, 422, "invalid", "quantity"},
+		{"stock: delta overflowing", "POST", prod + "/stock", `{"delta":9223372036854775807}`, 422, "invalid", "delta"},
+		{"stock: delta underflowing", "POST", prod + "/stock", `{"delta":-9223372036854775808}`, 422, "invalid", "delta"},
 		{"stock: unknown product", "POST", "/api/v1/products/4242/stock", `{"delta":1}`, 404, "not_found", ""},
 		{"body too large", "POST", "/api/v1/products", `{"name":"` + strings.Repeat("x", 1<<20) + `"}`, 413, "invalid", ""},
 	}

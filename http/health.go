@@ -20,7 +20,8 @@ func (s *Server) readyz(c *gin.Context) {
 	checks := gin.H{}
 	status, code := "ok", nethttp.StatusOK
 	if err := s.cfg.Pool.Ping(ctx); err != nil {
-		checks["postgres"] = "down: " + err.Error()
+		logger(c).Warn("readiness: postgres is down", "err", err)
+		checks["postgres"] = "down"
 		status, code = "unavailable", nethttp.StatusServiceUnavailable
 	} else {
 		checks["postgres"] = "ok"
@@ -33,7 +34,8 @@ func (s *Server) readyz(c *gin.Context) {
 	case s.cfg.Redis == nil:
 		checks["redis"] = "not configured"
 	case redisErr != nil:
-		checks["redis"] = "down: " + redisErr.Error()
+		logger(c).Warn("readiness: redis is down", "err", redisErr)
+		checks["redis"] = "down"
 		if code == nethttp.StatusOK {
 			status = "degraded"
 		}

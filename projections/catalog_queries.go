@@ -177,28 +177,50 @@ type productSort struct {
 	orderBy string
 	after   string // uses $V (sort value) and $ID
 	value   func(ProductView) string
-	check   func(string) error // validates a cursor's value
+	// norm validates a cursor's value: it must be exactly what value writes, so a hand-made
+	// cursor never reaches SQL in a form Go's parsers accept and Postgres's do not.
+	norm func(string) (string, error)
 }
 
-func anyValue(string) error { return nil }
+// canonical accepts v only when it is already in the canonical form out.
+func canonical(v, out string) (string, error) {
+	if v != out {
+		return "", errors.New("not canonical")
+	}
+	return out, nil
+}
 
-func moneyValue(v string) error { _, err := domain.ParseMoney(v); return err }
+func anyValue(v string) (string, error) { return v, nil }
 
-func textValue(v string) error {
+func moneyValue(v string) (string, error) {
+	m, err := domain.ParseMoney(v)
+	if err != nil || m < 0 || m > domain.MaxMoney {
+		return "", errors.New("bad amount")
+	}
+	return canonical(v, m.String())
+}
+
+func textValue(v string) (string, error) {
 	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-		return errors.New("bad text")
+		return "", errors.New("bad text")
 	}
-	return nil
+	return v, nil
 }
 
-func timeValue(v string) error { _, err := time.Parse(cursorTimeLayout, v); return err }
-
-func ratingValue(v string) error {
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 5 {
-		return errors.New("bad rating")
+func timeValue(v string) (string, error) {
+	t, err := time.Parse(cursorTimeLayout, v)
+	if err != nil || t.Year() < 1 || t.Year() > 9999 {
+		return "", errors.New("bad time")
 	}
-	return nil
+	return canonical(v, t.Format(cursorTimeLayout))
+}
+
+func ratingValue(v string) (string, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0 && f <= 5) { // also refuses NaN
+		return "", errors.New("bad rating")
+	}
+	return canonical(v, strconv.FormatFloat(f, 'f', 2, 64))
 }
 
 const cursorTimeLayout = "2006-01-02T15:04:05.999999"
@@ -244,8 +266,10 @@ func (q *CatalogQueries) Products(ctx context.Context, f ProductFilter) (Page[Pr
 	if err != nil {
 		return Page[ProductView]{}, err
 	}
-	if cur != nil && s.check(cur.Value) != nil {
-		return Page[ProductView]{}, domain.Invalid("cursor", "cursor is malformed")
+	if cur != nil {
+		if cur.Value, err = s.norm(cur.Value); err != nil {
+			return Page[ProductView]{}, domain.Invalid("cursor", "cursor is malformed")
+		}
 	}
 	var (
 		where []string

@@ -144,6 +144,9 @@ func (p *Product) AdjustStock(delta int64) error {
 	if delta == 0 {
 		return nil
 	}
+	if delta > MaxStock || delta < -MaxStock {
+		return domain.Invalid("delta", "delta must be between -%d and %d", MaxStock, MaxStock)
+	}
 	next := p.stock + delta
 	if next < 0 {
 		return domain.Conflict("stock of product %d is %d; it cannot go down by %d", p.id, p.stock, -delta)

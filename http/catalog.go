@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
 )
 
@@ -122,18 +124,21 @@ func (s *Server) updateCategory(c *gin.Context) {
 	c.JSON(nethttp.StatusOK, toCategoryResponse(res))
 }
 
-func (s *Server) deleteCategory(c *gin.Context) {
-	id, err := pathID(c, "id")
-	if err != nil {
-		writeError(c, err)
-		return
+// deleteBy answers a delete command: the id from the path, the position of the deletion event.
+func deleteBy(del func(ctx context.Context, md eventstore.Metadata, id int64) (int64, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, err := pathID(c, "id")
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		pos, err := del(c, metadata(c), id)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(nethttp.StatusOK, deletedResponse{ID: id, Deleted: true, Position: pos})
 	}
-	pos, err := s.cfg.Catalog.DeleteCategory(c, metadata(c), id)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	c.JSON(nethttp.StatusOK, deletedResponse{ID: id, Deleted: true, Position: pos})
 }
 
 func (s *Server) createProduct(c *gin.Context) {
@@ -234,20 +239,6 @@ func (s *Server) adjustStock(c *gin.Context) {
 		return
 	}
 	c.JSON(nethttp.StatusOK, toProductResponse(res))
-}
-
-func (s *Server) deleteProduct(c *gin.Context) {
-	id, err := pathID(c, "id")
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	pos, err := s.cfg.Catalog.DeleteProduct(c, metadata(c), id)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	c.JSON(nethttp.StatusOK, deletedResponse{ID: id, Deleted: true, Position: pos})
 }
 
 // Queries.

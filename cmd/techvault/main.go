@@ -63,12 +63,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "serve":
 		return serve(ctx, cfg, log)
 	case "migrate":
-		pool, err := openPool(ctx, cfg)
+		pool, err := openMigrated(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
-		defer pool.Close()
-		return migrations.Apply(ctx, pool, log)
+		pool.Close()
+		return nil
 	case "seed":
 		return seedCommand(ctx, cfg, log, stdout)
 	case "projections":
@@ -113,15 +113,25 @@ func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, args []string) error {
+// openMigrated connects to Postgres and applies the migrations.
+func openMigrated(ctx context.Context, cfg Config, log *slog.Logger) (*pgxpool.Pool, error) {
 	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrations.Apply(ctx, pool, log); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, args []string) error {
+	pool, err := openMigrated(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := migrations.Apply(ctx, pool, log); err != nil {
-		return err
-	}
 	switch args[0] {
 	case "status":
 		var names []string

@@ -16,7 +16,6 @@ import (
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/eventstore"
 	api "github.com/techvault/techvault/http"
-	"github.com/techvault/techvault/migrations"
 	"github.com/techvault/techvault/projections"
 )
 
@@ -40,12 +39,8 @@ func newStore(pool *pgxpool.Pool) (*eventstore.Store, *commands.Catalog, error) 
 }
 
 func buildApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
-	pool, err := openPool(ctx, cfg)
+	pool, err := openMigrated(ctx, cfg, log)
 	if err != nil {
-		return nil, err
-	}
-	if err := migrations.Apply(ctx, pool, log); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	ropt, err := redis.ParseURL(cfg.RedisURL)

@@ -8,19 +8,15 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/eventstore"
-	"github.com/techvault/techvault/migrations"
 )
 
 // verifyCommand checks the whole log's hashes and chains and prints what it found.
 func verifyCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
-	pool, err := openPool(ctx, cfg)
+	pool, err := openMigrated(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := migrations.Apply(ctx, pool, log); err != nil {
-		return err
-	}
 	store, _, err := newStore(pool)
 	if err != nil {
 		return err
@@ -40,14 +36,11 @@ func verifyCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.
 }
 
 func seedCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
-	pool, err := openPool(ctx, cfg)
+	pool, err := openMigrated(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := migrations.Apply(ctx, pool, log); err != nil {
-		return err
-	}
 	_, catalog, err := newStore(pool)
 	if err != nil {
 		return err

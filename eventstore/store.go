@@ -39,7 +39,7 @@ func New(cfg Config) (*Store, error) {
 	return &Store{pool: cfg.Pool, now: cfg.Now}, nil
 }
 
-// Pool returns the underlying pool (for the projection engine, which shares it).
+// Pool returns the underlying pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 const appendSQL = `

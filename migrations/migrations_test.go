@@ -2,11 +2,8 @@ package migrations_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net/url"
 	"sync"
 	"testing"
 
@@ -20,30 +17,7 @@ import (
 // Several processes starting at once on an empty database apply each migration exactly once.
 func TestConcurrentApply(t *testing.T) {
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, testdb.AdminURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("tv_migrate_%d", rand.Uint32())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Its own connection: admin is closed by the time cleanups run.
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, testdb.AdminURL())
-		if err != nil {
-			t.Logf("dropping %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("dropping %s: %v", name, err)
-		}
-	})
-	u, _ := url.Parse(testdb.AdminURL())
-	u.Path = "/" + name
+	dsn := testdb.NewEmpty(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	var wg sync.WaitGroup
@@ -52,7 +26,7 @@ func TestConcurrentApply(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pool, err := pgxpool.New(ctx, u.String())
+			pool, err := pgxpool.New(ctx, dsn)
 			if err != nil {
 				errs <- err
 				return
@@ -72,7 +46,7 @@ func TestConcurrentApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, u.String())
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

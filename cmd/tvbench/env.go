@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/techvault/techvault/internal/pgadmin"
 	"github.com/techvault/techvault/migrations"
 )
 
@@ -100,37 +99,12 @@ func (c *cleanups) runAll() {
 	}
 }
 
-func randomSuffix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func withDB(raw, db string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + db
-	return u.String(), nil
-}
-
 func maskURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable)"
 	}
 	return u.Redacted()
-}
-
-func (e *env) adminExec(ctx context.Context, sql string) error {
-	conn, err := pgx.Connect(ctx, e.cfg.adminURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, sql)
-	return err
 }
 
 // serverInfo describes the Postgres server briefly (for the report header).
@@ -165,10 +139,11 @@ func (d *scratchDB) Close() { d.close() }
 // newDB creates tvbench_<random>, migrates it and opens a pool of maxConns connections with the
 // given session settings. The database is dropped by Close, and by a forced exit.
 func (e *env) newDB(ctx context.Context, maxConns int32, params map[string]string) (*scratchDB, error) {
-	name := "tvbench_" + randomSuffix()
+	name := pgadmin.UniqueName("tvbench_")
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := e.adminExec(cctx, "CREATE DATABASE "+name); err != nil {
+	dsn, err := pgadmin.Create(cctx, e.cfg.adminURL, name, "")
+	if err != nil {
 		return nil, fmt.Errorf("creating scratch database (is PostgreSQL running at %s?): %w", maskURL(e.cfg.adminURL), err)
 	}
 	d := &scratchDB{Name: name}
@@ -187,15 +162,10 @@ func (e *env) newDB(ctx context.Context, maxConns int32, params map[string]strin
 		}
 		dctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		if err := e.adminExec(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			fmt.Fprintf(e.stderr, "tvbench: dropping %s: %v (drop it by hand)\n", name, err)
+		if err := pgadmin.Drop(dctx, e.cfg.adminURL, name); err != nil {
+			fmt.Fprintf(e.stderr, "tvbench: %v (drop it by hand)\n", err)
 		}
 	})
-	dsn, err := withDB(e.cfg.adminURL, name)
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
 	d.URL = dsn
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -242,7 +212,7 @@ func (e *env) newRedis(ctx context.Context) (*redis.Client, string, func(), erro
 		_ = rdb.Close()
 		return nil, "", nil, fmt.Errorf("redis at %s: %w", maskURL(e.cfg.redisURL), err)
 	}
-	prefix := "tvbench:" + randomSuffix() + ":"
+	prefix := pgadmin.UniqueName("tvbench:") + ":"
 	done := e.cleanup.add("redis "+prefix, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -4,22 +4,17 @@ package testdb
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/techvault/techvault/internal/pgadmin"
 	"github.com/techvault/techvault/migrations"
 )
 
@@ -45,39 +40,11 @@ var (
 	templateErr  error
 )
 
-func randomSuffix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func withDB(raw, db string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + db
-	return u.String(), nil
-}
-
-func adminExec(ctx context.Context, sql string) error {
-	conn, err := pgx.Connect(ctx, AdminURL())
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
-	return err
-}
-
 // migratedTemplate creates, once per test binary, a migrated database that test databases copy.
 func migratedTemplate(ctx context.Context) (string, error) {
 	templateOnce.Do(func() {
-		templateName = "tv_tmpl_" + randomSuffix()
-		if templateErr = adminExec(ctx, "CREATE DATABASE "+templateName); templateErr != nil {
-			return
-		}
-		dsn, err := withDB(AdminURL(), templateName)
+		templateName = pgadmin.UniqueName("tv_tmpl_")
+		dsn, err := pgadmin.Create(ctx, AdminURL(), templateName, "")
 		if err != nil {
 			templateErr = err
 			return
@@ -100,7 +67,7 @@ func DropTemplate() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = adminExec(ctx, "DROP DATABASE IF EXISTS "+templateName+" WITH (FORCE)")
+	_ = pgadmin.Drop(ctx, AdminURL(), templateName)
 }
 
 // Main runs a package's tests and drops the template afterwards. Use as
@@ -118,6 +85,35 @@ type DB struct {
 	Pool *pgxpool.Pool
 }
 
+// create makes a database copied from template ("" for an empty one) that is dropped when the
+// test ends, and returns its name and URL.
+func create(ctx context.Context, t testing.TB, prefix, template string) (string, string) {
+	t.Helper()
+	name := pgadmin.UniqueName(prefix)
+	dsn, err := pgadmin.Create(ctx, AdminURL(), name, template)
+	if err != nil {
+		t.Fatalf("testdb: %v (is PostgreSQL running at %s?)", err, AdminURL())
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := pgadmin.Drop(ctx, AdminURL(), name); err != nil {
+			t.Logf("testdb: %v", err)
+		}
+	})
+	return name, dsn
+}
+
+// NewEmpty creates an empty, unmigrated database for the test (dropped when it ends) and
+// returns its URL.
+func NewEmpty(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, dsn := create(ctx, t, "tv_empty_", "")
+	return dsn
+}
+
 // New creates a fresh, migrated database for the test and drops it when the test ends.
 func New(t testing.TB) *DB {
 	t.Helper()
@@ -127,14 +123,7 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("testdb: creating template database (is PostgreSQL running at %s?): %v", AdminURL(), err)
 	}
-	name := "tv_test_" + strings.ToLower(randomSuffix())
-	if err := adminExec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tmpl)); err != nil {
-		t.Fatalf("testdb: creating database: %v", err)
-	}
-	dsn, err := withDB(AdminURL(), name)
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
+	name, dsn := create(ctx, t, "tv_test_", tmpl)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
@@ -144,14 +133,7 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("testdb: connecting: %v", err)
 	}
-	t.Cleanup(func() {
-		pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := adminExec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("testdb: dropping %s: %v", name, err)
-		}
-	})
+	t.Cleanup(pool.Close) // runs before the drop registered by create
 	return &DB{Name: name, URL: dsn, Pool: pool}
 }
 
@@ -169,7 +151,7 @@ func Redis(t testing.TB) (*redis.Client, string) {
 	if err := client.Ping(ctx).Err(); err != nil {
 		t.Fatalf("testdb: Redis is not reachable at %s: %v", RedisURL(), err)
 	}
-	prefix := "tvtest:" + randomSuffix() + ":"
+	prefix := pgadmin.UniqueName("tvtest:") + ":"
 	t.Cleanup(func() {
 		ctx := context.Background()
 		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()

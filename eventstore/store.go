@@ -125,8 +125,10 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 			if e.Type == "" || e.SchemaVersion < 1 {
 				return AppendResult{}, fmt.Errorf("eventstore: event %d of %s has no type or schema version", i, a.StreamID)
 			}
-			if !json.Valid(e.Data) {
-				return AppendResult{}, fmt.Errorf("eventstore: event %s of %s has invalid JSON data", e.Type, a.StreamID)
+			// Compacted so that stored payloads are canonical; this also validates them.
+			var data bytes.Buffer
+			if err := json.Compact(&data, e.Data); err != nil {
+				return AppendResult{}, fmt.Errorf("eventstore: event %s of %s has invalid JSON data: %w", e.Type, a.StreamID, err)
 			}
 			id := e.ID
 			if id == uuid.Nil {
@@ -135,7 +137,6 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 				}
 			}
 			v := a.ExpectedVersion + int64(i) + 1
-			data := compactJSON(e.Data)
 			uuids = append(uuids, id)
 			ids = append(ids, id.String())
 			streams = append(streams, a.StreamID)
@@ -143,10 +144,10 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 			versions = append(versions, v)
 			evTypes = append(evTypes, e.Type)
 			schemas = append(schemas, int32(e.SchemaVersion))
-			payloads = append(payloads, string(data))
+			payloads = append(payloads, data.String())
 			metas = append(metas, string(meta))
 			times = append(times, recordedAt)
-			ch := contentHash(id, a.StreamID, a.StreamType, v, e.Type, e.SchemaVersion, data, meta, recordedAt)
+			ch := contentHash(id, a.StreamID, a.StreamType, v, e.Type, e.SchemaVersion, data.Bytes(), meta, recordedAt)
 			hashes = append(hashes, ch)
 			firsts = append(firsts, chainHash(nil, ch))
 		}
@@ -181,15 +182,6 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 		res.LastPosition = max(res.LastPosition, byID[id])
 	}
 	return res, nil
-}
-
-// compactJSON removes insignificant whitespace so that stored payloads are canonical.
-func compactJSON(b []byte) []byte {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return b
-	}
-	return buf.Bytes()
 }
 
 // ErrDuplicateEvent reports an event id that is already in the log.

@@ -1,9 +1,10 @@
 package projections
 
 import (
-	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/eventstore"
@@ -22,112 +23,301 @@ const ProductCardsChannel = "techvault_product_cards"
 // Categories projects the categories table.
 type Categories struct{}
 
-func (Categories) Name() string     { return CategoriesProjector }
-func (Categories) Tables() []string { return []string{"categories"} }
+func (Categories) Name() string          { return CategoriesProjector }
+func (Categories) Tables() []string      { return []string{"categories"} }
+func (Categories) StreamTypes() []string { return []string{catalog.CategoryStreamType} }
 
-// Apply implements Projector.
-func (Categories) Apply(t Tables, e eventstore.Event) ([]Stmt, error) {
-	if e.StreamType != catalog.CategoryStreamType {
-		return nil, nil
+// categoryRow is a category's state at the end of a batch, folded from its events there.
+type categoryRow struct {
+	id                int64
+	created           bool // the batch creates it: insert, with created_at
+	deleted           bool
+	name, description string
+	version           int64
+	createdAt, at     time.Time
+}
+
+// Apply implements Projector: the batch's events are folded per category in Go (each event
+// carries the category's whole state), then written with one delete, one upsert and one update.
+func (Categories) Apply(t Tables, batch []eventstore.Event) ([]Stmt, error) {
+	rows := map[int64]*categoryRow{}
+	var order []int64
+	row := func(id int64) *categoryRow {
+		r, ok := rows[id]
+		if !ok {
+			r = &categoryRow{id: id}
+			rows[id] = r
+			order = append(order, id)
+		}
+		return r
 	}
-	d, err := catalog.Decode(e.Type, e.SchemaVersion, e.Data)
-	if err != nil {
-		return nil, err
+	for _, e := range batch {
+		if e.StreamType != catalog.CategoryStreamType {
+			continue
+		}
+		d, err := catalog.Decode(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", e.Position, err)
+		}
+		switch d := d.(type) {
+		case catalog.CategoryCreated:
+			r := row(d.CategoryID)
+			r.created, r.name, r.description, r.version, r.createdAt, r.at = true, d.Name, d.Description, e.Version, e.RecordedAt, e.RecordedAt
+		case catalog.CategoryUpdated:
+			r := row(d.CategoryID)
+			r.name, r.description, r.version, r.at = d.Name, d.Description, e.Version, e.RecordedAt
+		case catalog.CategoryDeleted:
+			row(d.CategoryID).deleted = true
+		}
 	}
-	at := e.RecordedAt.UTC()
-	switch d := d.(type) {
-	case catalog.CategoryCreated:
-		return []Stmt{{t.Sub(`INSERT INTO {categories} (id, name, description, version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING`),
-			[]any{d.CategoryID, d.Name, d.Description, e.Version, at}}}, nil
-	case catalog.CategoryUpdated:
-		return []Stmt{{t.Sub(`UPDATE {categories} SET name = $2, description = $3, version = $4, updated_at = $5
-			WHERE id = $1 AND version < $4`),
-			[]any{d.CategoryID, d.Name, d.Description, e.Version, at}}}, nil
-	case catalog.CategoryDeleted:
-		return []Stmt{{t.Sub(`DELETE FROM {categories} WHERE id = $1`), []any{d.CategoryID}}}, nil
+	var (
+		deleted             []int64
+		insIDs, insVersions []int64
+		insNames, insDescs  []string
+		insCreated, insAt   []time.Time
+		updIDs, updVersions []int64
+		updNames, updDescs  []string
+		updAt               []time.Time
+	)
+	for _, id := range order {
+		r := rows[id]
+		switch {
+		case r.deleted:
+			deleted = append(deleted, id)
+		case r.created:
+			insIDs, insNames, insDescs = append(insIDs, id), append(insNames, r.name), append(insDescs, r.description)
+			insVersions, insCreated, insAt = append(insVersions, r.version), append(insCreated, r.createdAt), append(insAt, r.at)
+		case r.version > 0:
+			updIDs, updNames, updDescs = append(updIDs, id), append(updNames, r.name), append(updDescs, r.description)
+			updVersions, updAt = append(updVersions, r.version), append(updAt, r.at)
+		}
 	}
-	return nil, nil
+	var out []Stmt
+	if len(deleted) > 0 {
+		out = append(out, Stmt{t.Sub(`DELETE FROM {categories} WHERE id = ANY($1::bigint[])`), []any{deleted}})
+	}
+	if len(insIDs) > 0 {
+		out = append(out, Stmt{t.Sub(`INSERT INTO {categories} AS c (id, name, description, version, created_at, updated_at)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
+				version = excluded.version, updated_at = excluded.updated_at
+			WHERE c.version < excluded.version`),
+			[]any{insIDs, insNames, insDescs, insVersions, utc(insCreated), utc(insAt)}})
+	}
+	if len(updIDs) > 0 {
+		out = append(out, Stmt{t.Sub(`UPDATE {categories} AS c SET name = u.name, description = u.description,
+				version = u.version, updated_at = u.at
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS u(id, name, description, version, at)
+			WHERE c.id = u.id AND c.version < u.version`),
+			[]any{updIDs, updNames, updDescs, updVersions, utc(updAt)}})
+	}
+	return out, nil
+}
+
+// utc converts times to UTC wall-clock values for the read tables' timestamp columns.
+func utc(ts []time.Time) []time.Time {
+	for i, t := range ts {
+		ts[i] = t.UTC()
+	}
+	return ts
 }
 
 // Products projects the products table. It also follows category deletions (products of a
 // deleted category become uncategorised) without reading the categories table: it keeps the
 // deleted category ids in a table of its own, so that a product created or moved into a category
-// whose deletion came first in the log (a command race) is projected uncategorised too.
+// whose deletion came first in the log is projected uncategorised too.
 type Products struct{}
 
 func (Products) Name() string     { return ProductsProjector }
 func (Products) Tables() []string { return []string{"products", "products_deleted_categories"} }
+func (Products) StreamTypes() []string {
+	return []string{catalog.ProductStreamType, catalog.CategoryStreamType}
+}
 
-// liveCategory is the category id $n unless the projector has seen that category deleted.
-func liveCategory(n int) string {
-	return fmt.Sprintf(`(SELECT $%[1]d::integer WHERE NOT EXISTS (
-		SELECT 1 FROM {products_deleted_categories} WHERE category_id = $%[1]d))`, n)
+// productRow is a product's state at the end of a run of events, folded from them. Every product
+// event carries the absolute values of the fields it sets, so the fold needs no current row.
+type productRow struct {
+	id         int64
+	created    bool
+	deleted    bool
+	hasDetails bool // name, description, price and category are set
+	hasStock   bool
+	name, desc string
+	priceCents int64
+	currency   string
+	categoryID *int64
+	stock      int64
+	version    int64
+	createdAt  time.Time
+	at         time.Time
+}
+
+// productFold accumulates the products of a run of events between two category deletions (a
+// deletion changes which category ids are live, so the rows before it are written first).
+type productFold struct {
+	rows  map[int64]*productRow
+	order []int64
+}
+
+func (f *productFold) row(id int64) *productRow {
+	if f.rows == nil {
+		f.rows = map[int64]*productRow{}
+	}
+	r, ok := f.rows[id]
+	if !ok {
+		r = &productRow{id: id}
+		f.rows[id] = r
+		f.order = append(f.order, id)
+	}
+	return r
+}
+
+// liveCategory is the category id expression x unless the projector has seen that category deleted.
+const liveCategory = `CASE WHEN %[1]s IS NULL OR EXISTS (
+		SELECT 1 FROM {products_deleted_categories} d WHERE d.category_id = %[1]s) THEN NULL ELSE %[1]s END`
+
+// statements writes the fold: one delete, one upsert for created products, one update for the rest.
+func (f *productFold) statements(t Tables) []Stmt {
+	var (
+		deleted []int64
+		ins     struct {
+			ids, prices, stocks, versions []int64
+			names, descs, currencies      []string
+			cats                          []*int64
+			created, at                   []time.Time
+		}
+		upd struct {
+			ids, prices, stocks, versions []int64
+			hasDetails, hasStock          []bool
+			names, descs                  []string
+			cats                          []*int64
+			at                            []time.Time
+		}
+	)
+	for _, id := range f.order {
+		r := f.rows[id]
+		switch {
+		case r.deleted:
+			deleted = append(deleted, id)
+		case r.created:
+			ins.ids, ins.names, ins.descs = append(ins.ids, id), append(ins.names, r.name), append(ins.descs, r.desc)
+			ins.prices, ins.currencies, ins.cats = append(ins.prices, r.priceCents), append(ins.currencies, r.currency), append(ins.cats, r.categoryID)
+			ins.stocks, ins.versions = append(ins.stocks, r.stock), append(ins.versions, r.version)
+			ins.created, ins.at = append(ins.created, r.createdAt.UTC()), append(ins.at, r.at.UTC())
+		case r.version > 0:
+			upd.ids, upd.hasDetails, upd.hasStock = append(upd.ids, id), append(upd.hasDetails, r.hasDetails), append(upd.hasStock, r.hasStock)
+			upd.names, upd.descs, upd.prices = append(upd.names, r.name), append(upd.descs, r.desc), append(upd.prices, r.priceCents)
+			upd.cats, upd.stocks = append(upd.cats, r.categoryID), append(upd.stocks, r.stock)
+			upd.versions, upd.at = append(upd.versions, r.version), append(upd.at, r.at.UTC())
+		}
+	}
+	var out []Stmt
+	if len(deleted) > 0 {
+		out = append(out, Stmt{t.Sub(`DELETE FROM {products} WHERE id = ANY($1::bigint[])`), []any{deleted}})
+	}
+	if len(ins.ids) > 0 {
+		out = append(out, Stmt{t.Sub(`INSERT INTO {products} AS p (id, name, description, price, currency, category_id, stock,
+				version, created_at, updated_at)
+			SELECT u.id, u.name, u.description, u.price::numeric / 100, u.currency, ` + fmt.Sprintf(liveCategory, "u.category_id") + `,
+				u.stock, u.version, u.created_at, u.at
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[],
+				$8::bigint[], $9::timestamptz[], $10::timestamptz[])
+				AS u(id, name, description, price, currency, category_id, stock, version, created_at, at)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
+				price = excluded.price, category_id = excluded.category_id, stock = excluded.stock,
+				version = excluded.version, updated_at = excluded.updated_at
+			WHERE p.version < excluded.version`),
+			[]any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at}})
+	}
+	if len(upd.ids) > 0 {
+		out = append(out, Stmt{t.Sub(`UPDATE {products} AS p SET
+				name = CASE WHEN u.has_details THEN u.name ELSE p.name END,
+				description = CASE WHEN u.has_details THEN u.description ELSE p.description END,
+				price = CASE WHEN u.has_details THEN u.price::numeric / 100 ELSE p.price END,
+				category_id = CASE WHEN u.has_details THEN ` + fmt.Sprintf(liveCategory, "u.category_id") + ` ELSE p.category_id END,
+				stock = CASE WHEN u.has_stock THEN u.stock ELSE p.stock END,
+				version = u.version, updated_at = u.at
+			FROM unnest($1::bigint[], $2::bool[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bool[],
+				$8::bigint[], $9::bigint[], $10::timestamptz[])
+				AS u(id, has_details, name, description, price, category_id, has_stock, stock, version, at)
+			WHERE p.id = u.id AND p.version < u.version`),
+			[]any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at}})
+	}
+	f.rows, f.order = nil, nil
+	return out
 }
 
 // Apply implements Projector.
-func (Products) Apply(t Tables, e eventstore.Event) ([]Stmt, error) {
-	switch e.StreamType {
-	case catalog.ProductStreamType, catalog.CategoryStreamType:
-	default:
-		return nil, nil
+func (Products) Apply(t Tables, batch []eventstore.Event) ([]Stmt, error) {
+	var (
+		out  []Stmt
+		fold productFold
+	)
+	for _, e := range batch {
+		if e.StreamType != catalog.ProductStreamType && e.StreamType != catalog.CategoryStreamType {
+			continue
+		}
+		if e.StreamType == catalog.CategoryStreamType && e.Type != (catalog.CategoryDeleted{}).EventType() {
+			continue // the only category event the products follow
+		}
+		d, err := catalog.Decode(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", e.Position, err)
+		}
+		switch d := d.(type) {
+		case catalog.ProductCreated:
+			r := fold.row(d.ProductID)
+			r.created, r.hasDetails, r.hasStock = true, true, true
+			r.name, r.desc, r.priceCents, r.currency = d.Name, d.Description, d.Price.Cents(), d.Currency
+			r.categoryID, r.stock, r.version, r.createdAt, r.at = d.CategoryID, d.Stock, e.Version, e.RecordedAt, e.RecordedAt
+		case catalog.ProductUpdated:
+			r := fold.row(d.ProductID)
+			r.hasDetails = true
+			r.name, r.desc, r.priceCents, r.categoryID = d.Name, d.Description, d.Price.Cents(), d.CategoryID
+			r.version, r.at = e.Version, e.RecordedAt
+		case catalog.ProductStockAdjusted:
+			r := fold.row(d.ProductID)
+			r.hasStock, r.stock, r.version, r.at = true, d.Stock, e.Version, e.RecordedAt
+		case catalog.ProductDeleted:
+			fold.row(d.ProductID).deleted = true
+		case catalog.CategoryDeleted:
+			out = append(out, fold.statements(t)...)
+			out = append(out,
+				Stmt{t.Sub(`INSERT INTO {products_deleted_categories} (category_id) VALUES ($1) ON CONFLICT DO NOTHING`), []any{d.CategoryID}},
+				Stmt{t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), []any{d.CategoryID}})
+		}
 	}
-	d, err := catalog.Decode(e.Type, e.SchemaVersion, e.Data)
-	if err != nil {
-		return nil, err
-	}
-	at := e.RecordedAt.UTC()
-	switch d := d.(type) {
-	case catalog.ProductCreated:
-		return []Stmt{{t.Sub(`INSERT INTO {products} (id, name, description, price, currency, category_id, stock,
-				version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4::numeric / 100, $5, ` + liveCategory(6) + `, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING`),
-			[]any{d.ProductID, d.Name, d.Description, d.Price.Cents(), d.Currency, d.CategoryID, d.Stock, e.Version, at}}}, nil
-	case catalog.ProductUpdated:
-		return []Stmt{{t.Sub(`UPDATE {products} SET name = $2, description = $3, price = $4::numeric / 100,
-				category_id = ` + liveCategory(5) + `, version = $6, updated_at = $7
-			WHERE id = $1 AND version < $6`),
-			[]any{d.ProductID, d.Name, d.Description, d.Price.Cents(), d.CategoryID, e.Version, at}}}, nil
-	case catalog.ProductStockAdjusted:
-		return []Stmt{{t.Sub(`UPDATE {products} SET stock = $2, version = $3, updated_at = $4
-			WHERE id = $1 AND version < $3`),
-			[]any{d.ProductID, d.Stock, e.Version, at}}}, nil
-	case catalog.ProductDeleted:
-		return []Stmt{{t.Sub(`DELETE FROM {products} WHERE id = $1`), []any{d.ProductID}}}, nil
-	case catalog.CategoryDeleted:
-		return []Stmt{
-			{t.Sub(`INSERT INTO {products_deleted_categories} (category_id) VALUES ($1) ON CONFLICT DO NOTHING`), []any{d.CategoryID}},
-			{t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), []any{d.CategoryID}},
-		}, nil
-	}
-	return nil, nil
+	return append(out, fold.statements(t)...), nil
 }
 
 // NotifyChannel implements Notifier.
 func (Products) NotifyChannel() string { return ProductCardsChannel }
 
-// Notifications implements Notifier: the product whose card changed, or "resync" when a category
-// deletion touched many cards.
-func (Products) Notifications(e eventstore.Event) []string {
-	switch e.StreamType {
-	case catalog.ProductStreamType:
-		var id struct {
-			ProductID int64 `json:"product_id"`
-		}
-		if err := json.Unmarshal(e.Data, &id); err != nil || id.ProductID == 0 {
-			return nil
-		}
-		return []string{strconv.FormatInt(id.ProductID, 10)}
-	case catalog.CategoryStreamType:
-		if e.Type == (catalog.CategoryDeleted{}).EventType() {
-			return []string{ResyncNotification}
+// Notifications implements Notifier: the products whose cards changed, each once, or "resync"
+// when a category deletion touched many cards.
+func (Products) Notifications(batch []eventstore.Event) []string {
+	var ids []int64
+	for _, e := range batch {
+		switch e.StreamType {
+		case catalog.ProductStreamType:
+			id, ok := catalog.ProductIDFromStream(e.StreamID)
+			if ok {
+				ids = append(ids, id)
+			}
+		case catalog.CategoryStreamType:
+			if e.Type == (catalog.CategoryDeleted{}).EventType() {
+				return []string{ResyncNotification}
+			}
 		}
 	}
-	return nil
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strconv.FormatInt(id, 10)
+	}
+	return out
 }
-
-// ResyncNotification asks a view to rebuild itself from its table.
-const ResyncNotification = "resync"
 
 // All returns every projector, in a stable order.
 func All() []Projector { return []Projector{Categories{}, Products{}} }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -23,29 +24,38 @@ type EngineConfig struct {
 	Projectors []Projector
 	Logger     *slog.Logger
 	// PollInterval is how long a caught-up subscriber sleeps before polling again while events
-	// flow (10ms).
+	// flow (5ms).
 	PollInterval time.Duration
 	// IdlePollInterval is the wait after about a second without events (50ms).
 	IdlePollInterval time.Duration
-	// BatchSize is how many events one subscriber transaction reads (100). A batch's rows become
-	// visible when it commits, so large batches raise lag once a projector falls behind.
+	// BatchSize bounds the events of one batch, applied in one transaction (1000). Batches are
+	// as large as the backlog: a few events while caught up, BatchSize while catching up.
 	BatchSize int
-	// AckDeadline bounds how long one event may take before its batch is rolled back (10s).
+	// AckDeadline bounds how long one batch may take before it is rolled back (30s).
 	AckDeadline time.Duration
+	// RetryInterval is the first wait before a batch that failed is tried again; it doubles on
+	// every failure up to MaxRetryInterval (500ms, 30s).
+	RetryInterval, MaxRetryInterval time.Duration
 }
 
 func (c *EngineConfig) setDefaults() {
 	if c.PollInterval <= 0 {
-		c.PollInterval = 10 * time.Millisecond
+		c.PollInterval = 5 * time.Millisecond
 	}
 	if c.IdlePollInterval <= 0 {
 		c.IdlePollInterval = 50 * time.Millisecond
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 100
+		c.BatchSize = 1000
 	}
 	if c.AckDeadline <= 0 {
-		c.AckDeadline = 10 * time.Second
+		c.AckDeadline = 30 * time.Second
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = 500 * time.Millisecond
+	}
+	if c.MaxRetryInterval <= 0 {
+		c.MaxRetryInterval = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -68,8 +78,10 @@ func (c EngineConfig) Validate() error {
 }
 
 // Engine runs projectors live: a Watermill router with one watermill-sql subscriber per projector
-// on the events table. Each projector's writes happen in its subscriber's transaction, so rows and
-// the acknowledged offset commit together.
+// on the events table. Each message is a batch (eventstore.BatchSchemaAdapter): the handler reads
+// the batch's events in the subscriber's transaction, lets the projector turn them into a few
+// set-based statements, and runs them in that transaction, so rows and the acknowledged offset
+// commit together and a batch costs the same few round trips however many events it holds.
 type Engine struct {
 	router *message.Router
 	log    *slog.Logger
@@ -90,20 +102,23 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	for _, p := range cfg.Projectors {
 		ack := cfg.AckDeadline
+		failing := &atomic.Bool{}
 		sub, err := wsql.NewSubscriber(cfg.DB, wsql.SubscriberConfig{
 			ConsumerGroup:  p.Name(),
-			SchemaAdapter:  eventstore.NewSchemaAdapter(cfg.BatchSize),
+			SchemaAdapter:  eventstore.NewBatchSchemaAdapter(cfg.BatchSize),
 			OffsetsAdapter: eventstore.OffsetsAdapter(),
 			PollInterval:   cfg.PollInterval,
-			ResendInterval: 100 * time.Millisecond,
-			RetryInterval:  100 * time.Millisecond,
-			BackoffManager: newAdaptivePoll(cfg.PollInterval, cfg.IdlePollInterval, 100*time.Millisecond),
+			ResendInterval: cfg.RetryInterval,
+			RetryInterval:  cfg.RetryInterval,
+			BackoffManager: newAdaptivePoll(cfg.PollInterval, cfg.IdlePollInterval, cfg.RetryInterval, cfg.MaxRetryInterval, failing),
 			AckDeadline:    &ack,
 		}, wlog)
 		if err != nil {
 			return nil, fmt.Errorf("subscriber for %s: %w", p.Name(), err)
 		}
-		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, liveHandler(p, cfg.Logger.With("projector", p.Name())))
+		h := &batchHandler{p: p, tables: Identity(p), db: cfg.DB, failing: failing,
+			log: cfg.Logger.With("projector", p.Name())}
+		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, h.handle)
 	}
 	return &Engine{router: router, log: cfg.Logger}, nil
 }
@@ -117,50 +132,137 @@ func (e *Engine) Running() chan struct{} { return e.router.Running() }
 // Close stops the projectors; an unfinished batch rolls back and is delivered again later.
 func (e *Engine) Close() error { return e.router.Close() }
 
-// liveHandler applies one event in the subscriber's transaction, inside a savepoint: a failing
-// statement rolls back only this event's writes (the batch transaction stays usable) and the event
-// is delivered again after the resend interval. Nothing behind it is delivered meanwhile.
-func liveHandler(p Projector, log *slog.Logger) message.NoPublishHandlerFunc {
-	tables := Identity(p)
-	notifier, _ := p.(Notifier)
-	return func(msg *message.Message) error {
-		ev, err := eventstore.EventFromMessage(msg)
-		if err != nil {
-			return fmt.Errorf("decoding message: %w", err)
-		}
-		stmts, err := p.Apply(tables, ev)
-		if err != nil {
-			log.Error("cannot apply event", "position", ev.Position, "event_type", ev.Type, "err", err)
-			return err
-		}
-		if notifier != nil {
-			for _, n := range notifier.Notifications(ev) {
-				stmts = append(stmts, Stmt{SQL: `SELECT pg_notify($1, $2)`, Args: []any{notifier.NotifyChannel(), n}})
-			}
-		}
-		if len(stmts) == 0 {
-			return nil
-		}
-		ctx := msg.Context()
-		tx, ok := wsql.TxFromContext(ctx)
-		if !ok {
-			return errors.New("no subscriber transaction in the message context")
-		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT apply_event`); err != nil {
-			return fmt.Errorf("savepoint: %w", err)
-		}
-		for _, s := range stmts {
-			if _, err := tx.ExecContext(ctx, s.SQL, s.Args...); err != nil {
-				log.Error("projection statement failed", "position", ev.Position, "event_type", ev.Type, "err", err)
-				if _, rbErr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT apply_event`); rbErr != nil {
-					return errors.Join(err, rbErr)
-				}
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT apply_event`); err != nil {
-			return fmt.Errorf("release savepoint: %w", err)
-		}
+// batchHandler applies one projector's batches.
+type batchHandler struct {
+	p       Projector
+	tables  Tables
+	db      *sql.DB
+	log     *slog.Logger
+	failing *atomic.Bool // a batch failed and has not been applied since
+}
+
+// handle applies a batch in the subscriber's transaction. When the batch cannot be applied, it
+// finds the first event that fails, records it in projector_failures, and rolls the subscriber's
+// transaction back before returning: the acknowledgement that follows then fails, so the offset
+// does not move, the subscriber backs off (RetryInterval, doubling) and selects the same batch
+// again. Rolling back at once matters: a transaction left open holds back the snapshot xmin, and
+// so delivery to every projector, for as long as it stays open.
+func (h *batchHandler) handle(msg *message.Message) error {
+	ctx := msg.Context()
+	tx, ok := wsql.TxFromContext(ctx)
+	if !ok {
+		return errors.New("no subscriber transaction in the message context")
+	}
+	b, err := eventstore.BatchFromMessage(msg)
+	if err != nil {
+		return err
+	}
+	evs, err := readRange(ctx, tx, b, h.p.StreamTypes())
+	if err != nil {
+		return err // a read error (connection lost): nacked, the transaction ends with it
+	}
+	if err := h.apply(ctx, tx, evs); err != nil {
+		h.fail(ctx, tx, evs, err)
 		return nil
 	}
+	if h.failing.Load() {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM projector_failures WHERE projector = $1`, h.p.Name()); err != nil {
+			return err
+		}
+		h.log.Info("projector recovered", "position", b.To.Position)
+		h.failing.Store(false)
+	}
+	return nil
+}
+
+// apply runs the batch's statements (and its notifications) inside a savepoint.
+func (h *batchHandler) apply(ctx context.Context, tx *sql.Tx, evs []eventstore.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	stmts, err := h.p.Apply(h.tables, evs)
+	if err != nil {
+		return err
+	}
+	if n, ok := h.p.(Notifier); ok {
+		if s, ok := notifyStmt(n, evs); ok {
+			stmts = append(stmts, s)
+		}
+	}
+	return execInSavepoint(ctx, tx, stmts)
+}
+
+func execInSavepoint(ctx context.Context, tx *sql.Tx, stmts []Stmt) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT apply_batch`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s.SQL, s.Args...); err != nil {
+			if _, rbErr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT apply_batch`); rbErr != nil {
+				return errors.Join(err, rbErr)
+			}
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT apply_batch`); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}
+
+// fail locates the first event of the batch that cannot be applied (each event alone, in order,
+// on top of the ones before it), records it, and rolls the subscriber's transaction back.
+func (h *batchHandler) fail(ctx context.Context, tx *sql.Tx, evs []eventstore.Event, batchErr error) {
+	culprit, cause := evs[0], batchErr
+	if len(evs) > 1 {
+		for _, e := range evs {
+			if err := h.apply(ctx, tx, []eventstore.Event{e}); err != nil {
+				culprit, cause = e, err
+				break
+			}
+		}
+	}
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		h.log.Error("rolling back a failed batch", "err", err)
+	}
+	h.failing.Store(true)
+	h.log.Error("projector cannot apply event; retrying it, nothing behind it is applied meanwhile",
+		"position", culprit.Position, "stream_id", culprit.StreamID, "event_type", culprit.Type, "err", cause)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := h.db.ExecContext(rctx, `INSERT INTO projector_failures (projector, position, event_type, error)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (projector) DO UPDATE SET attempts = CASE
+				WHEN projector_failures.position = excluded.position THEN projector_failures.attempts + 1 ELSE 1 END,
+			first_failed_at = CASE
+				WHEN projector_failures.position = excluded.position THEN projector_failures.first_failed_at ELSE now() END,
+			position = excluded.position, event_type = excluded.event_type, error = excluded.error,
+			last_failed_at = now()`,
+		h.p.Name(), culprit.Position, culprit.Type, cause.Error()); err != nil {
+		h.log.Error("recording projector failure", "err", err)
+	}
+}
+
+// readRange reads a batch's events of the given stream types in the subscriber's transaction.
+func readRange(ctx context.Context, tx *sql.Tx, b eventstore.Batch, streamTypes []string) ([]eventstore.Event, error) {
+	rows, err := tx.QueryContext(ctx, eventstore.RangeQuery, eventstore.RangeArgs(b.From, b.To, streamTypes)...)
+	if err != nil {
+		return nil, fmt.Errorf("reading batch: %w", err)
+	}
+	defer rows.Close()
+	evs := make([]eventstore.Event, 0, b.Count)
+	for rows.Next() {
+		e, err := eventstore.ScanProjected(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading batch: %w", err)
+		}
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading batch: %w", err)
+	}
+	return evs, nil
 }

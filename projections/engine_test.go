@@ -345,7 +345,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 						tables projections.Tables
 						times  int
 					}{{once, 1}, {twice, 2}} {
-						stmts, err := p.Apply(run.tables, ev)
+						stmts, err := p.Apply(run.tables, []eventstore.Event{ev})
 						if err != nil {
 							t.Fatalf("apply event %d (%s): %v", ev.Position, ev.Type, err)
 						}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestAdaptivePoll(t *testing.T) {
-	p := newAdaptivePoll(10*time.Millisecond, 50*time.Millisecond, 100*time.Millisecond)
+	p := newAdaptivePoll(10*time.Millisecond, 50*time.Millisecond, 100*time.Millisecond, time.Second, nil)
 	log := watermill.NopLogger{}
 	if d := p.HandleError(log, false, nil); d != 0 {
 		t.Fatalf("after events: wait %v, want none", d)
@@ -32,5 +32,15 @@ func TestAdaptivePoll(t *testing.T) {
 	}
 	if d := p.HandleError(log, false, errors.New("connection refused")); d != 100*time.Millisecond {
 		t.Fatalf("error: wait %v, want the retry interval", d)
+	}
+	p.failing.Store(true)
+	for _, want := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
+		if d := p.HandleError(log, false, errors.New("sql: transaction has already been committed or rolled back")); d != want*time.Millisecond {
+			t.Fatalf("failed batch: wait %v, want %v", d, want*time.Millisecond)
+		}
+	}
+	p.failing.Store(false)
+	if d := p.HandleError(log, false, nil); d != 0 {
+		t.Fatalf("recovered: wait %v, want none", d)
 	}
 }

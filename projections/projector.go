@@ -1,6 +1,7 @@
-// Package projections builds the read models from the event log. A projector is a named set of
-// pure apply functions (event → SQL statements against the tables it is given); the live Watermill
-// path and the bulk rebuild path run the same functions.
+// Package projections is the projection framework: it runs projectors (named sets of pure
+// apply functions, event batch → set-based SQL against the tables they are given) live through
+// Watermill, rebuilds them into shadow tables, and reports their checkpoints and lag. The live
+// path and the rebuild path call the same apply functions.
 package projections
 
 import (
@@ -41,9 +42,14 @@ type Projector interface {
 	Name() string
 	// Tables lists the tables the projector owns (and only it writes).
 	Tables() []string
-	// Apply returns the statements that apply e to the tables; none for events it ignores. It is
-	// pure and idempotent: applying an event twice leaves the tables as applying it once.
-	Apply(t Tables, e eventstore.Event) ([]Stmt, error)
+	// StreamTypes lists the stream types whose events the projector applies; it is never given
+	// others. Nil means every stream type.
+	StreamTypes() []string
+	// Apply returns set-based statements that apply a batch of events (in delivery order, of
+	// its stream types) to the tables: the number of statements must not grow with the number
+	// of events. Apply is pure (no clock, no other read model) and idempotent: applying a batch
+	// twice leaves the tables as applying it once.
+	Apply(t Tables, batch []eventstore.Event) ([]Stmt, error)
 }
 
 // Notifier is implemented by projectors whose derived views (Redis) follow their tables: the live
@@ -51,8 +57,11 @@ type Projector interface {
 // commit. A rebuild sends NotifyChannel a "resync" instead.
 type Notifier interface {
 	NotifyChannel() string
-	Notifications(e eventstore.Event) []string
+	Notifications(batch []eventstore.Event) []string
 }
+
+// ResyncNotification asks a view to rebuild itself from its table.
+const ResyncNotification = "resync"
 
 // Identity maps each table of p to itself.
 func Identity(p Projector) Tables {
@@ -61,4 +70,13 @@ func Identity(p Projector) Tables {
 		t[n] = n
 	}
 	return t
+}
+
+// notifyStmt sends every notification of a batch in one statement.
+func notifyStmt(n Notifier, batch []eventstore.Event) (Stmt, bool) {
+	ns := n.Notifications(batch)
+	if len(ns) == 0 {
+		return Stmt{}, false
+	}
+	return Stmt{SQL: `SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, Args: []any{n.NotifyChannel(), ns}}, true
 }

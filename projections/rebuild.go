@@ -227,50 +227,100 @@ type batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// replay applies every committed event after cursor to the tables, in batches, and returns the
-// new cursor and how many events it read.
-func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cursor eventstore.Cursor) (eventstore.Cursor, int64, error) {
-	var (
-		n     int64
-		batch = &pgx.Batch{}
-		flush = func() error {
-			if batch.Len() == 0 {
-				return nil
-			}
-			err := w.SendBatch(ctx, batch).Close()
-			batch = &pgx.Batch{}
-			if err != nil {
-				return fmt.Errorf("writing rebuilt rows: %w", err)
-			}
-			return nil
-		}
-	)
-	// Events are read in chunks so the read query never runs longer than a chunk.
-	for {
-		var chunk []eventstore.Event
-		next, err := eventstore.ScanLimit(ctx, r, cursor, rebuildBatch, func(e eventstore.Event) error {
-			chunk = append(chunk, e)
-			return nil
-		})
+// chunk is a run of events read from the log, and the cursor after it.
+type chunk struct {
+	events []eventstore.Event
+	next   eventstore.Cursor
+	err    error
+}
+
+// readChunk reads up to rebuildBatch events of the projector's stream types after cursor. The
+// cursor it returns is that of the last event read; a chunk shorter than rebuildBatch ends the log.
+func readChunk(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor) chunk {
+	rows, err := r.Query(ctx, eventstore.ReadAfterProjectedQuery,
+		fmt.Sprint(cursor.TxID), cursor.Position, rebuildBatch, p.StreamTypes())
+	if err != nil {
+		return chunk{next: cursor, err: fmt.Errorf("reading log: %w", err)}
+	}
+	defer rows.Close()
+	c := chunk{events: make([]eventstore.Event, 0, rebuildBatch), next: cursor}
+	for rows.Next() {
+		e, err := eventstore.ScanProjected(rows)
 		if err != nil {
-			return cursor, n, err
+			return chunk{next: cursor, err: fmt.Errorf("reading log: %w", err)}
 		}
-		for _, e := range chunk {
-			stmts, err := p.Apply(t, e)
-			if err != nil {
-				return cursor, n, fmt.Errorf("applying event %d: %w", e.Position, err)
+		c.events = append(c.events, e)
+		c.next = eventstore.Cursor{TxID: e.TxID, Position: e.Position}
+	}
+	if err := rows.Err(); err != nil {
+		return chunk{next: cursor, err: fmt.Errorf("reading log: %w", err)}
+	}
+	return c
+}
+
+// readAhead reads the log after cursor into a channel, a chunk ahead of its taker.
+func readAhead(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor) <-chan chunk {
+	chunks := make(chan chunk, 1)
+	go func() {
+		defer close(chunks)
+		for cur := cursor; ; {
+			c := readChunk(ctx, r, p, cur)
+			select {
+			case chunks <- c:
+			case <-ctx.Done():
+				return
 			}
+			if c.err != nil || len(c.events) < rebuildBatch {
+				return
+			}
+			cur = c.next
+		}
+	}()
+	return chunks
+}
+
+// replay applies every committed event after cursor to the tables, a chunk at a time, and returns
+// the new cursor and how many events it read. When r and w are different connections, the next
+// chunk is read while the current one is applied.
+func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cursor eventstore.Cursor) (eventstore.Cursor, int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next func() (chunk, bool)
+	if any(r) == any(w) {
+		// One connection (the swap's transaction): read and apply in turn.
+		cur, done := cursor, false
+		next = func() (chunk, bool) {
+			if done {
+				return chunk{}, false
+			}
+			c := readChunk(ctx, r, p, cur)
+			cur, done = c.next, c.err != nil || len(c.events) < rebuildBatch
+			return c, true
+		}
+	} else {
+		chunks := readAhead(ctx, r, p, cursor)
+		next = func() (chunk, bool) { c, ok := <-chunks; return c, ok }
+	}
+	var n int64
+	for c, ok := next(); ok; c, ok = next() {
+		if c.err != nil {
+			return cursor, n, c.err
+		}
+		if len(c.events) > 0 {
+			stmts, err := p.Apply(t, c.events)
+			if err != nil {
+				return cursor, n, fmt.Errorf("applying events up to %d: %w", c.next.Position, err)
+			}
+			batch := &pgx.Batch{}
 			for _, s := range stmts {
 				batch.Queue(s.SQL, s.Args...)
 			}
+			if err := w.SendBatch(ctx, batch).Close(); err != nil {
+				return cursor, n, fmt.Errorf("writing rebuilt rows: %w", err)
+			}
 		}
-		if err := flush(); err != nil {
-			return cursor, n, err
-		}
-		n += int64(len(chunk))
-		cursor = next
-		if len(chunk) < rebuildBatch {
-			return cursor, n, nil
-		}
+		n += int64(len(c.events))
+		cursor = c.next
 	}
+	return cursor, n, nil
 }

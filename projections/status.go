@@ -21,6 +21,18 @@ type Status struct {
 	LagEvents int64 `json:"lag_events"`
 	// LagSeconds is the age of the oldest unprocessed event (0 when caught up).
 	LagSeconds float64 `json:"lag_seconds"`
+	// Failure is set while the projector is stuck on an event it cannot apply (and retries).
+	Failure *Failure `json:"failure,omitempty"`
+}
+
+// Failure is the event a projector cannot apply, and why.
+type Failure struct {
+	Position      int64     `json:"position"`
+	EventType     string    `json:"event_type"`
+	Error         string    `json:"error"`
+	Attempts      int       `json:"attempts"`
+	FirstFailedAt time.Time `json:"first_failed_at"`
+	LastFailedAt  time.Time `json:"last_failed_at"`
 }
 
 // Checkpoints reads projector checkpoints.
@@ -62,6 +74,16 @@ func (c *Checkpoints) Status(ctx context.Context, names ...string) ([]Status, er
 		}
 		if oldest != nil {
 			s.LagSeconds = max(0, time.Since(*oldest).Seconds())
+		}
+		var f Failure
+		err = c.pool.QueryRow(ctx, `SELECT position, event_type, error, attempts, first_failed_at, last_failed_at
+			FROM projector_failures WHERE projector = $1`, name).Scan(&f.Position, &f.EventType, &f.Error, &f.Attempts,
+			&f.FirstFailedAt, &f.LastFailedAt)
+		switch {
+		case err == nil:
+			s.Failure = &f
+		case !errors.Is(err, pgx.ErrNoRows):
+			return nil, fmt.Errorf("reading failure of %s: %w", name, err)
 		}
 		out = append(out, s)
 	}

@@ -143,9 +143,14 @@ func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdou
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "PROJECTOR\tPOSITION\tLAG_EVENTS\tLAG_SECONDS")
+		fmt.Fprintln(tw, "PROJECTOR\tPOSITION\tLAG_EVENTS\tLAG_SECONDS\tFAILING")
 		for _, s := range st {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\n", s.Name, s.Position, s.LagEvents, s.LagSeconds)
+			failing := "-"
+			if f := s.Failure; f != nil {
+				failing = fmt.Sprintf("event %d (%s), %d attempts since %s: %s", f.Position, f.EventType, f.Attempts,
+					f.FirstFailedAt.UTC().Format(time.RFC3339), f.Error)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%s\n", s.Name, s.Position, s.LagEvents, s.LagSeconds, failing)
 		}
 		return tw.Flush()
 	case "rebuild":

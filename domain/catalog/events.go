@@ -4,6 +4,8 @@ package catalog
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/techvault/techvault/domain"
 )
@@ -25,6 +27,16 @@ func CategoryStreamID(id int64) string { return fmt.Sprintf("category-%d", id) }
 
 // ProductStreamID is the event stream of one product.
 func ProductStreamID(id int64) string { return fmt.Sprintf("product-%d", id) }
+
+// ProductIDFromStream is the product id of a ProductStreamID; ok is false for another stream.
+func ProductIDFromStream(streamID string) (id int64, ok bool) {
+	rest, found := strings.CutPrefix(streamID, "product-")
+	if !found {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil && id > 0
+}
 
 // CategoryCreated.v1: a category was created.
 type CategoryCreated struct {

@@ -124,3 +124,42 @@ func TestFailingProjectorRetriesWithoutSkipping(t *testing.T) {
 		t.Fatalf("picky saw %d product events, the log has %d", seen, want)
 	}
 }
+
+// A rebuild killed mid-way leaves its shadow tables; they are reported and dropped, unless a
+// rebuild is filling them right now.
+func TestLeftoverShadows(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	if _, err := e.pool.Exec(ctx, `CREATE TABLE products_rebuild (LIKE products)`); err != nil {
+		t.Fatal(err)
+	}
+	all := projections.All()
+	left, err := projections.LeftoverShadows(ctx, e.pool, all)
+	if err != nil || len(left) != 1 || left[0] != "products_rebuild" {
+		t.Fatalf("leftovers = %v, %v; want [products_rebuild]", left, err)
+	}
+
+	// While a rebuild of products holds its lock, its tables are not leftovers.
+	conn, err := e.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext('rebuild:products'))`); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := projections.DropLeftoverShadows(ctx, e.pool, all); err != nil || len(left) != 0 {
+		t.Fatalf("with a rebuild running: dropped %v, %v; want nothing", left, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('rebuild:products'))`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Release()
+
+	if left, err := projections.DropLeftoverShadows(ctx, e.pool, all); err != nil || len(left) != 1 {
+		t.Fatalf("dropped %v, %v; want products_rebuild", left, err)
+	}
+	var exists bool
+	if err := e.pool.QueryRow(ctx, `SELECT to_regclass('products_rebuild') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		t.Fatalf("products_rebuild still exists (%v)", err)
+	}
+}

@@ -41,7 +41,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, p Projector, log *slog.Log
 	stats := RebuildStats{Projector: p.Name()}
 	shadow := Tables{}
 	for _, t := range p.Tables() {
-		shadow[t] = t + "_rebuild"
+		shadow[t] = shadowName(t)
 	}
 
 	conn, err := pool.Acquire(ctx)
@@ -323,4 +323,66 @@ func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cu
 		cursor = c.next
 	}
 	return cursor, n, nil
+}
+
+// shadowName is the table a rebuild of table fills before the swap.
+func shadowName(table string) string { return table + "_rebuild" }
+
+// LeftoverShadows returns the shadow tables of the projectors that no rebuild is filling: what a
+// rebuild killed mid-way leaves behind. A rebuild running in any process holds the projector's
+// rebuild lock, so its tables are never reported.
+func LeftoverShadows(ctx context.Context, pool *pgxpool.Pool, projectors []Projector) ([]string, error) {
+	return shadows(ctx, pool, projectors, false)
+}
+
+// DropLeftoverShadows drops the shadow tables no rebuild is filling (serve calls it at start) and
+// returns their names.
+func DropLeftoverShadows(ctx context.Context, pool *pgxpool.Pool, projectors []Projector) ([]string, error) {
+	return shadows(ctx, pool, projectors, true)
+}
+
+func shadows(ctx context.Context, pool *pgxpool.Pool, projectors []Projector, drop bool) ([]string, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquiring connection: %w", err)
+	}
+	defer conn.Release()
+	var found []string
+	for _, p := range projectors {
+		var names []string
+		for _, t := range p.Tables() {
+			var exists bool
+			if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, shadowName(t)).Scan(&exists); err != nil {
+				return nil, err
+			}
+			if exists {
+				names = append(names, shadowName(t))
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		var free bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext('rebuild:' || $1))`, p.Name()).Scan(&free); err != nil {
+			return nil, err
+		}
+		if !free {
+			continue // a rebuild is filling them
+		}
+		for _, n := range names {
+			if drop {
+				if _, err = conn.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{n}.Sanitize()); err != nil {
+					break
+				}
+			}
+			found = append(found, n)
+		}
+		if _, uerr := conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('rebuild:' || $1))`, p.Name()); uerr != nil && err == nil {
+			err = uerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dropping leftover shadow tables of %s: %w", p.Name(), err)
+		}
+	}
+	return found, nil
 }

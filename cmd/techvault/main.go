@@ -152,7 +152,17 @@ func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdou
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%s\n", s.Name, s.Position, s.LagEvents, s.LagSeconds, failing)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		left, err := projections.LeftoverShadows(ctx, pool, projections.All())
+		if err != nil {
+			return err
+		}
+		for _, t := range left {
+			fmt.Fprintf(stdout, "leftover shadow table %s (a rebuild stopped mid-way; serve drops it at start)\n", t)
+		}
+		return nil
 	case "rebuild":
 		if len(args) != 2 {
 			return errors.New("projections rebuild: give the projector's name")

@@ -109,6 +109,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer a.pool.Close()
 	defer a.redis.Close()
+	if dropped, err := projections.DropLeftoverShadows(ctx, a.pool, projections.All()); err != nil {
+		log.Warn("cannot drop leftover rebuild tables", "err", err)
+	} else if len(dropped) > 0 {
+		log.Info("dropped tables left by an interrupted rebuild", "tables", dropped)
+	}
 
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()

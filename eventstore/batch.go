@@ -114,7 +114,7 @@ func BatchFromMessage(msg *message.Message) (Batch, error) {
 }
 
 // projectedColumns are the columns projectors need (no hashes, ids or metadata to decode).
-const projectedColumns = `"offset", transaction_id::text::bigint AS tx_id, stream_id, stream_type, version, event_type,
+const projectedColumns = `"offset", transaction_id::text::bigint AS tx_id, uuid, stream_id, stream_type, version, event_type,
 	schema_version, payload::text, recorded_at`
 
 // RangeQuery selects, in delivery order, the events in the cursor range ($1 transaction id as
@@ -142,14 +142,14 @@ WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
 ORDER BY events.transaction_id, events."offset"
 LIMIT $3`
 
-// ScanProjected scans a row of RangeQuery or ReadAfterProjectedQuery. The event's ID, metadata
-// and hash are left empty.
+// ScanProjected scans a row of RangeQuery or ReadAfterProjectedQuery. The event's metadata and
+// hash are left empty.
 func ScanProjected(row interface{ Scan(dest ...any) error }) (Event, error) {
 	var (
 		e       Event
 		payload string
 	)
-	if err := row.Scan(&e.Position, &e.TxID, &e.StreamID, &e.StreamType, &e.Version, &e.Type,
+	if err := row.Scan(&e.Position, &e.TxID, &e.ID, &e.StreamID, &e.StreamType, &e.Version, &e.Type,
 		&e.SchemaVersion, &payload, &e.RecordedAt); err != nil {
 		return Event{}, err
 	}

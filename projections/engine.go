@@ -22,6 +22,9 @@ type EngineConfig struct {
 	DB *sql.DB
 	// Projectors to run; each consumes the log as its own consumer group.
 	Projectors []Projector
+	// Handlers are other consumers of the log run the same way (side effects, see package
+	// effects); each is its own consumer group too.
+	Handlers []BatchHandler
 	Logger     *slog.Logger
 	// PollInterval is how long a caught-up subscriber sleeps before polling again while events
 	// flow (5ms).
@@ -68,13 +71,87 @@ func (c EngineConfig) Validate() error {
 		return errors.New("projections: DB is nil")
 	}
 	seen := map[string]bool{}
-	for _, p := range c.Projectors {
-		if seen[p.Name()] {
-			return fmt.Errorf("projections: projector %s given twice", p.Name())
+	for _, h := range c.handlers() {
+		if seen[h.Name()] {
+			return fmt.Errorf("projections: consumer %s given twice", h.Name())
 		}
-		seen[p.Name()] = true
+		seen[h.Name()] = true
 	}
 	return nil
+}
+
+// handlers are the projectors, as batch handlers, then the other handlers.
+func (c EngineConfig) handlers() []BatchHandler {
+	out := make([]BatchHandler, 0, len(c.Projectors)+len(c.Handlers))
+	for _, p := range c.Projectors {
+		out = append(out, projectorHandler{p: p, tables: Identity(p)})
+	}
+	return append(out, c.Handlers...)
+}
+
+// BatchHandler consumes the log a batch at a time in the engine's subscriber transactions.
+type BatchHandler interface {
+	// Name is the consumer group and checkpoint key, fixed for ever.
+	Name() string
+	// StreamTypes lists the stream types whose events the handler is given (nil: every type).
+	StreamTypes() []string
+	// HandleBatch handles a batch's events (in delivery order); writes made through tx commit
+	// with the checkpoint. When it fails it returns an *EventError naming the event at fault, or
+	// any other error for the batch as a whole; the batch is then retried, never skipped.
+	HandleBatch(ctx context.Context, tx *sql.Tx, batch []eventstore.Event) error
+}
+
+// EventError is a batch's failure pinned on one of its events.
+type EventError struct {
+	Event eventstore.Event
+	Err   error
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("event %d (%s): %v", e.Event.Position, e.Event.Type, e.Err)
+}
+
+func (e *EventError) Unwrap() error { return e.Err }
+
+// projectorHandler runs a projector's statements in the subscriber's transaction.
+type projectorHandler struct {
+	p      Projector
+	tables Tables
+}
+
+func (h projectorHandler) Name() string          { return h.p.Name() }
+func (h projectorHandler) StreamTypes() []string { return h.p.StreamTypes() }
+
+// HandleBatch applies the batch inside a savepoint. When it fails, it applies the events one at a
+// time, each on top of the ones before it, to find the first that fails.
+func (h projectorHandler) HandleBatch(ctx context.Context, tx *sql.Tx, batch []eventstore.Event) error {
+	err := h.apply(ctx, tx, batch)
+	if err == nil || len(batch) == 1 {
+		if err != nil {
+			return &EventError{Event: batch[0], Err: err}
+		}
+		return nil
+	}
+	for _, e := range batch {
+		if eerr := h.apply(ctx, tx, []eventstore.Event{e}); eerr != nil {
+			return &EventError{Event: e, Err: eerr}
+		}
+	}
+	return err
+}
+
+// apply runs the batch's statements (and its notifications) inside a savepoint.
+func (h projectorHandler) apply(ctx context.Context, tx *sql.Tx, evs []eventstore.Event) error {
+	stmts, err := h.p.Apply(h.tables, evs)
+	if err != nil {
+		return err
+	}
+	if n, ok := h.p.(Notifier); ok {
+		if s, ok := notifyStmt(n, evs); ok {
+			stmts = append(stmts, s)
+		}
+	}
+	return execInSavepoint(ctx, tx, stmts)
 }
 
 // Engine runs projectors live: a Watermill router with one watermill-sql subscriber per projector
@@ -100,7 +177,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating router: %w", err)
 	}
-	for _, p := range cfg.Projectors {
+	for _, p := range cfg.handlers() {
 		ack := cfg.AckDeadline
 		failing := &atomic.Bool{}
 		sub, err := wsql.NewSubscriber(cfg.DB, wsql.SubscriberConfig{
@@ -116,8 +193,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("subscriber for %s: %w", p.Name(), err)
 		}
-		h := &batchHandler{p: p, tables: Identity(p), db: cfg.DB, failing: failing,
-			log: cfg.Logger.With("projector", p.Name())}
+		h := &batchHandler{h: p, db: cfg.DB, failing: failing, log: cfg.Logger.With("consumer", p.Name())}
 		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, h.handle)
 	}
 	return &Engine{router: router, log: cfg.Logger}, nil
@@ -132,21 +208,20 @@ func (e *Engine) Running() chan struct{} { return e.router.Running() }
 // Close stops the projectors; an unfinished batch rolls back and is delivered again later.
 func (e *Engine) Close() error { return e.router.Close() }
 
-// batchHandler applies one projector's batches.
+// batchHandler runs one consumer's batches.
 type batchHandler struct {
-	p       Projector
-	tables  Tables
+	h       BatchHandler
 	db      *sql.DB
 	log     *slog.Logger
-	failing *atomic.Bool // a batch failed and has not been applied since
+	failing *atomic.Bool // a batch failed and has not been handled since
 }
 
-// handle applies a batch in the subscriber's transaction. When the batch cannot be applied, it
-// finds the first event that fails, records it in projector_failures, and rolls the subscriber's
-// transaction back before returning: the acknowledgement that follows then fails, so the offset
-// does not move, the subscriber backs off (RetryInterval, doubling) and selects the same batch
-// again. Rolling back at once matters: a transaction left open holds back the snapshot xmin, and
-// so delivery to every projector, for as long as it stays open.
+// handle handles a batch in the subscriber's transaction. When the batch fails, it records the
+// event at fault in projector_failures and rolls the subscriber's transaction back before
+// returning: the acknowledgement that follows then fails, so the offset does not move, the
+// subscriber backs off (RetryInterval, doubling) and selects the same batch again. Rolling back at
+// once matters: a transaction left open holds back the snapshot xmin, and so delivery to every
+// consumer, for as long as it stays open.
 func (h *batchHandler) handle(msg *message.Message) error {
 	ctx := msg.Context()
 	tx, ok := wsql.TxFromContext(ctx)
@@ -157,39 +232,24 @@ func (h *batchHandler) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	evs, err := readRange(ctx, tx, b, h.p.StreamTypes())
+	evs, err := readRange(ctx, tx, b, h.h.StreamTypes())
 	if err != nil {
 		return err // a read error (connection lost): nacked, the transaction ends with it
 	}
-	if err := h.apply(ctx, tx, evs); err != nil {
-		h.fail(ctx, tx, evs, err)
-		return nil
+	if len(evs) > 0 {
+		if err := h.h.HandleBatch(ctx, tx, evs); err != nil {
+			h.fail(ctx, tx, evs, err)
+			return nil
+		}
 	}
 	if h.failing.Load() {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM projector_failures WHERE projector = $1`, h.p.Name()); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM projector_failures WHERE projector = $1`, h.h.Name()); err != nil {
 			return err
 		}
-		h.log.Info("projector recovered", "position", b.To.Position)
+		h.log.Info("consumer recovered", "position", b.To.Position)
 		h.failing.Store(false)
 	}
 	return nil
-}
-
-// apply runs the batch's statements (and its notifications) inside a savepoint.
-func (h *batchHandler) apply(ctx context.Context, tx *sql.Tx, evs []eventstore.Event) error {
-	if len(evs) == 0 {
-		return nil
-	}
-	stmts, err := h.p.Apply(h.tables, evs)
-	if err != nil {
-		return err
-	}
-	if n, ok := h.p.(Notifier); ok {
-		if s, ok := notifyStmt(n, evs); ok {
-			stmts = append(stmts, s)
-		}
-	}
-	return execInSavepoint(ctx, tx, stmts)
 }
 
 func execInSavepoint(ctx context.Context, tx *sql.Tx, stmts []Stmt) error {
@@ -213,23 +273,18 @@ func execInSavepoint(ctx context.Context, tx *sql.Tx, stmts []Stmt) error {
 	return nil
 }
 
-// fail locates the first event of the batch that cannot be applied (each event alone, in order,
-// on top of the ones before it), records it, and rolls the subscriber's transaction back.
-func (h *batchHandler) fail(ctx context.Context, tx *sql.Tx, evs []eventstore.Event, batchErr error) {
-	culprit, cause := evs[0], batchErr
-	if len(evs) > 1 {
-		for _, e := range evs {
-			if err := h.apply(ctx, tx, []eventstore.Event{e}); err != nil {
-				culprit, cause = e, err
-				break
-			}
-		}
+// fail records the failure and rolls the subscriber's transaction back.
+func (h *batchHandler) fail(ctx context.Context, tx *sql.Tx, evs []eventstore.Event, err error) {
+	culprit, cause := evs[0], err
+	var ee *EventError
+	if errors.As(err, &ee) {
+		culprit, cause = ee.Event, ee.Err
 	}
 	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		h.log.Error("rolling back a failed batch", "err", err)
 	}
 	h.failing.Store(true)
-	h.log.Error("projector cannot apply event; retrying it, nothing behind it is applied meanwhile",
+	h.log.Error("cannot handle event; retrying it, nothing behind it is handled meanwhile",
 		"position", culprit.Position, "stream_id", culprit.StreamID, "event_type", culprit.Type, "err", cause)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -241,7 +296,7 @@ func (h *batchHandler) fail(ctx context.Context, tx *sql.Tx, evs []eventstore.Ev
 				WHEN projector_failures.position = excluded.position THEN projector_failures.first_failed_at ELSE now() END,
 			position = excluded.position, event_type = excluded.event_type, error = excluded.error,
 			last_failed_at = now()`,
-		h.p.Name(), culprit.Position, culprit.Type, cause.Error()); err != nil {
+		h.h.Name(), culprit.Position, culprit.Type, cause.Error()); err != nil {
 		h.log.Error("recording projector failure", "err", err)
 	}
 }

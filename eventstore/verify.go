@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // Problem is one inconsistency found by Verify. Position and Version are 0 when the problem is
@@ -80,11 +81,26 @@ type sealedEnd struct {
 // Events appended after the last seal are covered by their streams' chains only.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
-	seals, err := s.loadSeals(ctx)
+	// One snapshot for every query: seals made or events appended meanwhile are not half seen.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error {
+			var err error
+			rep, err = verifyIn(ctx, tx)
+			return err
+		})
 	if err != nil {
 		return VerifyReport{}, err
 	}
-	sealed, err := s.loadSealedEnds(ctx)
+	return rep, nil
+}
+
+func verifyIn(ctx context.Context, q Querier) (VerifyReport, error) {
+	var rep VerifyReport
+	seals, err := loadSeals(ctx, q)
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	sealed, err := loadSealedEnds(ctx, q)
 	if err != nil {
 		return VerifyReport{}, err
 	}
@@ -102,10 +118,10 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 				Reason: fmt.Sprintf("seal table: seal %d does not extend seal %d", sl.Number, seals[i-1].Number)})
 		}
 	}
-	if err := s.verifyChains(ctx, seals, sealed, &rep); err != nil {
+	if err := verifyChains(ctx, q, seals, sealed, &rep); err != nil {
 		return VerifyReport{}, err
 	}
-	if err := s.verifySeals(ctx, seals, sealed, &rep); err != nil {
+	if err := verifySeals(ctx, q, seals, sealed, &rep); err != nil {
 		return VerifyReport{}, err
 	}
 	slices.SortStableFunc(rep.Problems, func(a, b Problem) int {
@@ -144,8 +160,8 @@ func keyOf(seal int64) int64 {
 	return seal
 }
 
-func (s *Store) loadSeals(ctx context.Context) ([]Seal, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+sealColumns+` FROM seals ORDER BY seal_no`)
+func loadSeals(ctx context.Context, q Querier) ([]Seal, error) {
+	rows, err := q.Query(ctx, `SELECT `+sealColumns+` FROM seals ORDER BY seal_no`)
 	if err != nil {
 		return nil, fmt.Errorf("reading seals: %w", err)
 	}
@@ -165,8 +181,8 @@ func (s *Store) loadSeals(ctx context.Context) ([]Seal, error) {
 }
 
 // loadSealedEnds returns, per stream, where each seal recorded it ending, oldest seal first.
-func (s *Store) loadSealedEnds(ctx context.Context) (map[string][]sealedEnd, error) {
-	rows, err := s.pool.Query(ctx, `SELECT stream_id, seal_no, version, hash FROM seal_streams ORDER BY stream_id, seal_no`)
+func loadSealedEnds(ctx context.Context, q Querier) (map[string][]sealedEnd, error) {
+	rows, err := q.Query(ctx, `SELECT stream_id, seal_no, version, hash FROM seal_streams ORDER BY stream_id, seal_no`)
 	if err != nil {
 		return nil, fmt.Errorf("reading sealed streams: %w", err)
 	}
@@ -190,8 +206,8 @@ func (s *Store) loadSealedEnds(ctx context.Context) (map[string][]sealedEnd, err
 
 // verifyChains walks every stream in version order: content hashes, hash chains, version gaps,
 // and the ends the seals recorded for the stream.
-func (s *Store) verifyChains(ctx context.Context, seals []Seal, sealed map[string][]sealedEnd, rep *VerifyReport) error {
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+`, content_hash, metadata::text
+func verifyChains(ctx context.Context, q Querier, seals []Seal, sealed map[string][]sealedEnd, rep *VerifyReport) error {
+	rows, err := q.Query(ctx, `SELECT `+eventColumns+`, content_hash, metadata::text
 		FROM events ORDER BY stream_id, version`)
 	if err != nil {
 		return fmt.Errorf("verifying log: %w", err)
@@ -337,12 +353,12 @@ func alteredSince(e Event, ends []sealedEnd) (Problem, bool) {
 // verifySeals walks the sealed part of the log in delivery order, recomputes each seal's digest
 // from the previous seal's, and checks that each event lies in the seal that recorded its stream
 // reaching its version.
-func (s *Store) verifySeals(ctx context.Context, seals []Seal, sealed map[string][]sealedEnd, rep *VerifyReport) error {
+func verifySeals(ctx context.Context, q Querier, seals []Seal, sealed map[string][]sealedEnd, rep *VerifyReport) error {
 	if len(seals) == 0 {
 		return nil
 	}
 	last := seals[len(seals)-1].Cursor
-	rows, err := s.pool.Query(ctx, `SELECT transaction_id::text::bigint, "offset", stream_id, version, hash
+	rows, err := q.Query(ctx, `SELECT transaction_id::text::bigint, "offset", stream_id, version, hash
 		FROM events WHERE (transaction_id, "offset") <= ($1::text::xid8, $2)
 		ORDER BY transaction_id, "offset"`, fmt.Sprint(last.TxID), last.Position)
 	if err != nil {

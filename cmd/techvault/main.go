@@ -31,7 +31,7 @@ commands:
   seed                       append the demo catalog (once; a second run changes nothing)
   projections status         print each projector's position and lag
   projections rebuild NAME   rebuild a projection from the log while the API keeps serving
-  events seal                seal every settled event not sealed yet (serve also seals periodically)
+  events seal                seal every settled event not sealed yet
   events verify              recompute every hash, hash chain and seal; exit 1 on any problem
 
 configuration comes from the environment: see README.md and .env.example`

@@ -80,7 +80,7 @@ func lastSeal(ctx context.Context, q queryRower) (Seal, error) {
 // the last seal is returned as it is (a zero Seal when there is none).
 func (s *Store) Seal(ctx context.Context) (Seal, error) {
 	var seal Seal
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		var err error
 		seal, err = sealIn(ctx, tx)
 		return err

@@ -235,6 +235,16 @@ func TestVerifyNamesTamperingBehindTheTriggers(t *testing.T) {
 	}
 }
 
+// The documented limit: what was appended after the last seal can be removed unnoticed, since
+// only its stream's chain covers it and a chain cannot show a lost tail.
+func TestVerifyCannotSeeRemovalsAfterTheLastSeal(t *testing.T) {
+	s, db := sealedLog(t)
+	tamper(t, db, `DELETE FROM events WHERE stream_id = 'product-1' AND version = 5`)
+	if rep := verify(t, s); !rep.OK() || rep.Events != 17 {
+		t.Fatalf("verify = %+v; the limit changed: update the README", rep)
+	}
+}
+
 // A seal covers only settled events: an append in a transaction still open when the seal is made
 // is left to the next seal, and so is every event committed after that transaction began.
 func TestSealSkipsOpenTransactions(t *testing.T) {

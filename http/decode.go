@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	nethttp "net/http"
 	"strconv"
@@ -105,7 +104,7 @@ func pathID(c *gin.Context, name string) (int64, error) {
 
 func parseID(field, s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 || id > math.MaxInt32 {
+	if err != nil || id <= 0 {
 		return 0, badRequest(field, fmt.Sprintf("%s must be a positive integer", field))
 	}
 	return id, nil

@@ -65,3 +65,48 @@ func TestConcurrentApply(t *testing.T) {
 		}
 	}
 }
+
+// Ids are bigint end to end: the sequences hand out ids past 2^31-1 and the read tables hold them.
+func TestIDsAreBigint(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.New(t)
+	for _, seq := range []string{"category_ids", "product_ids"} {
+		var typ string
+		if err := db.Pool.QueryRow(ctx, `SELECT data_type FROM information_schema.sequences
+			WHERE sequence_name = $1`, seq).Scan(&typ); err != nil {
+			t.Fatal(err)
+		}
+		if typ != "bigint" {
+			t.Errorf("sequence %s is %s, want bigint", seq, typ)
+		}
+	}
+	for _, col := range [][2]string{
+		{"categories", "id"}, {"products", "id"}, {"products", "category_id"},
+		{"products_deleted_categories", "category_id"},
+	} {
+		var typ string
+		if err := db.Pool.QueryRow(ctx, `SELECT data_type FROM information_schema.columns
+			WHERE table_name = $1 AND column_name = $2`, col[0], col[1]).Scan(&typ); err != nil {
+			t.Fatal(err)
+		}
+		if typ != "bigint" {
+			t.Errorf("%s.%s is %s, want bigint", col[0], col[1], typ)
+		}
+	}
+	var id int64
+	if _, err := db.Pool.Exec(ctx, `SELECT setval('product_ids', 2147483647)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Pool.QueryRow(ctx, `SELECT nextval('product_ids')`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if id != 2147483648 {
+		t.Fatalf("nextval past 2^31-1 = %d", id)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO categories (id, name, version) VALUES ($1, 'c', 1)`, id); err != nil {
+		t.Fatalf("category id %d: %v", id, err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO products (id, name, category_id, version) VALUES ($1, 'p', $1, 1)`, id); err != nil {
+		t.Fatalf("product id %d: %v", id, err)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -117,7 +116,7 @@ func decodeCursor(s, sort string) (*cursor, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	var c cursor
-	if err != nil || json.Unmarshal(b, &c) != nil || c.Sort != sort || c.ID < 0 || c.ID > math.MaxInt32 {
+	if err != nil || json.Unmarshal(b, &c) != nil || c.Sort != sort || c.ID < 0 {
 		return nil, domain.Invalid("cursor", "cursor is malformed or belongs to another sort order")
 	}
 	return &c, nil

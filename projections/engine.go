@@ -25,7 +25,7 @@ type EngineConfig struct {
 	// Handlers are other consumers of the log run the same way (side effects, see package
 	// effects); each is its own consumer group too.
 	Handlers []BatchHandler
-	Logger     *slog.Logger
+	Logger   *slog.Logger
 	// PollInterval is how long a caught-up subscriber sleeps before polling again while events
 	// flow (5ms).
 	PollInterval time.Duration

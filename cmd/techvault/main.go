@@ -31,7 +31,8 @@ commands:
   seed                       append the demo catalog (once; a second run changes nothing)
   projections status         print each projector's position and lag
   projections rebuild NAME   rebuild a projection from the log while the API keeps serving
-  events verify              recompute every event's hash and hash chain; exit 1 on any problem
+  events seal                seal every settled event not sealed yet
+  events verify              recompute every hash, hash chain and seal; exit 1 on any problem
 
 configuration comes from the environment: see README.md and .env.example`
 
@@ -77,8 +78,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return projectionsCommand(ctx, cfg, log, stdout, args[1:])
 	case "events":
+		if len(args) == 2 && args[1] == "seal" {
+			return sealCommand(ctx, cfg, log, stdout)
+		}
 		if len(args) != 2 || args[1] != "verify" {
-			return errors.New("events: give verify")
+			return errors.New("events: give seal or verify")
 		}
 		return verifyCommand(ctx, cfg, log, stdout)
 	}

@@ -48,6 +48,12 @@ func TestSeedServeAndShutdown(t *testing.T) {
 		}
 	}
 
+	var sealed strings.Builder
+	if err := run(t.Context(), []string{"events", "seal"}, getenv, &sealed); err != nil ||
+		!strings.Contains(sealed.String(), "seal") {
+		t.Fatalf("events seal: %v: %s", err, sealed.String())
+	}
+
 	var verified strings.Builder
 	if err := run(t.Context(), []string{"events", "verify"}, getenv, &verified); err != nil ||
 		!strings.Contains(verified.String(), "0 problems") {

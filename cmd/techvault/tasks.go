@@ -25,12 +25,49 @@ func verifyCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
-	for _, p := range rep.Problems {
-		fmt.Fprintf(stdout, "PROBLEM stream %s version %d (position %d): %s\n", p.StreamID, p.Version, p.Position, p.Reason)
+	for i, p := range rep.Problems {
+		if i == 0 {
+			fmt.Fprintf(stdout, "FIRST PROBLEM %s\n", p)
+			continue
+		}
+		fmt.Fprintf(stdout, "PROBLEM %s\n", p)
 	}
-	fmt.Fprintf(stdout, "verified %d events in %d streams: %d problems\n", rep.Events, rep.Streams, len(rep.Problems))
+	fmt.Fprintf(stdout, "verified %d events in %d streams against %d seals (%d events sealed, %d after the last seal): %d problems\n",
+		rep.Events, rep.Streams, rep.Seals, rep.SealedEvents, max(rep.Events-rep.SealedEvents, 0), len(rep.Problems))
 	if !rep.OK() {
 		return fmt.Errorf("the event log failed verification (%d problems)", len(rep.Problems))
+	}
+	return nil
+}
+
+// sealCommand seals every settled event not yet sealed and prints the newest seal.
+func sealCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	pool, err := openMigrated(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store, _, err := newStore(pool)
+	if err != nil {
+		return err
+	}
+	before, err := store.LastSeal(ctx)
+	if err != nil {
+		return err
+	}
+	seal, err := store.Seal(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case seal.Number == 0:
+		fmt.Fprintln(stdout, "nothing to seal: no event has settled yet")
+	case seal.Number == before.Number:
+		fmt.Fprintf(stdout, "nothing new to seal: seal %d covers %d events up to position %d\n",
+			seal.Number, seal.TotalEvents, seal.Cursor.Position)
+	default:
+		fmt.Fprintf(stdout, "seal %d: %d events up to position %d (%d in all), digest %x\n",
+			seal.Number, seal.Events, seal.Cursor.Position, seal.TotalEvents, seal.Digest)
 	}
 	return nil
 }

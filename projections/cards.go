@@ -32,7 +32,9 @@ import (
 //
 // Every card is written with its row's version (kept in <prefix>cards:versions) by a script that
 // refuses an older version, and a deletion leaves a tombstone there, so a resync that read a row
-// before a newer change (applied meanwhile by a notification) never overwrites it.
+// before a newer change (applied meanwhile by a notification) never overwrites it. The versions
+// belong to one database (<prefix>cards:database holds its oid): a resync against a recreated
+// database of the same name starts them afresh.
 type ProductCards struct {
 	pool   *pgxpool.Pool
 	rdb    *redis.Client
@@ -95,6 +97,7 @@ func NewProductCards(cfg ProductCardsConfig) (*ProductCards, error) {
 func (c *ProductCards) key(id int64) string { return c.prefix + "product:" + strconv.FormatInt(id, 10) }
 func (c *ProductCards) versionsKey() string { return c.prefix + "cards:versions" }
 func (c *ProductCards) markerKey() string   { return c.prefix + "cards:synced" }
+func (c *ProductCards) databaseKey() string { return c.prefix + "cards:database" }
 func (c *ProductCards) resyncKey(token string) string {
 	return c.prefix + "cards:resync:" + token
 }
@@ -202,7 +205,7 @@ type listenLoop struct {
 	lastSeen int64     // highest marker generation seen
 }
 
-func (c *ProductCards) listen(ctx context.Context) (err error) {
+func (c *ProductCards) listen(ctx context.Context) error {
 	conn, err := c.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquiring listener connection: %w", err)
@@ -302,7 +305,7 @@ func (c *ProductCards) resynced(l *listenLoop, err error) {
 	switch {
 	case errors.Is(err, errViewLost):
 		c.log.Warn("product cards view lost its keys during a resync; starting again")
-		l.want = true
+		l.want, l.retryAt = true, time.Now().Add(resyncRetry)
 		return
 	case errors.Is(err, context.Canceled):
 		return
@@ -370,6 +373,14 @@ return 1`)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[2], ARGV[1], 'gone')
 return 1`)
+	// ownVersions empties the versions hash KEYS[2] unless the database key KEYS[1] already
+	// names this database (ARGV[1]): versions and tombstones of a dropped and recreated database
+	// of the same name must not hold back the new one's cards.
+	ownVersions = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1])
+return 1`)
 	// finishResync sets the marker KEYS[2] to max(marker, ARGV[1]) if the resync's token KEYS[1]
 	// survived (nothing flushed the view while it ran); it returns 1 then, 0 otherwise.
 	finishResync = redis.NewScript(`
@@ -432,6 +443,13 @@ func (c *ProductCards) resync(ctx context.Context) error {
 		if err := s.Load(ctx, c.rdb).Err(); err != nil {
 			return fmt.Errorf("loading scripts: %w", err)
 		}
+	}
+	var database string
+	if err := c.pool.QueryRow(ctx, `SELECT oid::text FROM pg_database WHERE datname = current_database()`).Scan(&database); err != nil {
+		return fmt.Errorf("reading the database oid: %w", err)
+	}
+	if err := ownVersions.Run(ctx, c.rdb, []string{c.databaseKey(), c.versionsKey()}, database).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
 	}
 	cards, err := c.writeAll(ctx)
 	if err != nil {

@@ -191,3 +191,28 @@ func TestProductCardsResyncNeverOverwritesNewer(t *testing.T) {
 		t.Fatalf("card of the product deleted during the resync: %s", card)
 	}
 }
+
+// Versions and tombstones left in Redis by a dropped database of the same name (same prefix) do
+// not hold back the cards of the new one.
+func TestProductCardsIgnoreAnotherDatabasesVersions(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	products := bulkProducts(t, e, 5, 1)
+	ids := slices.Sorted(maps.Keys(products))
+	startEngine(t, e, 0)
+	waitCaughtUp(t, e, projections.ProductsProjector)
+	rdb, prefix := testdb.Redis(t)
+	if err := rdb.HSet(ctx, prefix+"cards:versions", ids[0], "gone", ids[1], 1_000_000).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, prefix+"cards:database", "a dropped database", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cards := startCards(t, e, rdb, prefix)
+	eventually(t, "view ready and whole", func() (bool, string) {
+		if !cards.Ready() {
+			return false, "not ready"
+		}
+		return cards.allCardsMatch(e, ids)
+	})
+}

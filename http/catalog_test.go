@@ -347,7 +347,8 @@ func TestRedisDownAndBack(t *testing.T) {
 		}
 		r = h.do("GET", "/readyz", "")
 		r.json(t, &ready)
-		if r.status != 200 || ready.Status != "degraded" || !strings.HasPrefix(ready.Checks["redis"], "down") {
+		if r.status != 200 || ready.Status != "degraded" || !strings.HasPrefix(ready.Checks["redis"], "down") ||
+			ready.Checks["redis_view"] != "down" {
 			t.Fatalf("readyz: %d %s", r.status, r.body)
 		}
 	})

@@ -6,14 +6,16 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/techvault/techvault/projections"
 )
 
 func (s *Server) healthz(c *gin.Context) {
 	c.JSON(nethttp.StatusOK, gin.H{"status": "ok"})
 }
 
-// readyz checks Postgres and Redis. Postgres down means not ready (503). Redis down means
-// degraded but ready: every query falls back to Postgres.
+// readyz checks Postgres, Redis and the Redis view. Postgres down means not ready (503). Redis
+// down, or the view not yet whole, means degraded but ready: queries fall back to Postgres.
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
@@ -41,6 +43,15 @@ func (s *Server) readyz(c *gin.Context) {
 		}
 	default:
 		checks["redis"] = "ok"
+	}
+	// The product cards view: "ready", "resyncing" (rebuilding itself from Postgres after its
+	// keys were lost; misses fall back to Postgres) or "down". Anything but ready is degraded.
+	if s.cfg.Cards != nil {
+		view := s.cfg.Cards.State()
+		checks["redis_view"] = view
+		if view != projections.ViewReady && code == nethttp.StatusOK {
+			status = "degraded"
+		}
 	}
 	c.JSON(code, gin.H{"status": status, "checks": checks})
 }

@@ -1,0 +1,75 @@
+package http_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/techvault/techvault/internal/testdb"
+)
+
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+func (h *harness) readiness(t *testing.T) (int, readiness) {
+	t.Helper()
+	var rd readiness
+	r := h.do("GET", "/readyz", "")
+	r.json(t, &rd)
+	return r.status, rd
+}
+
+// /readyz reports the Redis view: down with Redis unreachable, ready once whole, and ready again
+// after the view has healed from losing every key (a flush), with the card served from Redis.
+func TestReadyzReportsRedisView(t *testing.T) {
+	t.Run("redis unreachable", func(t *testing.T) {
+		dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+		t.Cleanup(func() { _ = dead.Close() })
+		h := newHarness(t, harnessOpts{redis: dead, prefix: "dead:"})
+		code, rd := h.readiness(t)
+		if code != 200 || rd.Status != "degraded" || rd.Checks["redis_view"] != "down" {
+			t.Fatalf("readyz: %d %+v", code, rd)
+		}
+	})
+
+	t.Run("flushed and healed", func(t *testing.T) {
+		rdb, prefix := testdb.Redis(t)
+		h := newHarness(t, harnessOpts{redis: rdb, prefix: prefix})
+		var p product
+		h.admin("POST", "/api/v1/products", `{"name":"Headset","price":"59.00","stock":3}`, 201).json(t, &p)
+		path := fmt.Sprintf("/api/v1/products/%d", p.ID)
+		eventually(t, "card served from Redis", func() bool {
+			return h.do("GET", path, "").header.Get("X-Read-Source") == "redis"
+		})
+		if code, rd := h.readiness(t); code != 200 || rd.Status != "ok" || rd.Checks["redis_view"] != "ready" {
+			t.Fatalf("readyz with the view whole: %d %+v", code, rd)
+		}
+
+		ctx := context.Background()
+		var keys []string
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil || len(keys) == 0 {
+			t.Fatalf("keys under the prefix: %v, %v", keys, err)
+		}
+		if err := rdb.Del(ctx, keys...).Err(); err != nil { // FLUSHDB, for this test's keys only
+			t.Fatal(err)
+		}
+		eventually(t, "card back in Redis and the view ready", func() bool {
+			r := h.do("GET", path, "")
+			var got product
+			r.json(t, &got)
+			if r.status != 200 || got.Name != "Headset" {
+				t.Fatalf("GET during the heal: %d %s", r.status, r.body)
+			}
+			code, rd := h.readiness(t)
+			return r.header.Get("X-Read-Source") == "redis" && code == 200 && rd.Checks["redis_view"] == "ready"
+		})
+	})
+}

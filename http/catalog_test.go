@@ -3,6 +3,7 @@ package http_test
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +114,7 @@ func TestBadInputAppendsNothing(t *testing.T) {
 	prod := fmt.Sprintf("/api/v1/products/%d", p.ID)
 	catp := fmt.Sprintf("/api/v1/categories/%d", cat.ID)
 	long := strings.Repeat("x", 256)
+	pid, cid := strconv.FormatInt(p.ID, 10), strconv.FormatInt(cat.ID, 10)
 
 	tests := []struct {
 		name, method, path, body string
@@ -169,6 +171,19 @@ func TestBadInputAppendsNothing(t *testing.T) {
 		{"stock: delta overflowing", "POST", prod + "/stock", `{"delta":9223372036854775807}`, 422, "invalid", "delta"},
 		{"stock: delta underflowing", "POST", prod + "/stock", `{"delta":-9223372036854775808}`, 422, "invalid", "delta"},
 		{"stock: unknown product", "POST", "/api/v1/products/4242/stock", `{"delta":1}`, 404, "not_found", ""},
+		{"product: id with plus sign", "PATCH", "/api/v1/products/+" + pid, `{"name":"x"}`, 400, "invalid", "id"},
+		{"product: id with leading zero", "PATCH", "/api/v1/products/0" + pid, `{"name":"x"}`, 400, "invalid", "id"},
+		{"product: id with leading space", "DELETE", "/api/v1/products/%20" + pid, ``, 400, "invalid", "id"},
+		{"product: stock id with plus sign", "POST", "/api/v1/products/+" + pid + "/stock", `{"delta":1}`, 400, "invalid", "id"},
+		{"product: read id with plus sign", "GET", "/api/v1/products/+" + pid, ``, 400, "invalid", "id"},
+		{"product: read id with leading zero", "GET", "/api/v1/products/0" + pid, ``, 400, "invalid", "id"},
+		{"product: read id with trailing space", "GET", "/api/v1/products/" + pid + "%20", ``, 400, "invalid", "id"},
+		{"category: id with leading zero", "PATCH", "/api/v1/categories/0" + cid, `{"name":"x"}`, 400, "invalid", "id"},
+		{"query: bad percent-encoding in cursor", "GET", "/api/v1/products?cursor=%%%garbage", ``, 400, "invalid", ""},
+		{"query: bad percent-encoding in q", "GET", "/api/v1/products?q=%zz", ``, 400, "invalid", ""},
+		{"query: bad percent-encoding on categories", "GET", "/api/v1/categories?cursor=%zz", ``, 400, "invalid", ""},
+		{"query: semicolon separator", "GET", "/api/v1/products?limit=5;in_stock=true", ``, 400, "invalid", ""},
+		{"query: bad percent-encoding on a command", "POST", "/api/v1/categories?x=%zz", `{"name":"Q"}`, 400, "invalid", ""},
 		{"body too large", "POST", "/api/v1/products", `{"name":"` + strings.Repeat("x", 1<<20) + `"}`, 413, "invalid", ""},
 	}
 	before := h.head()

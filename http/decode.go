@@ -8,6 +8,7 @@ import (
 	"math"
 	"mime"
 	nethttp "net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -103,10 +104,39 @@ func pathID(c *gin.Context, name string) (int64, error) {
 	return parseID(name, c.Param(name))
 }
 
+// parseID reads an id in its one canonical form: a positive decimal integer of ASCII digits, no
+// sign, no leading zeros, no spaces, at most math.MaxInt32 (the read tables' integer ids).
 func parseID(field, s string) (int64, error) {
+	bad := func() (int64, error) {
+		return 0, badRequest(field, fmt.Sprintf("%s must be a positive integer written without sign or leading zeros", field))
+	}
+	if s == "" || len(s) > 10 || s[0] < '1' || s[0] > '9' || !allDigits(s) {
+		return bad()
+	}
 	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 || id > math.MaxInt32 {
-		return 0, badRequest(field, fmt.Sprintf("%s must be a positive integer", field))
+	if err != nil || id > math.MaxInt32 {
+		return bad()
 	}
 	return id, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// strictQuery refuses a query string that does not parse (bad percent-encoding, a semicolon
+// separator) with a 400, where net/url would drop the bad pairs and answer as if they were absent.
+func strictQuery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+			writeError(c, badRequest("", "the query string is malformed: "+err.Error()))
+			return
+		}
+		c.Next()
+	}
 }

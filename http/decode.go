@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"mime"
 	nethttp "net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -21,23 +23,30 @@ import (
 const MaxBodyBytes = 1 << 20
 
 // decodeJSON reads exactly one JSON object into v, refusing unknown fields, trailing data and
-// oversized bodies. The body is parsed as JSON whatever its Content-Type says (curl -d sends a
-// form type), except for multipart uploads, which are never JSON.
+// oversized bodies, and (checkJSON) bad UTF-8, lone surrogates, miscased and repeated keys. The
+// body is parsed as JSON whatever its Content-Type says (curl -d sends a form type), except for
+// multipart uploads, which are never JSON. Every handler decodes its body here.
 func decodeJSON(c *gin.Context, v any) error {
 	if mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type")); strings.HasPrefix(mt, "multipart/") {
 		return &domain.Error{Kind: errUnsupportedMedia, Message: "request body must be JSON"}
 	}
-	body := nethttp.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	body, err := io.ReadAll(nethttp.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *nethttp.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return jsonError(err)
+		}
+		return badRequest("", "reading the request body failed")
+	}
+	if err := checkJSON(body, reflect.TypeOf(v)); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooLarge *nethttp.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return jsonError(err)
-		}
 		return badRequest("", "request body must hold exactly one JSON object")
 	}
 	return nil

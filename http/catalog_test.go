@@ -197,6 +197,16 @@ func TestBadInputAppendsNothing(t *testing.T) {
 		{"product: patch duplicate category", "PATCH", prod, `{"category_id":null,"category_id":null}`, 400, "invalid", "category_id"},
 		{"stock: miscased key", "POST", prod + "/stock", `{"Delta":1}`, 400, "invalid", "Delta"},
 		{"stock: duplicate key", "POST", prod + "/stock", `{"delta":1,"delta":2}`, 400, "invalid", "delta"},
+		{"category: name only a zero width space", "POST", "/api/v1/categories", `{"name":"\u200b"}`, 422, "invalid", "name"},
+		{"category: name only invisible characters", "POST", "/api/v1/categories", `{"name":" \u200b\ufeff\u2060 "}`, 422, "invalid", "name"},
+		{"category: name with right-to-left override", "POST", "/api/v1/categories", `{"name":"abc\u202eexe"}`, 422, "invalid", "name"},
+		{"category: description with isolate", "POST", "/api/v1/categories", `{"name":"a","description":"x\u2066y"}`, 422, "invalid", "description"},
+		{"category: patch name only BOM", "PATCH", catp, `{"name":"\ufeff"}`, 422, "invalid", "name"},
+		{"product: name only a zero width space", "POST", "/api/v1/products", `{"name":" \u200b ","price":"1"}`, 422, "invalid", "name"},
+		{"product: name with raw override", "POST", "/api/v1/products", "{\"name\":\"a\u202eb\",\"price\":\"1\"}", 422, "invalid", "name"},
+		{"product: patch description with override", "PATCH", prod, `{"description":"\u202d"}`, 422, "invalid", "description"},
+		{"product: description with carriage return", "POST", "/api/v1/products", `{"name":"a","price":"1","description":"a\r\nb"}`, 422, "invalid", "description"},
+		{"product: name with a line separator", "POST", "/api/v1/products", `{"name":"a\u2028b","price":"1"}`, 422, "invalid", "name"},
 		{"body too large", "POST", "/api/v1/products", `{"name":"` + strings.Repeat("x", 1<<20) + `"}`, 413, "invalid", ""},
 	}
 	before := h.head()

@@ -102,6 +102,10 @@ func optionalMoney(field string, raw json.RawMessage) (*domain.Money, error) {
 	if string(raw) == "null" {
 		return nil, domain.Invalid(field, "%s must not be null", field)
 	}
+	if c := raw[0]; c != '"' && c != '-' && (c < '0' || c > '9') {
+		// true, an object or an array: the wrong JSON type, a malformed request like any other.
+		return nil, badRequest(field, fmt.Sprintf("%s must be a string such as \"19.99\"", field))
+	}
 	if err := m.UnmarshalJSON(raw); err != nil {
 		return nil, domain.Invalid(field, "%s must be a decimal amount with at most two decimal places, such as \"19.99\"", field)
 	}

@@ -15,7 +15,7 @@ func TestErrorResponse(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"duplicate event", fmt.Errorf("appending: %w: Key (uuid)=(0190…) already exists.", eventstore.ErrDuplicateEvent), 409, "conflict"},
+		{"duplicate event", fmt.Errorf("appending: %w: Key (uuid)=(0190…) already exists", eventstore.ErrDuplicateEvent), 409, "conflict"},
 		{"concurrency", fmt.Errorf("deciding: %w", &eventstore.ConcurrencyError{StreamID: "product-1"}), 409, "conflict"},
 		{"bad request", badRequest("limit", "limit must be a whole number"), 400, "invalid"},
 		{"unknown", fmt.Errorf("boom"), 500, "internal"},

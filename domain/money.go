@@ -27,20 +27,22 @@ func (m Money) String() string {
 	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
 }
 
-// ParseMoney reads a decimal amount with at most two decimal places: "12", "12.5", "12.50".
+// ParseMoney reads a decimal amount with at most two decimal places: "12", "12.5", "12.50",
+// "-3.10". It is strict: ASCII digits, at most one dot followed by one or two digits, and an
+// optional leading minus; no spaces, no plus sign, no exponent, and no negative zero ("-0",
+// "-0.00"). Whether a negative amount is allowed is for the caller (a price never is).
 func ParseMoney(s string) (Money, error) {
-	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, fmt.Errorf("empty amount")
 	}
+	text := s
 	neg := false
-	if s[0] == '-' || s[0] == '+' {
-		neg = s[0] == '-'
-		s = s[1:]
+	if s[0] == '-' {
+		neg, s = true, s[1:]
 	}
 	whole, frac, hasDot := strings.Cut(s, ".")
 	if whole == "" || (hasDot && frac == "") || len(frac) > 2 || !digits(whole) || !digits(frac) {
-		return 0, fmt.Errorf("%q is not a decimal amount with at most two decimal places", s)
+		return 0, fmt.Errorf("%q is not a decimal amount with at most two decimal places", text)
 	}
 	if len(whole) > 12 {
 		return 0, fmt.Errorf("amount is too large")
@@ -55,6 +57,9 @@ func ParseMoney(s string) (Money, error) {
 	f, _ := strconv.ParseInt(frac, 10, 64)
 	v := w*100 + f
 	if neg {
+		if v == 0 {
+			return 0, fmt.Errorf("%q is a negative zero; write 0", text)
+		}
 		v = -v
 	}
 	return Money(v), nil

@@ -29,6 +29,18 @@ func TestParseMoney(t *testing.T) {
 		{"1,000.00", 0, true},
 		{"12345678901234", 0, true},
 		{"NaN", 0, true},
+		{" 1.00 ", 0, true},
+		{"1.00 ", 0, true},
+		{"\t1", 0, true},
+		{"+5", 0, true},
+		{"+5.00", 0, true},
+		{"-0", 0, true},
+		{"-0.00", 0, true},
+		{"-0.0", 0, true},
+		{"--1", 0, true},
+		{"-", 0, true},
+		{"1.2.3", 0, true},
+		{"١٢", 0, true}, // Arabic-Indic digits
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -50,7 +62,7 @@ func TestMoneyJSON(t *testing.T) {
 			t.Errorf("%s: got %d, %v", in, m, err)
 		}
 	}
-	for _, bad := range []string{`19.999`, `"x"`, `true`, `1e2`} {
+	for _, bad := range []string{`19.999`, `"x"`, `true`, `1e2`, `-0`, `-0.00`, `" 1.00 "`, `"+5"`, `"-0.00"`} {
 		if err := json.Unmarshal([]byte(bad), &m); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

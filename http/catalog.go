@@ -113,7 +113,7 @@ func (s *Server) updateCategory(c *gin.Context) {
 		return
 	}
 	if req.Name == nil && req.Description == nil {
-		writeError(c, badRequest("", "nothing to update: give name and/or description"))
+		writeError(c, domain.Invalid("", "nothing to update: give name and/or description"))
 		return
 	}
 	res, err := s.cfg.Catalog.UpdateCategory(c, metadata(c), commands.UpdateCategory{ID: id, Name: req.Name, Description: req.Description})
@@ -203,7 +203,7 @@ func (s *Server) updateProduct(c *gin.Context) {
 		cmd.CategoryID = &cat
 	}
 	if cmd.Name == nil && cmd.Description == nil && cmd.Price == nil && cmd.CategoryID == nil && !cmd.ClearCategory {
-		writeError(c, badRequest("", "nothing to update: give name, description, price and/or category_id"))
+		writeError(c, domain.Invalid("", "nothing to update: give name, description, price and/or category_id"))
 		return
 	}
 	res, err := s.cfg.Catalog.UpdateProduct(c, metadata(c), cmd)
@@ -226,7 +226,7 @@ func (s *Server) adjustStock(c *gin.Context) {
 		return
 	}
 	if (req.Delta == nil) == (req.Quantity == nil) {
-		writeError(c, badRequest("", "give exactly one of delta and quantity"))
+		writeError(c, domain.Invalid("", "give exactly one of delta and quantity"))
 		return
 	}
 	cmd := commands.AdjustStock{ID: id, Quantity: req.Quantity}

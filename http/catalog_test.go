@@ -3,6 +3,7 @@ package http_test
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +114,7 @@ func TestBadInputAppendsNothing(t *testing.T) {
 	prod := fmt.Sprintf("/api/v1/products/%d", p.ID)
 	catp := fmt.Sprintf("/api/v1/categories/%d", cat.ID)
 	long := strings.Repeat("x", 256)
+	pid, cid := strconv.FormatInt(p.ID, 10), strconv.FormatInt(cat.ID, 10)
 
 	tests := []struct {
 		name, method, path, body string
@@ -128,7 +130,7 @@ func TestBadInputAppendsNothing(t *testing.T) {
 		{"category: not JSON", "POST", "/api/v1/categories", `{"name":`, 400, "invalid", ""},
 		{"category: array body", "POST", "/api/v1/categories", `[]`, 400, "invalid", ""},
 		{"category: two objects", "POST", "/api/v1/categories", `{"name":"a"}{"name":"b"}`, 400, "invalid", ""},
-		{"category: empty patch", "PATCH", catp, `{}`, 400, "invalid", ""},
+		{"category: empty patch", "PATCH", catp, `{}`, 422, "invalid", ""},
 		{"category: patch empty name", "PATCH", catp, `{"name":""}`, 422, "invalid", "name"},
 		{"category: unknown id", "PATCH", "/api/v1/categories/999", `{"name":"x"}`, 404, "not_found", ""},
 		{"category: malformed id", "PATCH", "/api/v1/categories/abc", `{"name":"x"}`, 400, "invalid", "id"},
@@ -144,6 +146,15 @@ func TestBadInputAppendsNothing(t *testing.T) {
 		{"product: price words", "POST", "/api/v1/products", `{"name":"a","price":"ten"}`, 422, "invalid", "price"},
 		{"product: price exponent", "POST", "/api/v1/products", `{"name":"a","price":"1e3"}`, 422, "invalid", "price"},
 		{"product: price null", "POST", "/api/v1/products", `{"name":"a","price":null}`, 422, "invalid", "price"},
+		{"product: price with spaces", "POST", "/api/v1/products", `{"name":"a","price":" 1.00 "}`, 422, "invalid", "price"},
+		{"product: price with plus sign", "POST", "/api/v1/products", `{"name":"a","price":"+5"}`, 422, "invalid", "price"},
+		{"product: price negative zero", "POST", "/api/v1/products", `{"name":"a","price":"-0.00"}`, 422, "invalid", "price"},
+		{"product: price negative zero number", "POST", "/api/v1/products", `{"name":"a","price":-0}`, 422, "invalid", "price"},
+		{"product: patch price with plus sign", "PATCH", prod, `{"price":"+1.00"}`, 422, "invalid", "price"},
+		{"category: patch of nulls only", "PATCH", catp, `{"name":null,"description":null}`, 422, "invalid", ""},
+		{"product: price a boolean", "POST", "/api/v1/products", `{"name":"a","price":true}`, 400, "invalid", "price"},
+		{"product: price an object", "POST", "/api/v1/products", `{"name":"a","price":{"amount":"1.00"}}`, 400, "invalid", "price"},
+		{"product: patch price an array", "PATCH", prod, `{"price":["1.00"]}`, 400, "invalid", "price"},
 		{"product: price too large", "POST", "/api/v1/products", `{"name":"a","price":"1000000000.00"}`, 422, "invalid", "price"},
 		{"product: unknown category", "POST", "/api/v1/products", `{"name":"a","price":"1","category_id":999}`, 422, "invalid", "category_id"},
 		{"product: negative category", "POST", "/api/v1/products", `{"name":"a","price":"1","category_id":-1}`, 422, "invalid", "category_id"},
@@ -152,19 +163,55 @@ func TestBadInputAppendsNothing(t *testing.T) {
 		{"product: unknown field", "POST", "/api/v1/products", `{"name":"a","price":"1","sku":"x"}`, 400, "invalid", "sku"},
 		{"product: empty body", "POST", "/api/v1/products", ``, 400, "invalid", ""},
 		{"product: control character", "POST", "/api/v1/products", `{"name":"a\u0007b","price":"1"}`, 422, "invalid", "name"},
-		{"product: empty patch", "PATCH", prod, `{}`, 400, "invalid", ""},
+		{"product: empty patch", "PATCH", prod, `{}`, 422, "invalid", ""},
 		{"product: patch bad price", "PATCH", prod, `{"price":"abc"}`, 422, "invalid", "price"},
 		{"product: patch unknown category", "PATCH", prod, `{"category_id":12345}`, 422, "invalid", "category_id"},
 		{"product: patch category as string", "PATCH", prod, `{"category_id":"x"}`, 400, "invalid", "category_id"},
 		{"product: unknown id", "PATCH", "/api/v1/products/424242", `{"name":"x"}`, 404, "not_found", ""},
-		{"stock: both", "POST", prod + "/stock", `{"delta":1,"quantity":2}`, 400, "invalid", ""},
-		{"stock: neither", "POST", prod + "/stock", `{}`, 400, "invalid", ""},
+		{"stock: both", "POST", prod + "/stock", `{"delta":1,"quantity":2}`, 422, "invalid", ""},
+		{"stock: neither", "POST", prod + "/stock", `{}`, 422, "invalid", ""},
 		{"stock: below zero", "POST", prod + "/stock", `{"delta":-2}`, 409, "conflict", ""},
 		{"stock: negative quantity", "POST", prod + "/stock", `{"quantity":-2}`, 422, "invalid", "quantity"},
 		{"stock: too much", "POST", prod + "/stock", `{"quantity":1000000001}`, 422, "invalid", "quantity"},
 		{"stock: delta overflowing", "POST", prod + "/stock", `{"delta":9223372036854775807}`, 422, "invalid", "delta"},
 		{"stock: delta underflowing", "POST", prod + "/stock", `{"delta":-9223372036854775808}`, 422, "invalid", "delta"},
 		{"stock: unknown product", "POST", "/api/v1/products/4242/stock", `{"delta":1}`, 404, "not_found", ""},
+		{"product: id with plus sign", "PATCH", "/api/v1/products/+" + pid, `{"name":"x"}`, 400, "invalid", "id"},
+		{"product: id with leading zero", "PATCH", "/api/v1/products/0" + pid, `{"name":"x"}`, 400, "invalid", "id"},
+		{"product: id with leading space", "DELETE", "/api/v1/products/%20" + pid, ``, 400, "invalid", "id"},
+		{"product: stock id with plus sign", "POST", "/api/v1/products/+" + pid + "/stock", `{"delta":1}`, 400, "invalid", "id"},
+		{"product: read id with plus sign", "GET", "/api/v1/products/+" + pid, ``, 400, "invalid", "id"},
+		{"product: read id with leading zero", "GET", "/api/v1/products/0" + pid, ``, 400, "invalid", "id"},
+		{"product: read id with trailing space", "GET", "/api/v1/products/" + pid + "%20", ``, 400, "invalid", "id"},
+		{"category: id with leading zero", "PATCH", "/api/v1/categories/0" + cid, `{"name":"x"}`, 400, "invalid", "id"},
+		{"query: bad percent-encoding in cursor", "GET", "/api/v1/products?cursor=%%%garbage", ``, 400, "invalid", ""},
+		{"query: bad percent-encoding in q", "GET", "/api/v1/products?q=%zz", ``, 400, "invalid", ""},
+		{"query: bad percent-encoding on categories", "GET", "/api/v1/categories?cursor=%zz", ``, 400, "invalid", ""},
+		{"query: semicolon separator", "GET", "/api/v1/products?limit=5;in_stock=true", ``, 400, "invalid", ""},
+		{"query: bad percent-encoding on a command", "POST", "/api/v1/categories?x=%zz", `{"name":"Q"}`, 400, "invalid", ""},
+		{"category: invalid UTF-8", "POST", "/api/v1/categories", "{\"name\":\"a\xff\xfeb\"}", 400, "invalid", ""},
+		{"category: lone high surrogate", "POST", "/api/v1/categories", `{"name":"\ud800"}`, 400, "invalid", ""},
+		{"category: lone low surrogate", "POST", "/api/v1/categories", `{"name":"x\udc00"}`, 400, "invalid", ""},
+		{"category: miscased key", "POST", "/api/v1/categories", `{"NAME":"a"}`, 400, "invalid", "NAME"},
+		{"category: duplicate key", "POST", "/api/v1/categories", `{"name":"a","name":"b"}`, 400, "invalid", "name"},
+		{"category: patch miscased key", "PATCH", catp, `{"Name":"a"}`, 400, "invalid", "Name"},
+		{"product: invalid UTF-8 description", "POST", "/api/v1/products", "{\"name\":\"a\",\"price\":\"1\",\"description\":\"\xff\"}", 400, "invalid", ""},
+		{"product: lone surrogate in patch", "PATCH", prod, `{"description":"\udfff"}`, 400, "invalid", ""},
+		{"product: miscased price", "POST", "/api/v1/products", `{"name":"a","Price":"1"}`, 400, "invalid", "Price"},
+		{"product: duplicate price", "POST", "/api/v1/products", `{"name":"a","price":"1","price":"2"}`, 400, "invalid", "price"},
+		{"product: patch duplicate category", "PATCH", prod, `{"category_id":null,"category_id":null}`, 400, "invalid", "category_id"},
+		{"stock: miscased key", "POST", prod + "/stock", `{"Delta":1}`, 400, "invalid", "Delta"},
+		{"stock: duplicate key", "POST", prod + "/stock", `{"delta":1,"delta":2}`, 400, "invalid", "delta"},
+		{"category: name only a zero width space", "POST", "/api/v1/categories", `{"name":"\u200b"}`, 422, "invalid", "name"},
+		{"category: name only invisible characters", "POST", "/api/v1/categories", `{"name":" \u200b\ufeff\u2060 "}`, 422, "invalid", "name"},
+		{"category: name with right-to-left override", "POST", "/api/v1/categories", `{"name":"abc\u202eexe"}`, 422, "invalid", "name"},
+		{"category: description with isolate", "POST", "/api/v1/categories", `{"name":"a","description":"x\u2066y"}`, 422, "invalid", "description"},
+		{"category: patch name only BOM", "PATCH", catp, `{"name":"\ufeff"}`, 422, "invalid", "name"},
+		{"product: name only a zero width space", "POST", "/api/v1/products", `{"name":" \u200b ","price":"1"}`, 422, "invalid", "name"},
+		{"product: name with raw override", "POST", "/api/v1/products", "{\"name\":\"a\u202eb\",\"price\":\"1\"}", 422, "invalid", "name"},
+		{"product: patch description with override", "PATCH", prod, `{"description":"\u202d"}`, 422, "invalid", "description"},
+		{"product: description with carriage return", "POST", "/api/v1/products", `{"name":"a","price":"1","description":"a\r\nb"}`, 422, "invalid", "description"},
+		{"product: name with a line separator", "POST", "/api/v1/products", `{"name":"a\u2028b","price":"1"}`, 422, "invalid", "name"},
 		{"body too large", "POST", "/api/v1/products", `{"name":"` + strings.Repeat("x", 1<<20) + `"}`, 413, "invalid", ""},
 	}
 	before := h.head()
@@ -201,6 +248,9 @@ func TestQueryParameterValidation(t *testing.T) {
 		{"sort=cheapest", "sort"},
 		{"min_price=abc", "min_price"},
 		{"max_price=-1", "max_price"},
+		{"min_price=%2B5", "min_price"},
+		{"min_price=%201.00", "min_price"},
+		{"max_price=-0.00", "max_price"},
 		{"min_price=10&max_price=5", "min_price"},
 		{"in_stock=maybe", "in_stock"},
 		{"category_id=x", "category_id"},

@@ -36,6 +36,7 @@ var errorCodes = []struct {
 	{domain.ErrNotFound, nethttp.StatusNotFound, "not_found"},
 	{domain.ErrConflict, nethttp.StatusConflict, "conflict"},
 	{eventstore.ErrConcurrency, nethttp.StatusConflict, "conflict"},
+	{eventstore.ErrDuplicateEvent, nethttp.StatusConflict, "conflict"},
 	{domain.ErrForbidden, nethttp.StatusForbidden, "forbidden"},
 	{domain.ErrUnauthenticated, nethttp.StatusUnauthorized, "unauthenticated"},
 	{errBadRequest, nethttp.StatusBadRequest, "invalid"},
@@ -78,6 +79,9 @@ func errorResponse(err error) (int, ErrorBody) {
 			}
 			if errors.Is(e.kind, eventstore.ErrConcurrency) {
 				d.Message = "the resource was changed concurrently; reload and try again"
+			}
+			if errors.Is(e.kind, eventstore.ErrDuplicateEvent) {
+				d.Message = "the event was already recorded; it is not appended twice"
 			}
 			return e.status, ErrorBody{Error: d}
 		}

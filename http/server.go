@@ -83,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(requestContext(cfg.Logger), recovery(), cors(cfg.CORSOrigins))
+	r.Use(requestContext(cfg.Logger), recovery(), cors(cfg.CORSOrigins), strictQuery())
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, domain.NotFound("no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})

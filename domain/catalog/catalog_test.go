@@ -31,6 +31,10 @@ func TestNewCategoryValidation(t *testing.T) {
 		{"too long", strings.Repeat("x", 51), "", "name"},
 		{"control character", "GPU\x00s", "", "name"},
 		{"description too long", "GPUs", strings.Repeat("d", 501), "description"},
+		{"only invisible characters", "\u200b\ufeff\u2060", "", "name"},
+		{"bidi override", "GPU\u202es", "", "name"},
+		{"bidi isolate in description", "GPUs", "fine\u2066print", "description"},
+		{"carriage return in description", "GPUs", "a\r\nb", "description"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,11 +16,11 @@ type Category struct {
 
 // NewCategory validates and creates a category with an id allocated by the caller.
 func NewCategory(id int64, name, description string) (*Category, error) {
-	name, err := cleanText("name", name, true, MaxCategoryName, false)
+	name, err := domain.CleanText(name, categoryName)
 	if err != nil {
 		return nil, err
 	}
-	description, err = cleanText("description", description, false, MaxCategoryDescription, true)
+	description, err = domain.CleanText(description, categoryDescription)
 	if err != nil {
 		return nil, err
 	}
@@ -56,12 +56,12 @@ func (c *Category) Update(p CategoryPatch) error {
 	next := CategoryUpdated{CategoryID: c.id, Name: c.name, Description: c.description}
 	var err error
 	if p.Name != nil {
-		if next.Name, err = cleanText("name", *p.Name, true, MaxCategoryName, false); err != nil {
+		if next.Name, err = domain.CleanText(*p.Name, categoryName); err != nil {
 			return err
 		}
 	}
 	if p.Description != nil {
-		if next.Description, err = cleanText("description", *p.Description, false, MaxCategoryDescription, true); err != nil {
+		if next.Description, err = domain.CleanText(*p.Description, categoryDescription); err != nil {
 			return err
 		}
 	}

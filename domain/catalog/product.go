@@ -31,11 +31,11 @@ type NewProductInput struct {
 
 // NewProduct validates and creates a product.
 func NewProduct(in NewProductInput) (*Product, error) {
-	name, err := cleanText("name", in.Name, true, MaxProductName, false)
+	name, err := domain.CleanText(in.Name, productName)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := cleanText("description", in.Description, false, MaxProductDescription, true)
+	desc, err := domain.CleanText(in.Description, productDescription)
 	if err != nil {
 		return nil, err
 	}
@@ -99,12 +99,12 @@ func (p *Product) Update(patch ProductPatch) error {
 	next := ProductUpdated{ProductID: p.id, Name: p.name, Description: p.description, Price: p.price, CategoryID: p.categoryID}
 	var err error
 	if patch.Name != nil {
-		if next.Name, err = cleanText("name", *patch.Name, true, MaxProductName, false); err != nil {
+		if next.Name, err = domain.CleanText(*patch.Name, productName); err != nil {
 			return err
 		}
 	}
 	if patch.Description != nil {
-		if next.Description, err = cleanText("description", *patch.Description, false, MaxProductDescription, true); err != nil {
+		if next.Description, err = domain.CleanText(*patch.Description, productDescription); err != nil {
 			return err
 		}
 	}

@@ -1,12 +1,6 @@
 package catalog
 
-import (
-	"strings"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/techvault/techvault/domain"
-)
+import "github.com/techvault/techvault/domain"
 
 // Limits of the catalog's fields (the read tables' column sizes).
 const (
@@ -18,27 +12,13 @@ const (
 	Currency               = "USD"
 )
 
-// cleanText trims s and checks it is non-empty (when required), within max characters and free of
-// control characters (newlines and tabs are allowed in multi-line fields).
-func cleanText(field, s string, required bool, maxLen int, multiline bool) (string, error) {
-	s = strings.TrimSpace(s)
-	if !utf8.ValidString(s) {
-		return "", domain.Invalid(field, "%s is not valid UTF-8", field)
-	}
-	if required && s == "" {
-		return "", domain.Invalid(field, "%s must not be empty", field)
-	}
-	if n := utf8.RuneCountInString(s); n > maxLen {
-		return "", domain.Invalid(field, "%s is %d characters long; the limit is %d", field, n, maxLen)
-	}
-	for _, r := range s {
-		allowed := multiline && (r == '\n' || r == '\t' || r == '\r')
-		if unicode.IsControl(r) && !allowed {
-			return "", domain.Invalid(field, "%s contains a control character", field)
-		}
-	}
-	return s, nil
-}
+// The catalog's text fields, checked by domain.CleanText (the store's one rule for text).
+var (
+	categoryName        = domain.TextRule{Field: "name", Required: true, MaxLen: MaxCategoryName}
+	categoryDescription = domain.TextRule{Field: "description", MaxLen: MaxCategoryDescription, Multiline: true}
+	productName         = domain.TextRule{Field: "name", Required: true, MaxLen: MaxProductName}
+	productDescription  = domain.TextRule{Field: "description", MaxLen: MaxProductDescription, Multiline: true}
+)
 
 func checkPrice(p domain.Money) error {
 	if p < 0 {

@@ -119,7 +119,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer stopBg()
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		_ = a.store.RunSealer(bgCtx, eventstore.DefaultSealInterval, log)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := a.engine.Run(bgCtx); err != nil {

@@ -54,6 +54,8 @@ type ProductCards struct {
 	nudge chan struct{}
 	// resyncHook, when set (tests), runs after a resync page is read and before it is written.
 	resyncHook atomic.Pointer[func(ids []int64)]
+	// local caches cards in process while the view is ready (see localCards).
+	local *localCards
 }
 
 // View states, as State reports them.
@@ -91,7 +93,7 @@ func NewProductCards(cfg ProductCardsConfig) (*ProductCards, error) {
 	}
 	return &ProductCards{pool: cfg.Pool, rdb: cfg.Redis, prefix: cfg.Prefix,
 		log:     cfg.Logger.With("view", "product_cards"),
-		fetches: make(chan cardFetch, maxCardBatch), nudge: make(chan struct{}, 1)}, nil
+		fetches: make(chan cardFetch, maxCardBatch), nudge: make(chan struct{}, 1), local: newLocalCards()}, nil
 }
 
 func (c *ProductCards) key(id int64) string { return c.prefix + "product:" + strconv.FormatInt(id, 10) }
@@ -107,6 +109,16 @@ func (c *ProductCards) resyncKey(token string) string {
 func (c *ProductCards) Get(ctx context.Context, id int64) (card []byte, ok bool) {
 	if !c.serving.Load() {
 		return nil, false
+	}
+	// The in-process cache answers only while the view is whole and in sync; during a resync
+	// every read goes to Redis (and Postgres on a miss).
+	cacheable := c.state.Load() == stateReady
+	var epoch uint64
+	if cacheable {
+		if card, ok := c.local.get(id); ok {
+			return card, true
+		}
+		epoch = c.local.begin()
 	}
 	f := cardFetch{key: c.key(id), reply: make(chan cardReply, 1)}
 	select {
@@ -131,6 +143,9 @@ func (c *ProductCards) Get(ctx context.Context, id int64) (card []byte, ok bool)
 			c.markStale(r.err)
 		}
 		return nil, false
+	}
+	if cacheable {
+		c.local.fill(epoch, id, r.card)
 	}
 	return r.card, true
 }
@@ -286,6 +301,7 @@ func (c *ProductCards) listen(ctx context.Context) error {
 // notified applies one notification: a product id to refresh, or a request to resync.
 func (c *ProductCards) notified(ctx context.Context, l *listenLoop, payload string) {
 	if payload == ResyncNotification {
+		c.local.clear()
 		l.want = true
 		return
 	}
@@ -319,6 +335,9 @@ func (c *ProductCards) resynced(l *listenLoop, err error) {
 	if l.want {
 		next = stateResyncing
 	}
+	// The resync rewrote cards without invalidating them one by one (and a ready view served
+	// while it ran): drop every cached card before serving from the cache again.
+	c.local.clear()
 	if !c.state.CompareAndSwap(stateResyncing, next) {
 		return
 	}
@@ -406,6 +425,9 @@ const versionedProduct = `SELECT version, ` + productColumns + ` FROM products`
 func (c *ProductCards) refresh(ctx context.Context, id int64) error {
 	var version int64
 	p, err := scanProduct(versionedRow{c.pool.QueryRow(ctx, versionedProduct+` WHERE id = $1`, id), &version})
+	// The local copy goes before and after the Redis write (see localCards).
+	c.local.startRewrite(id)
+	defer c.local.endRewrite(id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return delCard.Run(ctx, c.rdb, []string{c.key(id), c.versionsKey()}, id).Err()
 	}

@@ -16,7 +16,7 @@ include .env
 export $(shell sed -n 's/^[[:space:]]*\(export[[:space:]]\+\)\?\([A-Za-z_][A-Za-z0-9_]*\)[[:space:]]*=.*/\2/p' .env)
 endif
 
-.PHONY: help run build test lint bench migrate seed services fmt vet clean
+.PHONY: help run build test lint bench wrk migrate seed services fmt vet clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,8 +42,15 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (installed into bin/ on first use)
 $(GOLANGCI_LINT):
 	GOBIN=$(BIN_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-bench: services ## Run the benchmark suite (cmd/tvbench)
-	$(GO) run ./cmd/tvbench all
+# Extra tvbench flags, e.g. make bench BENCH_FLAGS="-saturation-duration 5s" (go run ./cmd/tvbench -h).
+BENCH_FLAGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+bench: services build wrk ## Run the benchmark suite (cmd/tvbench) and print its summary table
+	$(GO) run ./cmd/tvbench -http-get-techvault $(BIN_DIR)/techvault $(BENCH_FLAGS) all
+
+wrk: ## Install wrk (the http-get benchmark's load generator) if it is missing
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
 
 migrate: services ## Apply database migrations
 	$(GO) run $(TECHVAULT) migrate

@@ -14,12 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/eventstore"
-	api "github.com/techvault/techvault/http"
+	"github.com/techvault/techvault/internal/app"
 	"github.com/techvault/techvault/internal/testdb"
 	"github.com/techvault/techvault/projections"
 )
@@ -54,48 +52,24 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.redis == nil {
 		o.redis, o.prefix = testdb.Redis(t)
 	}
-	store, err := eventstore.New(eventstore.Config{Pool: db.Pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog := commands.NewCatalog(store, store.Sequences(map[string]string{
-		commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"}))
-	engine, err := projections.NewEngine(projections.EngineConfig{
-		DB: stdlib.OpenDBFromPool(db.Pool), Projectors: projections.All(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cards, err := projections.NewProductCards(projections.ProductCardsConfig{Pool: db.Pool, Redis: o.redis, Prefix: o.prefix, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
 	token := adminToken
 	if o.adminToken != nil {
 		token = *o.adminToken
 	}
-	server, err := api.New(api.Config{
-		Logger: log, Pool: db.Pool, Redis: o.redis, Store: store, Catalog: catalog,
-		Queries: projections.NewCatalogQueries(db.Pool), Cards: cards,
-		Checkpoints: projections.NewCheckpoints(db.Pool), Projectors: projections.All(), AdminToken: token, CORSOrigins: o.cors,
-	})
+	a, err := app.New(t.Context(), app.Config{Pool: db.Pool, Redis: o.redis, RedisPrefix: o.prefix,
+		AdminToken: token, CORSOrigins: o.cors}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = engine.Run(ctx) }()
-	go func() { defer wg.Done(); _ = cards.Run(ctx) }()
-	<-engine.Running()
-	srv := httptest.NewServer(server.Handler())
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(func() {
 		srv.Close()
-		server.Shutdown()
-		_ = engine.Close()
-		cancel()
-		wg.Wait()
+		_ = a.Close()
 	})
-	return &harness{t: t, db: db, store: store, cards: cards, srv: srv}
+	return &harness{t: t, db: db, store: a.Store, cards: a.Cards, srv: srv}
 }
 
 type testWriter struct{ t *testing.T }

@@ -19,6 +19,7 @@ import (
 	"github.com/lmittmann/tint"
 	"github.com/mattn/go-isatty"
 
+	"github.com/techvault/techvault/internal/app"
 	"github.com/techvault/techvault/migrations"
 	"github.com/techvault/techvault/projections"
 )
@@ -99,20 +100,9 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 }
 
 func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, err := app.OpenPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	pc.MaxConns = cfg.DBMaxConns
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to Postgres: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connecting to Postgres at %s: %w", maskURL(cfg.DatabaseURL), err)
+		return nil, fmt.Errorf("DATABASE_URL %s: %w", maskURL(cfg.DatabaseURL), err)
 	}
 	return pool, nil
 }

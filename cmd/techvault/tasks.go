@@ -8,6 +8,7 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/internal/app"
 )
 
 // verifyCommand checks the whole log's hashes and chains and prints what it found.
@@ -17,7 +18,7 @@ func verifyCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.
 		return err
 	}
 	defer pool.Close()
-	store, _, err := newStore(pool)
+	store, _, err := app.NewStore(pool)
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func sealCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Wr
 		return err
 	}
 	defer pool.Close()
-	store, _, err := newStore(pool)
+	store, _, err := app.NewStore(pool)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func seedCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Wr
 		return err
 	}
 	defer pool.Close()
-	_, catalog, err := newStore(pool)
+	_, catalog, err := app.NewStore(pool)
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,96 +39,96 @@ const rawTableDDL = `CREATE TABLE events_raw (
 const rawInsertSQL = `INSERT INTO events_raw (uuid, stream_id, stream_type, version, event_type, schema_version,
 	payload, metadata, recorded_at, content_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
-type sideResult struct {
-	ops     int64
-	elapsed time.Duration
-	lat     latencies
+// appendConfig holds the append benchmark's flags.
+type appendConfig struct {
+	writers  int
+	duration time.Duration
+	warmup   time.Duration
+	rounds   int
 }
 
-func (s sideResult) rate() float64 {
-	if s.elapsed <= 0 {
-		return 0
-	}
-	return float64(s.ops) / s.elapsed.Seconds()
+func appendFlags(fs *flag.FlagSet, c *config) {
+	fs.IntVar(&c.append.writers, "append-writers", 32, "append: concurrent writers (and pool size)")
+	fs.DurationVar(&c.append.duration, "append-duration", 5*time.Second, "append: measured time per side per round")
+	fs.DurationVar(&c.append.warmup, "append-warmup", 2*time.Second, "append: warm-up per side")
+	fs.IntVar(&c.append.rounds, "append-rounds", 3, "append: rounds (each measures both sides, order alternating)")
 }
 
-// runWriters runs op from writers goroutines until d has passed and reports how many completed.
-func runWriters(ctx context.Context, writers int, d time.Duration, op func(ctx context.Context, r *rand.Rand) error) (sideResult, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		lats     = make([][]time.Duration, writers)
-	)
-	start := time.Now()
-	deadline := start.Add(d)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := newRand()
-			lat := make([]time.Duration, 0, 4096)
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				t0 := time.Now()
-				if err := op(ctx, r); err != nil {
-					mu.Lock()
-					if firstErr == nil && ctx.Err() == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					cancel()
-					break
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			lats[w] = lat
-		}()
+func (c appendConfig) validate() error {
+	if err := positive(map[string]int{"append-writers": c.writers, "append-rounds": c.rounds}); err != nil {
+		return err
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return sideResult{}, firstErr
-	}
-	if err := ctxErr(ctx); err != nil {
-		return sideResult{}, err
-	}
-	var all []time.Duration
-	for _, l := range lats {
-		all = append(all, l...)
-	}
-	return sideResult{ops: int64(len(all)), elapsed: elapsed, lat: summarize(all)}, nil
+	return positive(map[string]time.Duration{"append-duration": c.duration})
+}
+
+const appendTarget = 0.9
+
+// appendSide is one side of the append benchmark: an operation run by every writer.
+type appendSide struct {
+	name string
+	op   func(context.Context, *rand.Rand) error
 }
 
 func benchAppend(ctx context.Context, env *env, cfg config, out io.Writer) (result, error) {
-	res := result{target: "ratio >= 0.70"}
+	c := cfg.append
+	var res result
 	fmt.Fprintf(out, "== append: Store.Append of one event to a new stream (ExpectedVersion 0) vs a raw single-row INSERT\n")
 	fmt.Fprintf(out, "   %d writers on one pool of %d connections, same program; %d rounds x %s per side (order alternating),\n",
-		cfg.appendWriters, cfg.appendWriters, cfg.appendRounds, cfg.appendDuration)
-	fmt.Fprintf(out, "   after %s warm-up per side%s\n", cfg.appendWarmup, map[bool]string{true: "; CHECKPOINT before each side", false: ""}[cfg.checkpoint])
+		c.writers, c.writers, c.rounds, c.duration)
+	fmt.Fprintf(out, "   after %s warm-up per side%s\n", c.warmup, map[bool]string{true: "; CHECKPOINT before each side", false: ""}[cfg.checkpoint])
 	fmt.Fprintf(out, "   baseline table events_raw: events' columns, types, NOT NULLs and defaults, PRIMARY KEY (\"offset\") only:\n")
 	fmt.Fprintf(out, "   no triggers (hash chain), no CHECK, no UNIQUE (stream_id, version)/(uuid)/(\"offset\"), no secondary indexes;\n")
 	fmt.Fprintf(out, "   one INSERT ... VALUES per event (no RETURNING), same values computed in Go (UUIDv7, metadata JSON, SHA-256)\n")
 
-	db, err := env.newDB(ctx, int32(cfg.appendWriters), nil)
+	db, err := env.newDB(ctx, int32(c.writers), nil)
 	if err != nil {
 		return res, err
 	}
 	defer db.Close()
-	if _, err := db.Pool.Exec(ctx, rawTableDDL); err != nil {
-		return res, fmt.Errorf("creating events_raw: %w", err)
-	}
-	store, err := eventstore.New(eventstore.Config{Pool: db.Pool})
+	sides, err := appendSides(ctx, db, out)
 	if err != nil {
 		return res, err
 	}
+	for _, s := range sides {
+		env.progress("append: warming up %s for %s", s.name, c.warmup)
+		if _, err := runWriters(ctx, c.writers, c.warmup, s.op); err != nil {
+			return res, fmt.Errorf("%s warm-up: %w", s.name, err)
+		}
+	}
+	cpuA := readCPU()
+	rates, ratios, err := appendRounds(ctx, env, db, c, sides, out)
+	if err != nil {
+		return res, err
+	}
+	cpuB := readCPU()
+	fmt.Fprintf(out, "   CPU during the rounds: %s\n", cpuUse(cpuA, cpuB))
+	// The ratio is the median of the per-round ratios: each pairs two sides measured back to back,
+	// which cancels slow drifts of the machine's load better than a ratio of medians.
+	ratio := median(ratios)
+	x := row{figure: fmt.Sprintf("append, %d writers", c.writers), measured: num(median(rates[0])) + " appends/s",
+		baseline: num(median(rates[1])) + " raw inserts/s", ratio: ratioStr(ratio),
+		target: fmt.Sprintf(">= %.1f", appendTarget), met: ratio >= appendTarget}
+	if !x.met {
+		x.note = busyNote(cpuA, cpuB)
+	}
+	verdict(out, x)
+	res.add(x)
+	return res, nil
+}
 
+// appendSides prepares the baseline table and returns the two sides: Store.Append, raw INSERT.
+func appendSides(ctx context.Context, db *scratchDB, out io.Writer) ([]appendSide, error) {
+	if _, err := db.Pool.Exec(ctx, rawTableDDL); err != nil {
+		return nil, fmt.Errorf("creating events_raw: %w", err)
+	}
+	store, err := eventstore.New(eventstore.Config{Pool: db.Pool})
+	if err != nil {
+		return nil, err
+	}
 	var nextID atomic.Int64
 	sample, _ := productCreated(1, newRand())
 	md, _ := json.Marshal(requestMetadata())
 	fmt.Fprintf(out, "   payload: ProductCreated JSON of ~%d bytes, metadata JSON of ~%d bytes\n", len(mustJSON(sample)), len(md))
-
 	storeOp := func(ctx context.Context, r *rand.Rand) error {
 		id := nextID.Add(1)
 		_, ev := productCreated(id, r)
@@ -153,68 +153,38 @@ func benchAppend(ctx context.Context, env *env, cfg config, out io.Writer) (resu
 			ev.Type, int32(ev.SchemaVersion), string(ev.Data), string(meta), at, content[:], chained[:])
 		return err
 	}
-	sides := []struct {
-		name string
-		op   func(context.Context, *rand.Rand) error
-	}{{"Store.Append", storeOp}, {"raw INSERT", rawOp}}
+	return []appendSide{{"Store.Append", storeOp}, {"raw INSERT", rawOp}}, nil
+}
 
-	for _, s := range sides {
-		env.progress("append: warming up %s for %s", s.name, cfg.appendWarmup)
-		if _, err := runWriters(ctx, cfg.appendWriters, cfg.appendWarmup, s.op); err != nil {
-			return res, fmt.Errorf("%s warm-up: %w", s.name, err)
-		}
-	}
-	rates := map[string][]float64{}
+// appendRounds measures both sides per round (order alternating) and returns each side's rates
+// and the per-round ratios.
+func appendRounds(ctx context.Context, env *env, db *scratchDB, c appendConfig, sides []appendSide, out io.Writer) ([2][]float64, []float64, error) {
+	var rates [2][]float64
 	var ratios []float64
-	cpuA := readCPU()
-	for round := range cfg.appendRounds {
+	for round := range c.rounds {
 		order := []int{0, 1}
 		if round%2 == 1 {
 			order = []int{1, 0}
 		}
-		got := map[string]sideResult{}
+		var got [2]sideResult
 		for _, i := range order {
-			s := sides[i]
 			env.checkpoint(ctx, db.Pool)
 			stop := func() {}
 			if round == 0 {
-				stop = env.profile("append-" + map[int]string{0: "store", 1: "raw"}[i])
+				stop = env.profile("append-" + []string{"store", "raw"}[i])
 			}
-			sr, err := runWriters(ctx, cfg.appendWriters, cfg.appendDuration, s.op)
+			sr, err := runWriters(ctx, c.writers, c.duration, sides[i].op)
 			stop()
 			if err != nil {
-				return res, fmt.Errorf("%s: %w", s.name, err)
+				return rates, nil, fmt.Errorf("%s: %w", sides[i].name, err)
 			}
-			got[s.name] = sr
-			rates[s.name] = append(rates[s.name], sr.rate())
+			got[i] = sr
+			rates[i] = append(rates[i], sr.rate())
 		}
-		st, raw := got["Store.Append"], got["raw INSERT"]
+		st, raw := got[0], got[1]
 		ratios = append(ratios, st.rate()/raw.rate())
 		fmt.Fprintf(out, "   round %d  Store.Append %7s/s (p50 %s, p99 %s)   raw INSERT %7s/s (p50 %s, p99 %s)   ratio %.2f\n",
 			round+1, num(st.rate()), ms(st.lat.p50), ms(st.lat.p99), num(raw.rate()), ms(raw.lat.p50), ms(raw.lat.p99), st.rate()/raw.rate())
 	}
-	cpuB := readCPU()
-	fmt.Fprintf(out, "   CPU during the rounds: %s\n", cpuUse(cpuA, cpuB))
-	a, b := median(rates["Store.Append"]), median(rates["raw INSERT"])
-	// The ratio is the median of the per-round ratios: each pairs two sides measured back to back,
-	// which cancels slow drifts of the machine's load better than a ratio of medians.
-	ratio := median(ratios)
-	res.figure = num(a) + " appends/s"
-	res.baseline = num(b) + " raw inserts/s"
-	res.ratio = ratioStr(ratio)
-	res.met = ratio >= 0.7
-	if !res.met {
-		res.note = busyNote(cpuA, cpuB)
-	}
-	fmt.Fprintf(out, "   median   Store.Append %s appends/s, raw INSERT %s inserts/s; ratio (median of the per-round ratios) %.2f;\n",
-		num(a), num(b), ratio)
-	fmt.Fprintf(out, "            target >= 0.70: %s\n", metStr(res.met))
-	return res, nil
-}
-
-func metStr(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
+	return rates, ratios, nil
 }

@@ -6,17 +6,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
+	nethttp "net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/techvault/techvault/internal/app"
 	"github.com/techvault/techvault/internal/pgadmin"
 	"github.com/techvault/techvault/migrations"
 )
@@ -213,7 +218,13 @@ func (e *env) newRedis(ctx context.Context) (*redis.Client, string, func(), erro
 		return nil, "", nil, fmt.Errorf("redis at %s: %w", maskURL(e.cfg.redisURL), err)
 	}
 	prefix := pgadmin.UniqueName("tvbench:") + ":"
-	done := e.cleanup.add("redis "+prefix, func() {
+	return rdb, prefix, e.dropRedisKeys(rdb, prefix, true), nil
+}
+
+// dropRedisKeys registers the deletion of every key under prefix (and, with closeClient, the
+// client's close); the returned function runs it at once.
+func (e *env) dropRedisKeys(rdb *redis.Client, prefix string, closeClient bool) func() {
+	return e.cleanup.add("redis "+prefix, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
@@ -231,9 +242,10 @@ func (e *env) newRedis(ctx context.Context) (*redis.Client, string, func(), erro
 		if err := iter.Err(); err != nil {
 			fmt.Fprintf(e.stderr, "tvbench: cleaning Redis keys %s*: %v\n", prefix, err)
 		}
-		_ = rdb.Close()
+		if closeClient {
+			_ = rdb.Close()
+		}
 	})
-	return rdb, prefix, done, nil
 }
 
 // checkpoint runs CHECKPOINT so that each measured side starts from a clean buffer cache state;
@@ -284,4 +296,166 @@ func ctxErr(ctx context.Context) error {
 		return errInterrupted
 	}
 	return nil
+}
+
+// benchAdminToken is the admin token of the applications the benchmarks start.
+const benchAdminToken = "tvbench-admin"
+
+// appUnderTest is the application as serve builds it (internal/app) over a scratch database,
+// with its engine and views running and its API served on 127.0.0.1.
+type appUnderTest struct {
+	*app.App
+	URL  string
+	stop func()
+}
+
+// Close stops the API, the application and the Redis prefix (idempotent).
+func (a *appUnderTest) Close() { a.stop() }
+
+// startApp builds and starts the application with the given projectors (nil: serve's). Warnings
+// go to stderr until Close, which silences them first (a stop on purpose is not a warning).
+func (e *env) startApp(ctx context.Context, db *scratchDB, projectors []appProjector) (*appUnderTest, error) {
+	rdb, prefix, cleanRedis, err := e.newRedis(ctx)
+	if err != nil {
+		return nil, err
+	}
+	quiet := newMutableHandler(e.log.Handler())
+	unmute := context.AfterFunc(ctx, quiet.mute) // an interrupt is not a warning
+	a, err := app.New(ctx, app.Config{Pool: db.Pool, Redis: rdb, RedisPrefix: prefix, AdminToken: benchAdminToken,
+		Projectors: projectors, ProjectionPollInterval: 10 * time.Millisecond}, slog.New(quiet))
+	if err != nil {
+		cleanRedis()
+		return nil, err
+	}
+	if err := a.Start(ctx); err != nil {
+		_ = a.Close()
+		cleanRedis()
+		return nil, err
+	}
+	url, stopHTTP, err := serveOn(a.Handler())
+	if err != nil {
+		_ = a.Close()
+		cleanRedis()
+		return nil, err
+	}
+	var once sync.Once
+	return &appUnderTest{App: a, URL: url, stop: func() {
+		once.Do(func() {
+			quiet.mute()
+			unmute()
+			stopHTTP()
+			_ = a.Close()
+			cleanRedis()
+		})
+	}}, nil
+}
+
+// serveOn serves h on 127.0.0.1 with serve's timeouts; the returned function stops it.
+func serveOn(h nethttp.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &nethttp.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// mutableHandler is a slog handler that can be silenced, so that components stopped on purpose do
+// not log their cancellation as a warning.
+type mutableHandler struct {
+	h     slog.Handler
+	muted *atomic.Bool
+}
+
+func newMutableHandler(h slog.Handler) *mutableHandler {
+	return &mutableHandler{h: h, muted: new(atomic.Bool)}
+}
+
+func (m *mutableHandler) mute() { m.muted.Store(true) }
+
+func (m *mutableHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return !m.muted.Load() && m.h.Enabled(ctx, l)
+}
+
+func (m *mutableHandler) Handle(ctx context.Context, r slog.Record) error {
+	if m.muted.Load() {
+		return nil
+	}
+	return m.h.Handle(ctx, r)
+}
+
+func (m *mutableHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &mutableHandler{h: m.h.WithAttrs(as), muted: m.muted}
+}
+
+func (m *mutableHandler) WithGroup(name string) slog.Handler {
+	return &mutableHandler{h: m.h.WithGroup(name), muted: m.muted}
+}
+
+type sideResult struct {
+	ops     int64
+	elapsed time.Duration
+	lat     latencies
+}
+
+func (s sideResult) rate() float64 {
+	if s.elapsed <= 0 {
+		return 0
+	}
+	return float64(s.ops) / s.elapsed.Seconds()
+}
+
+// runWriters runs op from writers goroutines until d has passed and reports how many completed.
+func runWriters(ctx context.Context, writers int, d time.Duration, op func(ctx context.Context, r *rand.Rand) error) (sideResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		lats     = make([][]time.Duration, writers)
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := newRand()
+			lat := make([]time.Duration, 0, 4096)
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				t0 := time.Now()
+				if err := op(ctx, r); err != nil {
+					mu.Lock()
+					if firstErr == nil && ctx.Err() == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+					break
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			lats[w] = lat
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return sideResult{}, firstErr
+	}
+	if err := ctxErr(ctx); err != nil {
+		return sideResult{}, err
+	}
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	return sideResult{ops: int64(len(all)), elapsed: elapsed, lat: summarize(all)}, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -13,141 +14,198 @@ import (
 
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/eventstore"
-	"github.com/techvault/techvault/projections"
 )
 
 // readChunk is how many events the baseline reads per query: the chunk size Rebuild reads with.
 const readChunk = 2000
 
+// rebuildConfig holds the rebuild benchmark's flags.
+type rebuildConfig struct {
+	events     int
+	perProduct int
+	batch      int
+	loaders    int
+	rounds     int
+	timeout    time.Duration
+}
+
+func rebuildFlags(fs *flag.FlagSet, c *config) {
+	fs.IntVar(&c.rebuild.events, "rebuild-events", 1_000_000, "rebuild: events in the log")
+	fs.IntVar(&c.rebuild.perProduct, "rebuild-per-product", 20, "rebuild: events per product (products = events / this)")
+	fs.IntVar(&c.rebuild.batch, "rebuild-batch", 5000, "rebuild: events per Append while generating the log")
+	fs.IntVar(&c.rebuild.loaders, "rebuild-loaders", 3, "rebuild: concurrent appenders while generating the log")
+	fs.IntVar(&c.rebuild.rounds, "rebuild-rounds", 1, "rebuild: rebuilds to time (each between two plain reads)")
+	fs.DurationVar(&c.rebuild.timeout, "rebuild-timeout", 150*time.Second, "rebuild: stop a rebuild after this long and report the rate it reached")
+}
+
+func (c rebuildConfig) validate() error {
+	if err := positive(map[string]int{"rebuild-events": c.events, "rebuild-per-product": c.perProduct,
+		"rebuild-batch": c.batch, "rebuild-loaders": c.loaders, "rebuild-rounds": c.rounds}); err != nil {
+		return err
+	}
+	return positive(map[string]time.Duration{"rebuild-timeout": c.timeout})
+}
+
+const rebuildTarget = 100_000 // events/s
+
+// rebuildRun is the state of one rebuild benchmark.
+type rebuildRun struct {
+	env             *env
+	cfg             rebuildConfig
+	out             io.Writer
+	db              *scratchDB
+	products, total int
+	reads, rebuilds []float64
+	mid             eventstore.Cursor
+	note            string
+}
+
 func benchRebuild(ctx context.Context, env *env, cfg config, out io.Writer) (result, error) {
-	res := result{target: ">= 30,000 events/s"}
-	per := max(1, cfg.rebuildPerProduct)
-	products := max(1, cfg.rebuildEvents/per)
-	total := products * per
+	c := cfg.rebuild
+	r := &rebuildRun{env: env, cfg: c, out: out, products: max(1, c.events/c.perProduct)}
+	r.total = r.products * c.perProduct
 	fmt.Fprintf(out, "== rebuild: projections.Rebuild(products) over %s events (%s products x %d events: ProductCreated, then\n",
-		num(total), num(products), per)
+		num(r.total), num(r.products), c.perProduct)
 	fmt.Fprintf(out, "   ProductStockAdjusted and every 3rd ProductUpdated), interleaved across products as a live log would be;\n")
 	fmt.Fprintf(out, "   baseline: a plain sequential read of the same log with eventstore.Scan (one query, every event decoded, nothing\n")
 	fmt.Fprintf(out, "   done with it); %d rebuild(s), each between two reads; a rebuild is stopped after %s (-rebuild-timeout)\n",
-		cfg.rebuildRounds, cfg.rebuildTimeout)
-
-	db, err := env.newDB(ctx, int32(cfg.rebuildLoaders+4), nil)
+		c.rounds, c.timeout)
+	db, err := env.newDB(ctx, int32(c.loaders+4), nil)
 	if err != nil {
-		return res, err
+		return result{}, err
 	}
 	defer db.Close()
-	store, err := eventstore.New(eventstore.Config{Pool: db.Pool})
-	if err != nil {
-		return res, err
+	r.db = db
+	if err := r.generate(ctx); err != nil {
+		return result{}, err
 	}
+	if err := r.read(ctx, 1); err != nil {
+		return result{}, err
+	}
+	if err := r.chunk(ctx); err != nil {
+		return result{}, err
+	}
+	for round := range c.rounds {
+		stopped, err := r.rebuild(ctx, round)
+		if err != nil {
+			return result{}, err
+		}
+		if stopped {
+			break
+		}
+		if err := r.read(ctx, round+2); err != nil {
+			return result{}, err
+		}
+	}
+	return r.result(), nil
+}
 
+func (r *rebuildRun) generate(ctx context.Context) error {
+	store, err := eventstore.New(eventstore.Config{Pool: r.db.Pool})
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
-	if err := generateLog(ctx, env, store, 1, products, per, cfg.rebuildBatch, cfg.rebuildLoaders); err != nil {
-		return res, fmt.Errorf("generating the log: %w", err)
+	if err := generateLog(ctx, r.env, store, 1, r.products, r.cfg.perProduct, r.cfg.batch, r.cfg.loaders); err != nil {
+		return fmt.Errorf("generating the log: %w", err)
 	}
 	genTook := time.Since(t0)
 	t1 := time.Now()
-	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE) events`); err != nil {
-		return res, fmt.Errorf("vacuuming events: %w", err)
+	if _, err := r.db.Pool.Exec(ctx, `VACUUM (ANALYZE) events`); err != nil {
+		return fmt.Errorf("vacuuming events: %w", err)
 	}
 	var size string
-	_ = db.Pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_total_relation_size('events'))`).Scan(&size)
-	fmt.Fprintf(out, "   log generated in %s (%s events/s through Store.Append, %s per call, %d appenders); VACUUM ANALYZE %s; events table %s\n",
-		genTook.Round(time.Millisecond), num(float64(total)/genTook.Seconds()), num(cfg.rebuildBatch), cfg.rebuildLoaders,
+	_ = r.db.Pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_total_relation_size('events'))`).Scan(&size)
+	fmt.Fprintf(r.out, "   log generated in %s (%s events/s through Store.Append, %s per call, %d appenders); VACUUM ANALYZE %s; events table %s\n",
+		genTook.Round(time.Millisecond), num(float64(r.total)/genTook.Seconds()), num(r.cfg.batch), r.cfg.loaders,
 		time.Since(t1).Round(time.Millisecond), size)
+	return nil
+}
 
-	var (
-		reads, rebuilds []float64
-		mid             eventstore.Cursor
-	)
-	read := func(i int) error {
-		n, d, m, err := readLog(ctx, db.Pool, int64(total)/2)
-		if err != nil {
-			return fmt.Errorf("reading the log: %w", err)
-		}
-		if n != int64(total) {
-			return fmt.Errorf("read %d events, want %d", n, total)
-		}
-		mid = m
-		rate := float64(n) / d.Seconds()
-		reads = append(reads, rate)
-		fmt.Fprintf(out, "   read %d     %s events in %s: %s events/s\n", i, num(n), d.Round(time.Millisecond), num(rate))
-		return nil
-	}
-	if err := read(1); err != nil {
-		return res, err
-	}
-	// Rebuild reads in chunks of 2,000 (ScanLimit): time one chunk from the middle of the log.
-	chunk, err := timeChunk(ctx, db.Pool, mid)
+// read times the baseline: the whole log in one Scan.
+func (r *rebuildRun) read(ctx context.Context, i int) error {
+	n, d, m, err := readLog(ctx, r.db.Pool, int64(r.total)/2)
 	if err != nil {
-		return res, err
+		return fmt.Errorf("reading the log: %w", err)
 	}
-	whole := time.Duration(float64(chunk) * float64(total) / readChunk)
-	fmt.Fprintf(out, "   one ScanLimit chunk of %s events from the middle of the log: %s (median of 3); the whole log in such chunks: ~%s\n",
+	if n != int64(r.total) {
+		return fmt.Errorf("read %d events, want %d", n, r.total)
+	}
+	r.mid = m
+	rate := float64(n) / d.Seconds()
+	r.reads = append(r.reads, rate)
+	fmt.Fprintf(r.out, "   read %d     %s events in %s: %s events/s\n", i, num(n), d.Round(time.Millisecond), num(rate))
+	return nil
+}
+
+// chunk times one ScanLimit chunk from the middle of the log (Rebuild reads in such chunks).
+func (r *rebuildRun) chunk(ctx context.Context) error {
+	chunk, err := timeChunk(ctx, r.db.Pool, r.mid)
+	if err != nil {
+		return err
+	}
+	whole := time.Duration(float64(chunk) * float64(r.total) / readChunk)
+	fmt.Fprintf(r.out, "   one ScanLimit chunk of %s events from the middle of the log: %s (median of 3); the whole log in such chunks: ~%s\n",
 		num(readChunk), ms(chunk), whole.Round(100*time.Millisecond))
-	if single := time.Duration(float64(total) / reads[0] * float64(time.Second)); whole > 3*single {
-		fmt.Fprintf(out, "   NOTE: chunked reading costs %.0fx one Scan: each chunk query reads far more than its chunk (see the plan of\n", float64(whole)/float64(single))
-		fmt.Fprintf(out, "   eventstore's ScanLimit query: it should be an index scan on events_pkey)\n")
-		res.note = fmt.Sprintf("a ScanLimit chunk costs %s: chunked reads %.0fx one Scan", ms(chunk), float64(whole)/float64(single))
+	if single := time.Duration(float64(r.total) / r.reads[0] * float64(time.Second)); whole > 3*single {
+		fmt.Fprintf(r.out, "   NOTE: chunked reading costs %.0fx one Scan: each chunk query reads far more than its chunk\n", float64(whole)/float64(single))
+		r.note = fmt.Sprintf("a ScanLimit chunk costs %s: chunked reads %.0fx one Scan", ms(chunk), float64(whole)/float64(single))
 	}
-	for round := range cfg.rebuildRounds {
-		stop := func() {}
-		if round == 0 {
-			stop = env.profile("rebuild")
-		}
-		cpuA := readCPU()
-		start := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, cfg.rebuildTimeout)
-		st, err := projections.Rebuild(rctx, db.Pool, projections.Products{}, env.log)
-		cancel()
-		wall := time.Since(start)
-		cpuB := readCPU()
-		stop()
-		if err != nil {
-			if ctx.Err() != nil {
-				return res, errInterrupted
-			}
-			if rctx.Err() == nil {
-				return res, fmt.Errorf("rebuild: %w", err)
-			}
-			// Stopped: report the rate it had reached.
-			rate := float64(st.Events) / wall.Seconds()
-			fmt.Fprintf(out, "   rebuild %d  STOPPED after %s having applied %s of %s events: %s events/s; CPU: %s\n", round+1,
-				wall.Round(time.Millisecond), num(st.Events), num(total), num(rate), cpuUse(cpuA, cpuB))
-			rb, rd := rate, median(reads)
-			res.figure = "<= " + num(rb) + " events/s (stopped)"
-			res.baseline = num(rd) + " events/s (plain read)"
-			res.ratio = ratioStr(rb / rd)
-			fmt.Fprintf(out, "   rebuild did not finish in %s: at most %s events/s, plain read %s events/s: ratio %.2f;\n",
-				cfg.rebuildTimeout, num(rb), num(rd), rb/rd)
-			fmt.Fprintf(out, "            target >= 30,000 events/s: %s\n", metStr(false))
-			return res, nil
-		}
-		rebuilds = append(rebuilds, st.EventsPerSecond())
-		if res.note == "" {
-			res.note = busyNote(cpuA, cpuB)
-		}
-		fmt.Fprintf(out, "   rebuild %d  %s events in %s: %s events/s (RebuildStats; wall %s); CPU: %s\n", round+1, num(st.Events),
-			st.Duration.Round(time.Millisecond), num(st.EventsPerSecond()), wall.Round(time.Millisecond), cpuUse(cpuA, cpuB))
-		if err := checkProducts(ctx, db.Pool, products, total); err != nil {
-			return res, err
-		}
-		if err := read(round + 2); err != nil {
-			return res, err
-		}
+	return nil
+}
+
+// rebuild times one rebuild; stopped is true when -rebuild-timeout ended it.
+func (r *rebuildRun) rebuild(ctx context.Context, round int) (stopped bool, err error) {
+	stop := func() {}
+	if round == 0 {
+		stop = r.env.profile("rebuild")
 	}
-	fmt.Fprintf(out, "   check: products has %s rows whose versions add up to %s, one per event: the rebuild is complete\n", num(products), num(total))
-	rb, rd := median(rebuilds), median(reads)
-	res.figure = num(rb) + " events/s"
-	res.baseline = num(rd) + " events/s (plain read)"
-	res.ratio = ratioStr(rb / rd)
-	res.met = rb >= 30000
-	if res.met {
-		res.note = ""
+	cpuA := readCPU()
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
+	events, secs, err := rebuildProducts(rctx, r.db.Pool, r.env.log)
+	cancel()
+	wall := time.Since(start)
+	cpuB := readCPU()
+	stop()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return false, errInterrupted
+	case err != nil && rctx.Err() == nil:
+		return false, fmt.Errorf("rebuild: %w", err)
+	case err != nil: // stopped: report the rate it had reached
+		rate := float64(events) / wall.Seconds()
+		r.rebuilds = append(r.rebuilds, rate)
+		r.note = fmt.Sprintf("stopped after %s", r.cfg.timeout)
+		fmt.Fprintf(r.out, "   rebuild %d  STOPPED after %s having applied %s of %s events: %s events/s; CPU: %s\n", round+1,
+			wall.Round(time.Millisecond), num(events), num(r.total), num(rate), cpuUse(cpuA, cpuB))
+		return true, nil
 	}
-	fmt.Fprintf(out, "   median   rebuild %s events/s, plain read %s events/s: ratio %.2f; target >= 30,000 events/s: %s\n",
-		num(rb), num(rd), rb/rd, metStr(res.met))
-	return res, nil
+	rate := float64(events) / secs
+	r.rebuilds = append(r.rebuilds, rate)
+	if r.note == "" {
+		r.note = busyNote(cpuA, cpuB)
+	}
+	fmt.Fprintf(r.out, "   rebuild %d  %s events in %.3fs: %s events/s (RebuildStats; wall %s); CPU: %s\n", round+1, num(events),
+		secs, num(rate), wall.Round(time.Millisecond), cpuUse(cpuA, cpuB))
+	if err := checkProducts(ctx, r.db.Pool, r.products, r.total); err != nil {
+		return false, err
+	}
+	fmt.Fprintf(r.out, "   check: products has %s rows whose versions add up to %s, one per event: the rebuild is complete\n",
+		num(r.products), num(r.total))
+	return false, nil
+}
+
+func (r *rebuildRun) result() result {
+	rb, rd := median(r.rebuilds), median(r.reads)
+	x := row{figure: fmt.Sprintf("rebuild products, %s events", num(r.total)), measured: num(rb) + " events/s",
+		baseline: num(rd) + " events/s (plain read)", ratio: ratioStr(rb / rd),
+		target: ">= " + num(rebuildTarget) + " events/s", met: rb >= rebuildTarget}
+	if !x.met {
+		x.note = r.note
+	}
+	verdict(r.out, x)
+	return result{rows: []row{x}}
 }
 
 // generateLog appends products x per events: round v appends the v-th event of every product, in

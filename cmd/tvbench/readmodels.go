@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/techvault/techvault/projections"
+)
+
+// What tvbench needs of the projection framework, in one place (with synthetic.go, whose
+// projectors implement its interface), so that moving packages touches these two files only.
+
+// appProjector is a projector the application's engine runs.
+type appProjector = projections.Projector
+
+// productsProjector is the products read model's projector name (its checkpoint key).
+const productsProjector = projections.ProductsProjector
+
+// catalogProjectors are the projectors serve runs.
+func catalogProjectors() []appProjector { return projections.All() }
+
+// productsOnly is the products projector alone.
+func productsOnly() []appProjector { return []appProjector{projections.Products{}} }
+
+// rebuildProducts rebuilds the products read model from the log; it returns the events read and
+// the time the rebuild reports having taken.
+func rebuildProducts(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (int64, float64, error) {
+	st, err := projections.Rebuild(ctx, pool, projections.Products{}, log)
+	return st.Events, st.Duration.Seconds(), err
+}

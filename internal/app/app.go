@@ -1,0 +1,350 @@
+// Package app is the one wiring of Tech Vault: pools → event store → commands → projection engine
+// → Redis views → HTTP. `techvault serve`, the HTTP test harness and tvbench all build the
+// application through New, so the three cannot drift apart.
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	nethttp "net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/eventstore"
+	api "github.com/techvault/techvault/http"
+	"github.com/techvault/techvault/migrations"
+	"github.com/techvault/techvault/projections"
+)
+
+// Config is what the application needs, read by cmd (never from the environment here).
+type Config struct {
+	// DatabaseURL is dialled, and migrated, when Pool is nil.
+	DatabaseURL string
+	// DBMaxConns bounds the pool dialled from DatabaseURL (20).
+	DBMaxConns int32
+	// Pool, when set, is used as it is (already migrated) and is not closed by Close.
+	Pool *pgxpool.Pool
+
+	// RedisURL is dialled when Redis is nil.
+	RedisURL string
+	// Redis, when set, is used as it is and is not closed by Close.
+	Redis *redis.Client
+	// RedisPrefix prefixes the view's keys ("techvault:<database>:", so that servers on
+	// different databases can share one Redis).
+	RedisPrefix string
+
+	// HTTPAddr is where Run listens (":8080").
+	HTTPAddr string
+	// AdminToken admits admin requests; empty disables the admin routes.
+	AdminToken string
+	// CORSOrigins are the browser origins allowed to call the API.
+	CORSOrigins []string
+
+	// Projectors are run by the engine and reported by the admin API (projections.All()).
+	Projectors []projections.Projector
+	// ProjectionPollInterval is the engine's PollInterval (the engine's default when zero).
+	ProjectionPollInterval time.Duration
+	// ShutdownTimeout bounds the graceful end of in-flight requests (15s).
+	ShutdownTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.DBMaxConns <= 0 {
+		c.DBMaxConns = 20
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = ":8080"
+	}
+	if c.Projectors == nil {
+		c.Projectors = projections.All()
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+}
+
+// Validate reports a config New cannot build from.
+func (c Config) Validate() error {
+	if c.Pool == nil && c.DatabaseURL == "" {
+		return errors.New("app: DatabaseURL or Pool is required")
+	}
+	if c.Redis == nil && c.RedisURL == "" {
+		return errors.New("app: RedisURL or Redis is required")
+	}
+	return nil
+}
+
+// App is the running application's parts. The exported fields are for tests and benchmarks,
+// which append events, wait on checkpoints and inspect the views directly.
+type App struct {
+	Pool        *pgxpool.Pool
+	Redis       *redis.Client
+	Store       *eventstore.Store
+	Catalog     *commands.Catalog
+	Checkpoints *projections.Checkpoints
+	Cards       *projections.ProductCards
+
+	cfg     Config
+	log     *slog.Logger
+	sqlDB   *sql.DB
+	engine  *projections.Engine
+	server  *api.Server
+	closers []func() // owned resources, closed last-in first-out
+
+	started   bool
+	bgCancel  context.CancelFunc
+	bg        sync.WaitGroup
+	errs      chan error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds the application; nothing runs until Start (or Run). On error, everything New
+// opened is closed again.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &App{cfg: cfg, log: log, errs: make(chan error, 2)}
+	if err := a.build(ctx); err != nil {
+		a.closeOwned()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) build(ctx context.Context) error {
+	if err := a.openPool(ctx); err != nil {
+		return err
+	}
+	if err := a.openRedis(); err != nil {
+		return err
+	}
+	store, catalog, err := NewStore(a.Pool)
+	if err != nil {
+		return err
+	}
+	a.Store, a.Catalog = store, catalog
+	a.Checkpoints = projections.NewCheckpoints(a.Pool)
+	if err := a.buildProjections(); err != nil {
+		return err
+	}
+	a.server, err = api.New(api.Config{
+		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Store: store, Catalog: a.Catalog,
+		Queries: projections.NewCatalogQueries(a.Pool), Cards: a.Cards, Checkpoints: a.Checkpoints,
+		Projectors: a.cfg.Projectors, AdminToken: a.cfg.AdminToken, CORSOrigins: a.cfg.CORSOrigins,
+	})
+	return err
+}
+
+// NewStore is the write side over pool: the event store and the catalog commands (with their id
+// sequences). The operator tasks (seed, verify) use it without the rest of the application.
+func NewStore(pool *pgxpool.Pool) (*eventstore.Store, *commands.Catalog, error) {
+	store, err := eventstore.New(eventstore.Config{Pool: pool})
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := store.Sequences(map[string]string{commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"})
+	return store, commands.NewCatalog(store, ids), nil
+}
+
+func (a *App) openPool(ctx context.Context) error {
+	if a.cfg.Pool != nil {
+		a.Pool = a.cfg.Pool
+		return nil
+	}
+	pool, err := OpenPool(ctx, a.cfg.DatabaseURL, a.cfg.DBMaxConns)
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, pool.Close)
+	a.Pool = pool
+	return migrations.Apply(ctx, pool, a.log)
+}
+
+// OpenPool connects to Postgres and pings it (10 s at most).
+func OpenPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if maxConns > 0 {
+		pc.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Postgres: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to Postgres at %s: %w", pc.ConnConfig.Host, err)
+	}
+	return pool, nil
+}
+
+func (a *App) openRedis() error {
+	if a.cfg.Redis != nil {
+		a.Redis = a.cfg.Redis
+		return nil
+	}
+	ropt, err := redis.ParseURL(a.cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis url: %w", err)
+	}
+	// Redis is derived data: short timeouts, and the API falls back to Postgres when it is down.
+	ropt.DialTimeout, ropt.ReadTimeout, ropt.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	ropt.MaxRetries = 1
+	a.Redis = redis.NewClient(ropt)
+	redis.SetLogger(redisLogger{a.log})
+	a.closers = append(a.closers, func() { _ = a.Redis.Close() })
+	return nil
+}
+
+func (a *App) buildProjections() error {
+	a.sqlDB = stdlib.OpenDBFromPool(a.Pool)
+	a.closers = append(a.closers, func() { _ = a.sqlDB.Close() })
+	engine, err := projections.NewEngine(projections.EngineConfig{
+		DB: a.sqlDB, Projectors: a.cfg.Projectors, Logger: a.log, PollInterval: a.cfg.ProjectionPollInterval,
+	})
+	if err != nil {
+		return err
+	}
+	a.engine = engine
+	prefix := a.cfg.RedisPrefix
+	if prefix == "" {
+		prefix = "techvault:" + a.Pool.Config().ConnConfig.Database + ":"
+	}
+	a.Cards, err = projections.NewProductCards(projections.ProductCardsConfig{
+		Pool: a.Pool, Redis: a.Redis, Prefix: prefix, Logger: a.log})
+	return err
+}
+
+// Handler is the HTTP API, for a server of the caller's (httptest, a benchmark's listener).
+func (a *App) Handler() nethttp.Handler { return a.server.Handler() }
+
+// Start runs the projection engine and the Redis views in the background and returns once every
+// projector is subscribed. Close stops them.
+func (a *App) Start(ctx context.Context) error {
+	if dropped, err := projections.DropLeftoverShadows(ctx, a.Pool, a.cfg.Projectors); err != nil {
+		a.log.Warn("cannot drop leftover rebuild tables", "err", err)
+	} else if len(dropped) > 0 {
+		a.log.Info("dropped tables left by an interrupted rebuild", "tables", dropped)
+	}
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.bgCancel = cancel
+	a.started = true
+	a.bg.Add(3)
+	go func() {
+		defer a.bg.Done()
+		_ = a.Store.RunSealer(bgCtx, eventstore.DefaultSealInterval, a.log)
+	}()
+	go func() {
+		defer a.bg.Done()
+		if err := a.engine.Run(bgCtx); err != nil && bgCtx.Err() == nil {
+			a.errs <- fmt.Errorf("projection engine: %w", err)
+		}
+	}()
+	go func() {
+		defer a.bg.Done()
+		_ = a.Cards.Run(bgCtx)
+	}()
+	select {
+	case <-a.engine.Running():
+		return nil
+	case err := <-a.errs:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Failed delivers an error when a background part (the engine) stops on its own.
+func (a *App) Failed() <-chan error { return a.errs }
+
+// Run starts the application, serves HTTP on HTTPAddr until ctx is done or a part fails, then
+// shuts down in reverse order: stop taking requests, finish in-flight ones, stop projectors and
+// views, close pools.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Start(ctx); err != nil {
+		return errors.Join(err, a.Close())
+	}
+	srv := &nethttp.Server{
+		Addr:              a.cfg.HTTPAddr,
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	httpErr := make(chan error, 1)
+	go func() {
+		a.log.Info("http listening", "addr", a.cfg.HTTPAddr)
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+			httpErr <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	case runErr = <-httpErr:
+	case runErr = <-a.errs:
+	}
+	if runErr != nil {
+		a.log.Error("stopping after failure", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		a.log.Error("http shutdown", "err", err)
+	}
+	if err := a.Close(); err != nil {
+		a.log.Error("shutdown", "err", err)
+	}
+	a.log.Info("stopped")
+	return runErr
+}
+
+// Close stops background work (rebuilds started over HTTP, projectors, views) and closes what
+// New opened; a Pool or Redis given in Config stays open. It is safe to call more than once.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		a.server.Shutdown()
+		if a.started {
+			a.closeErr = a.engine.Close()
+			a.bgCancel()
+		}
+		a.bg.Wait()
+		a.closeOwned()
+	})
+	return a.closeErr
+}
+
+func (a *App) closeOwned() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// redisLogger sends go-redis's internal messages (dial failures while Redis is down) to our log at
+// debug level: the product cards view already reports Redis going away and coming back.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}

@@ -1,0 +1,4 @@
+package eventstore
+
+// LoadSnapshotTailSQL is exposed to the plan tests.
+const LoadSnapshotTailSQL = loadSnapshotTailSQL

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -91,9 +92,9 @@ var categoryKind = aggregateKind[*catalog.Category, catalog.CategoryState]{
 // loadAggregate loads aggregate id of kind k: from its snapshot and the events after it when the
 // snapshot is usable, from its whole stream otherwise. A snapshot is a cache, so anything wrong
 // with it (missing, of another schema version, undecodable, impossible, ahead of the stream)
-// only costs a full load. When the load replayed DefaultSnapshotEvery events or more, it writes
-// a snapshot of the state it loaded (committed events only, so independent of what the command
-// then decides); failing to write one is logged, never returned.
+// only costs a full load. When the load replayed at least the snapshot interval
+// (WithSnapshotEvery), it writes a snapshot of the state it loaded (committed events only, so
+// independent of what the command then decides); failing to write one is logged, never returned.
 func loadAggregate[A, S any](ctx context.Context, l loader, k aggregateKind[A, S], id int64) (A, error) {
 	var zero A
 	streamID := k.streamID(id)
@@ -163,8 +164,8 @@ func restore[A, S any](k aggregateKind[A, S], id int64, read eventstore.Snapshot
 	if err := dec.Decode(&state); err != nil {
 		return zero, fmt.Errorf("decoding snapshot state: %w", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return zero, fmt.Errorf("decoding snapshot state: trailing data")
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return zero, errors.New("decoding snapshot state: trailing data")
 	}
 	if got := k.stateID(state); got != id {
 		return zero, fmt.Errorf("snapshot state is of %s %d", k.name, got)

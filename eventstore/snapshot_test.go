@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -133,7 +134,7 @@ func TestSaveSnapshotKeepsTheNewest(t *testing.T) {
 	stored := func() (schema int, version int64) {
 		t.Helper()
 		err := s.Pool().QueryRow(ctx, `SELECT schema_version, version FROM snapshots WHERE stream_id = 'thing-1'`).Scan(&schema, &version)
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, 0
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/techvault/techvault/domain"
@@ -87,7 +88,7 @@ func RehydrateCategoryFrom(state CategoryState, version int64, tail []domain.Eve
 }
 
 // ErrBadSnapshot reports a snapshot state that fails the aggregate's invariants.
-var ErrBadSnapshot = fmt.Errorf("catalog: invalid snapshot")
+var ErrBadSnapshot = errors.New("catalog: invalid snapshot")
 
 func (s ProductState) check(version int64) error {
 	switch {
@@ -99,16 +100,16 @@ func (s ProductState) check(version int64) error {
 		return fmt.Errorf("%w: product %d: category id %d", ErrBadSnapshot, s.ID, *s.CategoryID)
 	}
 	if err := sameText("name", s.Name, true, MaxProductName, false); err != nil {
-		return fmt.Errorf("%w: product %d: %v", ErrBadSnapshot, s.ID, err)
+		return badState("product", s.ID, err)
 	}
 	if err := sameText("description", s.Description, false, MaxProductDescription, true); err != nil {
-		return fmt.Errorf("%w: product %d: %v", ErrBadSnapshot, s.ID, err)
+		return badState("product", s.ID, err)
 	}
 	if err := checkPrice(s.Price); err != nil {
-		return fmt.Errorf("%w: product %d: %v", ErrBadSnapshot, s.ID, err)
+		return badState("product", s.ID, err)
 	}
 	if err := checkStock("stock", s.Stock); err != nil {
-		return fmt.Errorf("%w: product %d: %v", ErrBadSnapshot, s.ID, err)
+		return badState("product", s.ID, err)
 	}
 	return nil
 }
@@ -121,12 +122,18 @@ func (s CategoryState) check(version int64) error {
 		return fmt.Errorf("%w: category id %d", ErrBadSnapshot, s.ID)
 	}
 	if err := sameText("name", s.Name, true, MaxCategoryName, false); err != nil {
-		return fmt.Errorf("%w: category %d: %v", ErrBadSnapshot, s.ID, err)
+		return badState("category", s.ID, err)
 	}
 	if err := sameText("description", s.Description, false, MaxCategoryDescription, true); err != nil {
-		return fmt.Errorf("%w: category %d: %v", ErrBadSnapshot, s.ID, err)
+		return badState("category", s.ID, err)
 	}
 	return nil
+}
+
+// badState reports a state that fails a field check. The check's message is kept, not its
+// error: an impossible snapshot is ErrBadSnapshot, never the client's ErrInvalid.
+func badState(kind string, id int64, err error) error {
+	return fmt.Errorf("%w: %s %d: %s", ErrBadSnapshot, kind, id, err.Error())
 }
 
 // sameText checks that s is text the aggregate could hold: already clean, within its limits.

@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/catalog"
@@ -14,11 +13,12 @@ import (
 type Catalog struct {
 	store EventStore
 	ids   IDAllocator
+	load  loader
 }
 
 // NewCatalog returns the catalog's command handlers.
-func NewCatalog(store EventStore, ids IDAllocator) *Catalog {
-	return &Catalog{store: store, ids: ids}
+func NewCatalog(store EventStore, ids IDAllocator, opts ...Option) *Catalog {
+	return &Catalog{store: store, ids: ids, load: newLoader(store, opts)}
 }
 
 // Id kinds allocated by IDAllocator.
@@ -57,19 +57,11 @@ func productResult(p *catalog.Product, pos int64) ProductResult {
 }
 
 func (h *Catalog) loadCategory(ctx context.Context, id int64) (*catalog.Category, error) {
-	evs, err := loadEvents(ctx, h.store, catalog.CategoryStreamID(id), catalog.Decode)
-	if err != nil {
-		return nil, fmt.Errorf("loading category %d: %w", id, err)
-	}
-	return catalog.RehydrateCategory(evs), nil
+	return loadAggregate(ctx, h.load, categoryKind, id)
 }
 
 func (h *Catalog) loadProduct(ctx context.Context, id int64) (*catalog.Product, error) {
-	evs, err := loadEvents(ctx, h.store, catalog.ProductStreamID(id), catalog.Decode)
-	if err != nil {
-		return nil, fmt.Errorf("loading product %d: %w", id, err)
-	}
-	return catalog.RehydrateProduct(evs), nil
+	return loadAggregate(ctx, h.load, productKind, id)
 }
 
 func categoryChange(c *catalog.Category) Change {

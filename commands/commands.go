@@ -37,15 +37,7 @@ func loadEvents(ctx context.Context, store EventStore, streamID string, decode D
 	if err != nil {
 		return nil, err
 	}
-	out := make([]domain.Event, 0, len(stored))
-	for _, e := range stored {
-		d, err := decode(e.Type, e.SchemaVersion, e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s version %d: %w", streamID, e.Version, err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	return decodeEvents(streamID, stored, decode)
 }
 
 // toNewEvents encodes domain events for appending.

@@ -6,3 +6,6 @@ var (
 	ContentHash = contentHash
 	ChainHash   = chainHash
 )
+
+// LoadSnapshotTailSQL is exposed to the plan tests.
+const LoadSnapshotTailSQL = loadSnapshotTailSQL

@@ -18,7 +18,7 @@ func verifyCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.
 		return err
 	}
 	defer pool.Close()
-	store, _, err := app.NewStore(pool)
+	store, _, err := app.NewStore(pool, log)
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func sealCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Wr
 		return err
 	}
 	defer pool.Close()
-	store, _, err := app.NewStore(pool)
+	store, _, err := app.NewStore(pool, log)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func seedCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Wr
 		return err
 	}
 	defer pool.Close()
-	_, catalog, err := app.NewStore(pool)
+	_, catalog, err := app.NewStore(pool, log)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.openRedis(); err != nil {
 		return err
 	}
-	store, catalog, err := NewStore(a.Pool)
+	store, catalog, err := NewStore(a.Pool, a.log)
 	if err != nil {
 		return err
 	}
@@ -151,13 +151,13 @@ func (a *App) build(ctx context.Context) error {
 
 // NewStore is the write side over pool: the event store and the catalog commands (with their id
 // sequences). The operator tasks (seed, verify) use it without the rest of the application.
-func NewStore(pool *pgxpool.Pool) (*eventstore.Store, *commands.Catalog, error) {
+func NewStore(pool *pgxpool.Pool, log *slog.Logger) (*eventstore.Store, *commands.Catalog, error) {
 	store, err := eventstore.New(eventstore.Config{Pool: pool})
 	if err != nil {
 		return nil, nil, err
 	}
 	ids := store.Sequences(map[string]string{commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"})
-	return store, commands.NewCatalog(store, ids), nil
+	return store, commands.NewCatalog(store, ids, commands.WithLogger(log)), nil
 }
 
 func (a *App) openPool(ctx context.Context) error {

@@ -158,34 +158,67 @@ type CreateProduct struct {
 	Stock       int64
 }
 
-// CreateProduct adds a product under a newly allocated id.
+// CreateProduct adds a product under a newly allocated id. When it names a category, the
+// category records the reference in the same append (see referenceCategory), so a concurrent
+// deletion of the category makes one of the two fail; the product is then re-decided on fresh
+// state, under the id it was given first.
 func (h *Catalog) CreateProduct(ctx context.Context, md eventstore.Metadata, cmd CreateProduct) (ProductResult, error) {
-	in := catalog.NewProductInput{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
-		CategoryID: cmd.CategoryID, Stock: cmd.Stock}
-	if cmd.CategoryID != nil {
-		c, err := h.loadCategory(ctx, *cmd.CategoryID)
+	var id int64
+	return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
+		in := catalog.NewProductInput{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
+			CategoryID: cmd.CategoryID, Stock: cmd.Stock}
+		if cmd.CategoryID != nil {
+			c, err := h.loadCategory(ctx, *cmd.CategoryID)
+			if err != nil {
+				return ProductResult{}, err
+			}
+			in.Category = c
+		}
+		if id == 0 {
+			// Validate before allocating, so bad input burns no id.
+			if _, err := catalog.NewProduct(in); err != nil {
+				return ProductResult{}, err
+			}
+			var err error
+			if id, err = h.ids.NextID(ctx, ProductIDs); err != nil {
+				return ProductResult{}, err
+			}
+		}
+		in.ID = id
+		p, err := catalog.NewProduct(in)
 		if err != nil {
 			return ProductResult{}, err
 		}
-		in.Category = c
+		changes, err := referenceCategory(p, in.Category)
+		if err != nil {
+			return ProductResult{}, err
+		}
+		pos, err := appendChanges(ctx, h.store, md, changes...)
+		if err != nil {
+			return ProductResult{}, err
+		}
+		return productResult(p, pos), nil
+	})
+}
+
+// referenceCategory returns the changes to append for a product that recorded events: the
+// product's, and, when the product ends up in a category, a CategoryReferenced on that category
+// (c, loaded in the same decision), so that the reference carries the category's expected version.
+//
+// The rule, for every command: a decision that depends on another aggregate records an event on
+// it in the same append, with each stream's expected version.
+func referenceCategory(p *catalog.Product, c *catalog.Category) ([]Change, error) {
+	changes := []Change{productChange(p)}
+	if len(p.Changes()) == 0 || p.CategoryID() == nil {
+		return changes, nil
 	}
-	if _, err := catalog.NewProduct(in); err != nil {
-		return ProductResult{}, err
+	if c == nil || c.ID() != *p.CategoryID() {
+		return nil, fmt.Errorf("product %d names category %d, which the command did not load", p.ID(), *p.CategoryID())
 	}
-	id, err := h.ids.NextID(ctx, ProductIDs)
-	if err != nil {
-		return ProductResult{}, err
+	if err := c.Reference(p.ID()); err != nil {
+		return nil, err
 	}
-	in.ID = id
-	p, err := catalog.NewProduct(in)
-	if err != nil {
-		return ProductResult{}, err
-	}
-	pos, err := appendChanges(ctx, h.store, md, productChange(p))
-	if err != nil {
-		return ProductResult{}, err
-	}
-	return productResult(p, pos), nil
+	return append(changes, categoryChange(c)), nil
 }
 
 // UpdateProduct is the command to change a product's details; nil fields stay as they are.
@@ -198,29 +231,31 @@ type UpdateProduct struct {
 	ClearCategory bool
 }
 
-// UpdateProduct changes a product (retried on a version clash).
+// UpdateProduct changes a product (retried on a version clash). When the product ends up in a
+// category, the category records the reference in the same append (see referenceCategory).
 func (h *Catalog) UpdateProduct(ctx context.Context, md eventstore.Metadata, cmd UpdateProduct) (ProductResult, error) {
-	patch := catalog.ProductPatch{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
-		CategoryID: cmd.CategoryID, ClearCategory: cmd.ClearCategory}
-	if cmd.CategoryID != nil && !cmd.ClearCategory {
-		c, err := h.loadCategory(ctx, *cmd.CategoryID)
-		if err != nil {
-			return ProductResult{}, err
-		}
-		patch.Category = c
-	}
 	return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
 		p, err := h.loadProduct(ctx, cmd.ID)
 		if err != nil {
 			return ProductResult{}, err
 		}
-		patch := patch
-		// A product's stream does not hear of its category's deletion: when the patch keeps
-		// the category, check it still exists, so the update does not put the product back
-		// into a deleted category.
-		if p.Exists() && p.CategoryID() != nil && patch.CategoryID == nil && !patch.ClearCategory {
-			c, err := h.loadCategory(ctx, *p.CategoryID())
-			if err != nil {
+		if !p.Exists() {
+			return ProductResult{}, domain.NotFound("product %d not found", cmd.ID)
+		}
+		patch := catalog.ProductPatch{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
+			CategoryID: cmd.CategoryID, ClearCategory: cmd.ClearCategory}
+		var c *catalog.Category
+		switch {
+		case patch.ClearCategory:
+		case patch.CategoryID != nil:
+			if c, err = h.loadCategory(ctx, *patch.CategoryID); err != nil {
+				return ProductResult{}, err
+			}
+			patch.Category = c
+		case p.CategoryID() != nil:
+			// The patch keeps the product's category. A product's stream does not hear of its
+			// category's deletion: a deleted category is dropped rather than named again.
+			if c, err = h.loadCategory(ctx, *p.CategoryID()); err != nil {
 				return ProductResult{}, err
 			}
 			patch.ClearCategory = !c.Exists()
@@ -228,7 +263,11 @@ func (h *Catalog) UpdateProduct(ctx context.Context, md eventstore.Metadata, cmd
 		if err := p.Update(patch); err != nil {
 			return ProductResult{}, withID(err, "product", cmd.ID)
 		}
-		pos, err := appendChanges(ctx, h.store, md, productChange(p))
+		changes, err := referenceCategory(p, c)
+		if err != nil {
+			return ProductResult{}, err
+		}
+		pos, err := appendChanges(ctx, h.store, md, changes...)
 		if err != nil {
 			return ProductResult{}, err
 		}

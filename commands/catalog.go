@@ -16,9 +16,10 @@ type Catalog struct {
 	ids   IDAllocator
 }
 
-// NewCatalog returns the catalog's command handlers.
+// NewCatalog returns the catalog's command handlers. Transient database failures are retried
+// once where that is safe and otherwise reported as domain.ErrUnavailable.
 func NewCatalog(store EventStore, ids IDAllocator) *Catalog {
-	return &Catalog{store: store, ids: ids}
+	return &Catalog{store: resilientStore{store}, ids: resilientIDs{ids}}
 }
 
 // Id kinds allocated by IDAllocator.

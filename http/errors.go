@@ -41,6 +41,7 @@ var errorCodes = []struct {
 	{errBadRequest, nethttp.StatusBadRequest, "invalid"},
 	{errUnsupportedMedia, nethttp.StatusUnsupportedMediaType, "invalid"},
 	{errTooLarge, nethttp.StatusRequestEntityTooLarge, "invalid"},
+	{domain.ErrUnavailable, nethttp.StatusServiceUnavailable, "unavailable"},
 }
 
 // errBadRequest marks malformed requests (bad JSON, unknown fields, bad query parameters): 400.
@@ -59,6 +60,9 @@ func badRequest(field, message string) error {
 // details go to the log with the request id.
 func writeError(c *gin.Context, err error) {
 	status, body := errorResponse(err)
+	if status == nethttp.StatusServiceUnavailable {
+		c.Header("Retry-After", "1")
+	}
 	if status >= 500 {
 		if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
 			status = 499 // the client went away; nothing to tell it
@@ -76,8 +80,11 @@ func errorResponse(err error) (int, ErrorBody) {
 			if errors.As(err, &de) {
 				d.Message, d.Field = de.Message, de.Field
 			}
-			if errors.Is(e.kind, eventstore.ErrConcurrency) {
+			switch {
+			case errors.Is(e.kind, eventstore.ErrConcurrency):
 				d.Message = "the resource was changed concurrently; reload and try again"
+			case errors.Is(e.kind, domain.ErrUnavailable):
+				d.Message = "the database is unavailable for a moment; retry (a command with the same Idempotency-Key, so it cannot apply twice)"
 			}
 			return e.status, ErrorBody{Error: d}
 		}

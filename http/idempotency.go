@@ -69,7 +69,7 @@ func requestHash(c *gin.Context) ([]byte, error) {
 			return nil, jsonError(err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading request body: %w", err)
+			return nil, badRequest("", "the request body could not be read")
 		}
 		c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	}

@@ -18,7 +18,7 @@ import (
 type EventStore interface {
 	// Load returns a stream's events in version order (none when it does not exist).
 	Load(ctx context.Context, streamID string) ([]eventstore.Event, error)
-	// Append appends atomically; a version clash is an error matching eventstore.ErrConcurrency.
+	// Append appends atomically; a version clash is an error matching domain.ErrConcurrency.
 	Append(ctx context.Context, md eventstore.Metadata, appends ...eventstore.StreamAppend) (eventstore.AppendResult, error)
 	// AppendWithKey is Append that stores an Idempotency-Key row in the same statement; when the
 	// key is taken, nothing is appended and the error matches eventstore.ErrKeyTaken.
@@ -129,7 +129,7 @@ func retryOnConflict[T any](ctx context.Context, decide func(ctx context.Context
 	)
 	for attempt := range MaxRetries {
 		res, err = decide(ctx)
-		if !errors.Is(err, eventstore.ErrConcurrency) {
+		if !errors.Is(err, domain.ErrConcurrency) {
 			return res, err
 		}
 		// Full jitter, doubling from 1ms up to 64ms, so contenders spread out instead of

@@ -41,7 +41,7 @@ type keyedRun struct {
 
 type keyedRunKey struct{}
 
-// ErrKeyReused is the conflict answered when a key comes back with another request.
+// errKeyReused is the conflict answered when a key comes back with another request.
 var errKeyReused = domain.Conflict("Idempotency-Key was used with another request")
 
 // keyed runs a command under the context's Idempotency-Key, if it has one: a live key of the same

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/eventstore"
 )
 
@@ -43,5 +44,14 @@ func TestTransient(t *testing.T) {
 				t.Fatalf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
+	}
+}
+
+// A version clash matches the domain's concurrency error, so the layers above need not import the
+// event store to recognise it.
+func TestConcurrencyErrorIsTheDomains(t *testing.T) {
+	err := fmt.Errorf("appending: %w", &eventstore.ConcurrencyError{StreamID: "product-1", ExpectedVersion: 3})
+	if !errors.Is(err, domain.ErrConcurrency) || !errors.Is(err, eventstore.ErrConcurrency) {
+		t.Fatalf("%v does not match both concurrency errors", err)
 	}
 }

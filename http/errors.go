@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/techvault/techvault/domain"
-	"github.com/techvault/techvault/eventstore"
 )
 
 // ErrorBody is the JSON body of every error response.
@@ -35,7 +34,7 @@ var errorCodes = []struct {
 	{domain.ErrInvalid, nethttp.StatusUnprocessableEntity, "invalid"},
 	{domain.ErrNotFound, nethttp.StatusNotFound, "not_found"},
 	{domain.ErrConflict, nethttp.StatusConflict, "conflict"},
-	{eventstore.ErrConcurrency, nethttp.StatusConflict, "conflict"},
+	{domain.ErrConcurrency, nethttp.StatusConflict, "conflict"},
 	{domain.ErrForbidden, nethttp.StatusForbidden, "forbidden"},
 	{domain.ErrUnauthenticated, nethttp.StatusUnauthorized, "unauthenticated"},
 	{errBadRequest, nethttp.StatusBadRequest, "invalid"},
@@ -81,7 +80,7 @@ func errorResponse(err error) (int, ErrorBody) {
 				d.Message, d.Field = de.Message, de.Field
 			}
 			switch {
-			case errors.Is(e.kind, eventstore.ErrConcurrency):
+			case errors.Is(e.kind, domain.ErrConcurrency):
 				d.Message = "the resource was changed concurrently; reload and try again"
 			case errors.Is(e.kind, domain.ErrUnavailable):
 				d.Message = "the database is unavailable for a moment; retry (a command with the same Idempotency-Key, so it cannot apply twice)"

@@ -54,7 +54,9 @@ func keyed[T any](ctx context.Context, store EventStore, md eventstore.Metadata,
 	run func(ctx context.Context) (T, error), restore func(res T, position int64) T,
 ) (T, error) {
 	k, ok := ctx.Value(idempotencyKey{}).(Idempotency)
-	if !ok || k.Key == "" {
+	// Keys are per actor: without one, anonymous clients would share a key space and could be
+	// answered with each other's results, so an anonymous command runs unkeyed.
+	if !ok || k.Key == "" || md.ActorID == "" {
 		return run(ctx)
 	}
 	var zero T

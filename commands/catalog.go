@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/catalog"
@@ -16,9 +17,11 @@ type Catalog struct {
 	load  loader
 }
 
-// NewCatalog returns the catalog's command handlers.
+// NewCatalog returns the catalog's command handlers. Transient database failures are retried
+// once where that is safe and otherwise reported as domain.ErrUnavailable.
 func NewCatalog(store EventStore, ids IDAllocator, opts ...Option) *Catalog {
-	return &Catalog{store: store, ids: ids, load: newLoader(store, opts)}
+	rs := resilientStore{store}
+	return &Catalog{store: rs, ids: resilientIDs{ids}, load: newLoader(rs, resilientSnapshots(store), opts)}
 }
 
 // Id kinds allocated by IDAllocator.
@@ -82,23 +85,26 @@ type CreateCategory struct {
 
 // CreateCategory adds a category under a newly allocated id.
 func (h *Catalog) CreateCategory(ctx context.Context, md eventstore.Metadata, cmd CreateCategory) (CategoryResult, error) {
-	// Validate before allocating, so bad input burns no id.
-	if _, err := catalog.NewCategory(0, cmd.Name, cmd.Description); err != nil {
-		return CategoryResult{}, err
-	}
-	id, err := h.ids.NextID(ctx, CategoryIDs)
-	if err != nil {
-		return CategoryResult{}, err
-	}
-	c, err := catalog.NewCategory(id, cmd.Name, cmd.Description)
-	if err != nil {
-		return CategoryResult{}, err
-	}
-	pos, err := appendChanges(ctx, h.store, md, categoryChange(c))
-	if err != nil {
-		return CategoryResult{}, err
-	}
-	return categoryResult(c, pos), nil
+	return keyed(ctx, h.store, md, "CreateCategory", func(ctx context.Context) (CategoryResult, error) {
+		// Validate before allocating, so bad input burns no id.
+		if _, err := catalog.NewCategory(0, cmd.Name, cmd.Description); err != nil {
+			return CategoryResult{}, err
+		}
+		id, err := h.ids.NextID(ctx, CategoryIDs)
+		if err != nil {
+			return CategoryResult{}, err
+		}
+		c, err := catalog.NewCategory(id, cmd.Name, cmd.Description)
+		if err != nil {
+			return CategoryResult{}, err
+		}
+		res := categoryResult(c, 0)
+		res.Position, err = appendChanges(ctx, h.store, md, res, categoryChange(c))
+		if err != nil {
+			return CategoryResult{}, err
+		}
+		return res, nil
+	}, CategoryResult.withPosition)
 }
 
 // UpdateCategory is the command to change a category; nil fields stay as they are.
@@ -111,34 +117,39 @@ type UpdateCategory struct {
 // UpdateCategory changes a category (retried on a version clash: the patch is re-applied to the
 // fresh state).
 func (h *Catalog) UpdateCategory(ctx context.Context, md eventstore.Metadata, cmd UpdateCategory) (CategoryResult, error) {
-	return retryOnConflict(ctx, func(ctx context.Context) (CategoryResult, error) {
-		c, err := h.loadCategory(ctx, cmd.ID)
-		if err != nil {
-			return CategoryResult{}, err
-		}
-		if err := c.Update(catalog.CategoryPatch{Name: cmd.Name, Description: cmd.Description}); err != nil {
-			return CategoryResult{}, withID(err, "category", cmd.ID)
-		}
-		pos, err := appendChanges(ctx, h.store, md, categoryChange(c))
-		if err != nil {
-			return CategoryResult{}, err
-		}
-		return categoryResult(c, pos), nil
-	})
+	return keyed(ctx, h.store, md, "UpdateCategory", func(ctx context.Context) (CategoryResult, error) {
+		return retryOnConflict(ctx, func(ctx context.Context) (CategoryResult, error) {
+			c, err := h.loadCategory(ctx, cmd.ID)
+			if err != nil {
+				return CategoryResult{}, err
+			}
+			if err := c.Update(catalog.CategoryPatch{Name: cmd.Name, Description: cmd.Description}); err != nil {
+				return CategoryResult{}, withID(err, "category", cmd.ID)
+			}
+			res := categoryResult(c, 0)
+			res.Position, err = appendChanges(ctx, h.store, md, res, categoryChange(c))
+			if err != nil {
+				return CategoryResult{}, err
+			}
+			return res, nil
+		})
+	}, CategoryResult.withPosition)
 }
 
 // DeleteCategory removes a category; its products become uncategorised.
 func (h *Catalog) DeleteCategory(ctx context.Context, md eventstore.Metadata, id int64) (int64, error) {
-	return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
-		c, err := h.loadCategory(ctx, id)
-		if err != nil {
-			return 0, err
-		}
-		if err := c.Delete(); err != nil {
-			return 0, withID(err, "category", id)
-		}
-		return appendChanges(ctx, h.store, md, categoryChange(c))
-	})
+	return keyed(ctx, h.store, md, "DeleteCategory", func(ctx context.Context) (int64, error) {
+		return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
+			c, err := h.loadCategory(ctx, id)
+			if err != nil {
+				return 0, err
+			}
+			if err := c.Delete(); err != nil {
+				return 0, withID(err, "category", id)
+			}
+			return appendChanges(ctx, h.store, md, int64(0), categoryChange(c))
+		})
+	}, positionOnly)
 }
 
 // CreateProduct is the command to add a product.
@@ -150,34 +161,70 @@ type CreateProduct struct {
 	Stock       int64
 }
 
-// CreateProduct adds a product under a newly allocated id.
+// CreateProduct adds a product under a newly allocated id. When it names a category, the
+// category records the reference in the same append (see referenceCategory), so a concurrent
+// deletion of the category makes one of the two fail; the product is then re-decided on fresh
+// state, under the id it was given first.
 func (h *Catalog) CreateProduct(ctx context.Context, md eventstore.Metadata, cmd CreateProduct) (ProductResult, error) {
-	in := catalog.NewProductInput{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
-		CategoryID: cmd.CategoryID, Stock: cmd.Stock}
-	if cmd.CategoryID != nil {
-		c, err := h.loadCategory(ctx, *cmd.CategoryID)
-		if err != nil {
-			return ProductResult{}, err
-		}
-		in.Category = c
+	var id int64
+	return keyed(ctx, h.store, md, "CreateProduct", func(ctx context.Context) (ProductResult, error) {
+		return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
+			in := catalog.NewProductInput{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
+				CategoryID: cmd.CategoryID, Stock: cmd.Stock}
+			if cmd.CategoryID != nil {
+				c, err := h.loadCategory(ctx, *cmd.CategoryID)
+				if err != nil {
+					return ProductResult{}, err
+				}
+				in.Category = c
+			}
+			if id == 0 {
+				// Validate before allocating, so bad input burns no id.
+				if _, err := catalog.NewProduct(in); err != nil {
+					return ProductResult{}, err
+				}
+				var err error
+				if id, err = h.ids.NextID(ctx, ProductIDs); err != nil {
+					return ProductResult{}, err
+				}
+			}
+			in.ID = id
+			p, err := catalog.NewProduct(in)
+			if err != nil {
+				return ProductResult{}, err
+			}
+			changes, err := referenceCategory(p, in.Category)
+			if err != nil {
+				return ProductResult{}, err
+			}
+			res := productResult(p, 0)
+			res.Position, err = appendChanges(ctx, h.store, md, res, changes...)
+			if err != nil {
+				return ProductResult{}, err
+			}
+			return res, nil
+		})
+	}, ProductResult.withPosition)
+}
+
+// referenceCategory returns the changes to append for a product that recorded events: the
+// product's, and, when the product ends up in a category, a CategoryReferenced on that category
+// (c, loaded in the same decision), so that the reference carries the category's expected version.
+//
+// The rule, for every command: a decision that depends on another aggregate records an event on
+// it in the same append, with each stream's expected version.
+func referenceCategory(p *catalog.Product, c *catalog.Category) ([]Change, error) {
+	changes := []Change{productChange(p)}
+	if len(p.Changes()) == 0 || p.CategoryID() == nil {
+		return changes, nil
 	}
-	if _, err := catalog.NewProduct(in); err != nil {
-		return ProductResult{}, err
+	if c == nil || c.ID() != *p.CategoryID() {
+		return nil, fmt.Errorf("product %d names category %d, which the command did not load", p.ID(), *p.CategoryID())
 	}
-	id, err := h.ids.NextID(ctx, ProductIDs)
-	if err != nil {
-		return ProductResult{}, err
+	if err := c.Reference(p.ID()); err != nil {
+		return nil, err
 	}
-	in.ID = id
-	p, err := catalog.NewProduct(in)
-	if err != nil {
-		return ProductResult{}, err
-	}
-	pos, err := appendChanges(ctx, h.store, md, productChange(p))
-	if err != nil {
-		return ProductResult{}, err
-	}
-	return productResult(p, pos), nil
+	return append(changes, categoryChange(c)), nil
 }
 
 // UpdateProduct is the command to change a product's details; nil fields stay as they are.
@@ -190,42 +237,51 @@ type UpdateProduct struct {
 	ClearCategory bool
 }
 
-// UpdateProduct changes a product (retried on a version clash).
+// UpdateProduct changes a product (retried on a version clash). When the product ends up in a
+// category, the category records the reference in the same append (see referenceCategory).
 func (h *Catalog) UpdateProduct(ctx context.Context, md eventstore.Metadata, cmd UpdateProduct) (ProductResult, error) {
-	patch := catalog.ProductPatch{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
-		CategoryID: cmd.CategoryID, ClearCategory: cmd.ClearCategory}
-	if cmd.CategoryID != nil && !cmd.ClearCategory {
-		c, err := h.loadCategory(ctx, *cmd.CategoryID)
-		if err != nil {
-			return ProductResult{}, err
-		}
-		patch.Category = c
-	}
-	return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
-		p, err := h.loadProduct(ctx, cmd.ID)
-		if err != nil {
-			return ProductResult{}, err
-		}
-		patch := patch
-		// A product's stream does not hear of its category's deletion: when the patch keeps
-		// the category, check it still exists, so the update does not put the product back
-		// into a deleted category.
-		if p.Exists() && p.CategoryID() != nil && patch.CategoryID == nil && !patch.ClearCategory {
-			c, err := h.loadCategory(ctx, *p.CategoryID())
+	return keyed(ctx, h.store, md, "UpdateProduct", func(ctx context.Context) (ProductResult, error) {
+		return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
+			p, err := h.loadProduct(ctx, cmd.ID)
 			if err != nil {
 				return ProductResult{}, err
 			}
-			patch.ClearCategory = !c.Exists()
-		}
-		if err := p.Update(patch); err != nil {
-			return ProductResult{}, withID(err, "product", cmd.ID)
-		}
-		pos, err := appendChanges(ctx, h.store, md, productChange(p))
-		if err != nil {
-			return ProductResult{}, err
-		}
-		return productResult(p, pos), nil
-	})
+			if !p.Exists() {
+				return ProductResult{}, domain.NotFound("product %d not found", cmd.ID)
+			}
+			patch := catalog.ProductPatch{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
+				CategoryID: cmd.CategoryID, ClearCategory: cmd.ClearCategory}
+			var c *catalog.Category
+			switch {
+			case patch.ClearCategory:
+			case patch.CategoryID != nil:
+				if c, err = h.loadCategory(ctx, *patch.CategoryID); err != nil {
+					return ProductResult{}, err
+				}
+				patch.Category = c
+			case p.CategoryID() != nil:
+				// The patch keeps the product's category. A product's stream does not hear of its
+				// category's deletion: a deleted category is dropped rather than named again.
+				if c, err = h.loadCategory(ctx, *p.CategoryID()); err != nil {
+					return ProductResult{}, err
+				}
+				patch.ClearCategory = !c.Exists()
+			}
+			if err := p.Update(patch); err != nil {
+				return ProductResult{}, withID(err, "product", cmd.ID)
+			}
+			changes, err := referenceCategory(p, c)
+			if err != nil {
+				return ProductResult{}, err
+			}
+			res := productResult(p, 0)
+			res.Position, err = appendChanges(ctx, h.store, md, res, changes...)
+			if err != nil {
+				return ProductResult{}, err
+			}
+			return res, nil
+		})
+	}, ProductResult.withPosition)
 }
 
 // AdjustStock is the command to change stock: by Delta, or to Quantity when that is set.
@@ -237,39 +293,44 @@ type AdjustStock struct {
 
 // AdjustStock moves a product's stock (retried on a version clash: concurrent deltas all apply).
 func (h *Catalog) AdjustStock(ctx context.Context, md eventstore.Metadata, cmd AdjustStock) (ProductResult, error) {
-	return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
-		p, err := h.loadProduct(ctx, cmd.ID)
-		if err != nil {
-			return ProductResult{}, err
-		}
-		if cmd.Quantity != nil {
-			err = p.SetStock(*cmd.Quantity)
-		} else {
-			err = p.AdjustStock(cmd.Delta)
-		}
-		if err != nil {
-			return ProductResult{}, withID(err, "product", cmd.ID)
-		}
-		pos, err := appendChanges(ctx, h.store, md, productChange(p))
-		if err != nil {
-			return ProductResult{}, err
-		}
-		return productResult(p, pos), nil
-	})
+	return keyed(ctx, h.store, md, "AdjustStock", func(ctx context.Context) (ProductResult, error) {
+		return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
+			p, err := h.loadProduct(ctx, cmd.ID)
+			if err != nil {
+				return ProductResult{}, err
+			}
+			if cmd.Quantity != nil {
+				err = p.SetStock(*cmd.Quantity)
+			} else {
+				err = p.AdjustStock(cmd.Delta)
+			}
+			if err != nil {
+				return ProductResult{}, withID(err, "product", cmd.ID)
+			}
+			res := productResult(p, 0)
+			res.Position, err = appendChanges(ctx, h.store, md, res, productChange(p))
+			if err != nil {
+				return ProductResult{}, err
+			}
+			return res, nil
+		})
+	}, ProductResult.withPosition)
 }
 
 // DeleteProduct removes a product from the catalog.
 func (h *Catalog) DeleteProduct(ctx context.Context, md eventstore.Metadata, id int64) (int64, error) {
-	return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
-		p, err := h.loadProduct(ctx, id)
-		if err != nil {
-			return 0, err
-		}
-		if err := p.Delete(); err != nil {
-			return 0, withID(err, "product", id)
-		}
-		return appendChanges(ctx, h.store, md, productChange(p))
-	})
+	return keyed(ctx, h.store, md, "DeleteProduct", func(ctx context.Context) (int64, error) {
+		return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
+			p, err := h.loadProduct(ctx, id)
+			if err != nil {
+				return 0, err
+			}
+			if err := p.Delete(); err != nil {
+				return 0, withID(err, "product", id)
+			}
+			return appendChanges(ctx, h.store, md, int64(0), productChange(p))
+		})
+	}, positionOnly)
 }
 
 // withID names the resource in a not-found error.

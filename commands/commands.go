@@ -18,8 +18,15 @@ import (
 type EventStore interface {
 	// Load returns a stream's events in version order (none when it does not exist).
 	Load(ctx context.Context, streamID string) ([]eventstore.Event, error)
-	// Append appends atomically; a version clash is an error matching eventstore.ErrConcurrency.
+	// Append appends atomically; a version clash is an error matching domain.ErrConcurrency.
 	Append(ctx context.Context, md eventstore.Metadata, appends ...eventstore.StreamAppend) (eventstore.AppendResult, error)
+	// AppendWithKey is Append that stores an Idempotency-Key row in the same statement; when the
+	// key is taken, nothing is appended and the error matches eventstore.ErrKeyTaken.
+	AppendWithKey(ctx context.Context, md eventstore.Metadata, key eventstore.KeyRecord, appends ...eventstore.StreamAppend) (eventstore.AppendResult, error)
+	// LookupKey returns the live Idempotency-Key row of (actor, key); expired rows are absent.
+	LookupKey(ctx context.Context, actor, key string, ttl time.Duration) (eventstore.StoredKey, bool, error)
+	// DeleteExpiredKeys deletes Idempotency-Key rows older than ttl.
+	DeleteExpiredKeys(ctx context.Context, ttl time.Duration) (int64, error)
 }
 
 // IDAllocator hands out resource ids when a command is decided, so the response names what it
@@ -62,8 +69,10 @@ type Change struct {
 }
 
 // appendChanges appends the changes that recorded something; it returns the position of the
-// last event (or 0 when nothing changed).
-func appendChanges(ctx context.Context, store EventStore, md eventstore.Metadata, changes ...Change) (int64, error) {
+// last event (or 0 when nothing changed). result is the command's answer (without its position):
+// when the command runs under an Idempotency-Key, it is stored with the key, in the same statement
+// as the events.
+func appendChanges(ctx context.Context, store EventStore, md eventstore.Metadata, result any, changes ...Change) (int64, error) {
 	appends := make([]eventstore.StreamAppend, 0, len(changes))
 	for _, c := range changes {
 		if len(c.Events) == 0 {
@@ -80,7 +89,20 @@ func appendChanges(ctx context.Context, store EventStore, md eventstore.Metadata
 	if len(appends) == 0 {
 		return 0, nil
 	}
-	res, err := store.Append(ctx, md, appends...)
+	var (
+		res eventstore.AppendResult
+		err error
+	)
+	if run, ok := ctx.Value(keyedRunKey{}).(keyedRun); ok {
+		b, merr := json.Marshal(result)
+		if merr != nil {
+			return 0, fmt.Errorf("encoding the result to store with the idempotency key: %w", merr)
+		}
+		res, err = store.AppendWithKey(ctx, md, eventstore.KeyRecord{Actor: run.actor, Key: run.Key,
+			RequestHash: run.RequestHash, Command: run.command, Result: b}, appends...)
+	} else {
+		res, err = store.Append(ctx, md, appends...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -99,7 +121,7 @@ func retryOnConflict[T any](ctx context.Context, decide func(ctx context.Context
 	)
 	for attempt := range MaxRetries {
 		res, err = decide(ctx)
-		if !errors.Is(err, eventstore.ErrConcurrency) {
+		if !errors.Is(err, domain.ErrConcurrency) {
 			return res, err
 		}
 		// Full jitter, doubling from 1ms up to 64ms, so contenders spread out instead of

@@ -52,9 +52,8 @@ type loader struct {
 	every int64
 }
 
-func newLoader(store EventStore, opts []Option) loader {
-	l := loader{store: store, log: slog.Default(), every: DefaultSnapshotEvery}
-	l.snaps, _ = store.(SnapshotStore)
+func newLoader(store EventStore, snaps SnapshotStore, opts []Option) loader {
+	l := loader{store: store, snaps: snaps, log: slog.Default(), every: DefaultSnapshotEvery}
 	for _, o := range opts {
 		o(&l)
 	}

@@ -25,12 +25,12 @@ func BenchmarkLoadProduct(b *testing.B) {
 	}
 	appendStock(b, store, 1, 10)
 	appendStock(b, store, 2, 10_000)
-	withSnaps := newLoader(store, []Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	withSnaps := newLoader(store, store, []Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
 	if _, err := loadAggregate(ctx, withSnaps, productKind, 2); err != nil { // writes the snapshot
 		b.Fatal(err)
 	}
 	appendStock(b, store, 2, 25)
-	full := newLoader(struct{ EventStore }{store}, nil)
+	full := newLoader(struct{ EventStore }{store}, nil, nil)
 
 	var shortNs float64
 	for _, bc := range []struct {

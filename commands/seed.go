@@ -79,7 +79,7 @@ func (h *Catalog) SeedDemoCatalog(ctx context.Context, md eventstore.Metadata, d
 	}
 	changes = append(changes, Change{StreamID: catalog.DemoStreamID, StreamType: catalog.DemoStreamType,
 		Events: []domain.Event{catalog.DemoCatalogSeeded{Categories: res.Categories, Products: res.Products}}})
-	res.Position, err = appendChanges(ctx, h.store, md, changes...)
+	res.Position, err = appendChanges(ctx, h.store, md, nil, changes...)
 	if errors.Is(err, eventstore.ErrConcurrency) {
 		return SeedResult{AlreadySeeded: true}, nil
 	}

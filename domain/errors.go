@@ -14,6 +14,12 @@ var (
 	ErrConflict        = errors.New("conflict")
 	ErrForbidden       = errors.New("forbidden")
 	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrConcurrency: a stream changed between a command's load and its append (a version
+	// clash). The event store's concurrency error matches it.
+	ErrConcurrency = errors.New("concurrency conflict")
+	// ErrUnavailable: a dependency (the database) failed transiently; the request may be
+	// repeated. For a command, its outcome may be unknown: repeat it with its Idempotency-Key.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // Error is a domain error of one kind, with a message fit for clients and, where one field is at

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/techvault/techvault/domain"
 )
 
 // Metadata travels with every event. All fields are optional strings so that the stored JSON is
@@ -83,7 +85,11 @@ func (e *ConcurrencyError) Error() string {
 	return fmt.Sprintf("concurrency conflict: stream %s is not at version %d", e.StreamID, e.ExpectedVersion)
 }
 
-func (e *ConcurrencyError) Is(target error) bool { return target == ErrConcurrency }
+// Is matches ErrConcurrency and the domain's domain.ErrConcurrency, so that callers above the
+// event store need not import it.
+func (e *ConcurrencyError) Is(target error) bool {
+	return target == ErrConcurrency || target == domain.ErrConcurrency
+}
 
 // contentHash is the SHA-256 of the canonical, length-prefixed encoding of an event. The database
 // chains it per stream: hash = sha256(previous hash || contentHash).

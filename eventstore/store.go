@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/techvault/techvault/domain"
 )
 
 // Store is the Postgres event store.
@@ -80,6 +82,11 @@ func (s *Store) Append(ctx context.Context, md Metadata, appends ...StreamAppend
 // visible (and delivered to projectors) only when that transaction commits. Keep it short: an open
 // writer holds back delivery to every projector.
 func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends ...StreamAppend) (AppendResult, error) {
+	return s.appendWith(ctx, q, md, nil, appends...)
+}
+
+// appendWith appends, and stores key in the same statement when it is not nil.
+func (s *Store) appendWith(ctx context.Context, q Querier, md Metadata, key *KeyRecord, appends ...StreamAppend) (AppendResult, error) {
 	n := 0
 	for _, a := range appends {
 		n += len(a.Events)
@@ -153,13 +160,23 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 		}
 	}
 
-	var rows pgx.Rows
+	var (
+		rows pgx.Rows
+		args []any
+	)
+	sql, keyed := appendSQL, appendKeyedSQL
 	if n == 1 {
-		rows, err = q.Query(ctx, appendOneSQL, ids[0], streams[0], types[0], versions[0], evTypes[0], schemas[0],
-			payloads[0], metas[0], times[0], hashes[0], firsts[0])
+		sql, keyed = appendOneSQL, appendOneKeyedSQL
+		args = []any{ids[0], streams[0], types[0], versions[0], evTypes[0], schemas[0],
+			payloads[0], metas[0], times[0], hashes[0], firsts[0]}
 	} else {
-		rows, err = q.Query(ctx, appendSQL, ids, streams, types, versions, evTypes, schemas, payloads, metas, times, hashes, firsts)
+		args = []any{ids, streams, types, versions, evTypes, schemas, payloads, metas, times, hashes, firsts}
 	}
+	if key != nil {
+		sql = keyed
+		args = append(args, key.Actor, key.Key, key.RequestHash, key.Command, string(key.Result))
+	}
+	rows, err = q.Query(ctx, sql, args...)
 	if err != nil {
 		return AppendResult{}, translateAppendError(err, appends)
 	}
@@ -184,8 +201,10 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 	return res, nil
 }
 
-// ErrDuplicateEvent reports an event id that is already in the log.
-var ErrDuplicateEvent = errors.New("event id already appended")
+// ErrDuplicateEvent reports an event id that is already in the log: a conflict (HTTP 409), whose
+// message names no internals.
+var ErrDuplicateEvent error = &domain.Error{Kind: domain.ErrConflict,
+	Message: "the event was already recorded; it is not appended twice"}
 
 func translateAppendError(err error, appends []StreamAppend) error {
 	clash := func(streamID string) error {
@@ -207,6 +226,8 @@ func translateAppendError(err error, appends []StreamAppend) error {
 			rest, _ := strings.CutPrefix(pgErr.Message, "stream ")
 			id, _, _ := strings.Cut(rest, " is not at version ")
 			return clash(id)
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "idempotency_keys_pkey":
+			return ErrKeyTaken
 		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_uuid_key":
 			return fmt.Errorf("%w: %s", ErrDuplicateEvent, pgErr.Detail)
 		}

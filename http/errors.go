@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/techvault/techvault/domain"
-	"github.com/techvault/techvault/eventstore"
 )
 
 // ErrorBody is the JSON body of every error response.
@@ -35,13 +34,13 @@ var errorCodes = []struct {
 	{domain.ErrInvalid, nethttp.StatusUnprocessableEntity, "invalid"},
 	{domain.ErrNotFound, nethttp.StatusNotFound, "not_found"},
 	{domain.ErrConflict, nethttp.StatusConflict, "conflict"},
-	{eventstore.ErrConcurrency, nethttp.StatusConflict, "conflict"},
-	{eventstore.ErrDuplicateEvent, nethttp.StatusConflict, "conflict"},
+	{domain.ErrConcurrency, nethttp.StatusConflict, "conflict"},
 	{domain.ErrForbidden, nethttp.StatusForbidden, "forbidden"},
 	{domain.ErrUnauthenticated, nethttp.StatusUnauthorized, "unauthenticated"},
 	{errBadRequest, nethttp.StatusBadRequest, "invalid"},
 	{errUnsupportedMedia, nethttp.StatusUnsupportedMediaType, "invalid"},
 	{errTooLarge, nethttp.StatusRequestEntityTooLarge, "invalid"},
+	{domain.ErrUnavailable, nethttp.StatusServiceUnavailable, "unavailable"},
 }
 
 // errBadRequest marks malformed requests (bad JSON, unknown fields, bad query parameters): 400.
@@ -60,6 +59,9 @@ func badRequest(field, message string) error {
 // details go to the log with the request id.
 func writeError(c *gin.Context, err error) {
 	status, body := errorResponse(err)
+	if status == nethttp.StatusServiceUnavailable {
+		c.Header("Retry-After", "1")
+	}
 	if status >= 500 {
 		if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
 			status = 499 // the client went away; nothing to tell it
@@ -77,11 +79,11 @@ func errorResponse(err error) (int, ErrorBody) {
 			if errors.As(err, &de) {
 				d.Message, d.Field = de.Message, de.Field
 			}
-			if errors.Is(e.kind, eventstore.ErrConcurrency) {
+			switch {
+			case errors.Is(e.kind, domain.ErrConcurrency):
 				d.Message = "the resource was changed concurrently; reload and try again"
-			}
-			if errors.Is(e.kind, eventstore.ErrDuplicateEvent) {
-				d.Message = "the event was already recorded; it is not appended twice"
+			case errors.Is(e.kind, domain.ErrUnavailable):
+				d.Message = "the database is unavailable for a moment; retry (a command with the same Idempotency-Key, so it cannot apply twice)"
 			}
 			return e.status, ErrorBody{Error: d}
 		}

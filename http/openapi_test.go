@@ -360,3 +360,35 @@ func oasPointer(doc map[string]any, ref string) (any, error) {
 	}
 	return cur, nil
 }
+
+// TestOpenAPIIdempotencyKeyOnEveryCommand checks that every command route documents the
+// Idempotency-Key header and that the router reads it there (a malformed key is refused with 400
+// before the command runs), and that no other route documents it.
+func TestOpenAPIIdempotencyKeyOnEveryCommand(t *testing.T) {
+	srv := openAPITestServer(t)
+	doc := loadOpenAPIDocument(t)
+	for _, o := range openAPIOperations(t, doc) {
+		documented := false
+		for _, p := range oasSlice(o.Op["parameters"]) {
+			if oasMap(oasResolve(doc, p))["name"] == "Idempotency-Key" {
+				documented = true
+			}
+		}
+		command := o.Method != "GET" && strings.HasPrefix(o.Path, "/api/v1/") && !strings.HasPrefix(o.Path, "/api/v1/admin/")
+		if command != documented {
+			t.Errorf("%s %s: command = %v, documents Idempotency-Key = %v", o.Method, o.Path, command, documented)
+		}
+		if !command {
+			continue
+		}
+		path := regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(o.Path, "1")
+		req := httptest.NewRequest(o.Method, path, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+openAPITestToken)
+		req.Header.Set("Idempotency-Key", strings.Repeat("k", 256))
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		if rec.Code != nethttp.StatusBadRequest || !strings.Contains(rec.Body.String(), `"field":"Idempotency-Key"`) {
+			t.Errorf("%s %s with a 256-character key: %d %s", o.Method, o.Path, rec.Code, rec.Body)
+		}
+	}
+}

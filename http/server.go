@@ -121,13 +121,14 @@ func (s *Server) routes(r *gin.Engine) {
 	v1.GET("/products/:id", s.getProduct)
 
 	admin := v1.Group("", adminOnly(s.cfg.AdminToken))
-	admin.POST("/categories", s.createCategory)
-	admin.PATCH("/categories/:id", s.updateCategory)
-	admin.DELETE("/categories/:id", deleteBy(s.cfg.Catalog.DeleteCategory))
-	admin.POST("/products", s.createProduct)
-	admin.PATCH("/products/:id", s.updateProduct)
-	admin.DELETE("/products/:id", deleteBy(s.cfg.Catalog.DeleteProduct))
-	admin.POST("/products/:id/stock", s.adjustStock)
+	// Commands honour Idempotency-Key.
+	admin.POST("/categories", idempotent, s.createCategory)
+	admin.PATCH("/categories/:id", idempotent, s.updateCategory)
+	admin.DELETE("/categories/:id", idempotent, deleteBy(s.cfg.Catalog.DeleteCategory))
+	admin.POST("/products", idempotent, s.createProduct)
+	admin.PATCH("/products/:id", idempotent, s.updateProduct)
+	admin.DELETE("/products/:id", idempotent, deleteBy(s.cfg.Catalog.DeleteProduct))
+	admin.POST("/products/:id/stock", idempotent, s.adjustStock)
 	admin.GET("/admin/projections", s.projectionStatus)
 	admin.POST("/admin/projections/:name/rebuild", s.rebuildProjection)
 }

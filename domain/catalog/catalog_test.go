@@ -79,6 +79,31 @@ func TestCategoryLifecycle(t *testing.T) {
 	}
 }
 
+func TestCategoryReference(t *testing.T) {
+	c := mustCategory(t, 1, "Storage")
+	if err := c.Reference(7); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Changes(); len(got) != 1 || got[0] != (catalog.CategoryReferenced{CategoryID: 1, ProductID: 7}) {
+		t.Fatalf("changes = %+v", got)
+	}
+	if c.Name() != "Storage" || !c.Exists() {
+		t.Fatalf("a reference changed the category: %q exists=%v", c.Name(), c.Exists())
+	}
+	deleted := mustCategory(t, 2, "Old")
+	if err := deleted.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	var de *domain.Error
+	if err := deleted.Reference(7); !errors.As(err, &de) || !errors.Is(err, domain.ErrInvalid) || de.Field != "category_id" {
+		t.Fatalf("reference to a deleted category: %v", err)
+	}
+	var missing *catalog.Category
+	if err := missing.Reference(7); !errors.Is(err, domain.ErrInvalid) {
+		t.Fatalf("reference to a missing category: %v", err)
+	}
+}
+
 func TestNewProduct(t *testing.T) {
 	cat := mustCategory(t, 3, "GPUs")
 	deleted := mustCategory(t, 4, "Old")
@@ -167,6 +192,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 		catalog.CategoryCreated{CategoryID: 1, Name: "a", Description: "b"},
 		catalog.CategoryUpdated{CategoryID: 1, Name: "c"},
 		catalog.CategoryDeleted{CategoryID: 1},
+		catalog.CategoryReferenced{CategoryID: 1, ProductID: 2},
 		catalog.ProductCreated{ProductID: 2, Name: "p", Price: 1234, Currency: "USD", CategoryID: ptr(int64(1)), Stock: 4},
 		catalog.ProductUpdated{ProductID: 2, Name: "q", Price: 1},
 		catalog.ProductStockAdjusted{ProductID: 2, Delta: -1, Stock: 3},

@@ -81,6 +81,17 @@ func (c *Category) Delete() error {
 	return nil
 }
 
+// Reference records that a change of product productID names this category. A deleted (or
+// missing) category refuses: the product cannot be put in it. Appending the reference with the
+// category's expected version is what orders the product's change against a concurrent deletion.
+func (c *Category) Reference(productID int64) error {
+	if !c.Exists() {
+		return &domain.Error{Kind: domain.ErrInvalid, Field: "category_id", Message: "category does not exist"}
+	}
+	c.record(CategoryReferenced{CategoryID: c.id, ProductID: productID})
+	return nil
+}
+
 func (c *Category) mustExist() error {
 	if c == nil || c.deleted {
 		return domain.NotFound("category not found")

@@ -57,6 +57,16 @@ type CategoryDeleted struct {
 	CategoryID int64 `json:"category_id"`
 }
 
+// CategoryReferenced.v1: a product change named this category (a product created in it or moved
+// into it, or changed while in it). It is recorded on the category's stream in the same append as
+// the product's event, with both streams' expected versions, so that the reference and a deletion
+// of the category are ordered in the log: whichever commits second was decided on the state after
+// the first. It changes nothing a reader sees.
+type CategoryReferenced struct {
+	CategoryID int64 `json:"category_id"`
+	ProductID  int64 `json:"product_id"`
+}
+
 // ProductCreated.v1: a product was added to the catalog.
 type ProductCreated struct {
 	ProductID   int64        `json:"product_id"`
@@ -102,6 +112,7 @@ func (DemoCatalogSeeded) SchemaVersion() int   { return 1 }
 func (CategoryCreated) EventType() string      { return "CategoryCreated" }
 func (CategoryUpdated) EventType() string      { return "CategoryUpdated" }
 func (CategoryDeleted) EventType() string      { return "CategoryDeleted" }
+func (CategoryReferenced) EventType() string   { return "CategoryReferenced" }
 func (ProductCreated) EventType() string       { return "ProductCreated" }
 func (ProductUpdated) EventType() string       { return "ProductUpdated" }
 func (ProductStockAdjusted) EventType() string { return "ProductStockAdjusted" }
@@ -110,6 +121,7 @@ func (ProductDeleted) EventType() string       { return "ProductDeleted" }
 func (CategoryCreated) SchemaVersion() int      { return 1 }
 func (CategoryUpdated) SchemaVersion() int      { return 1 }
 func (CategoryDeleted) SchemaVersion() int      { return 1 }
+func (CategoryReferenced) SchemaVersion() int   { return 1 }
 func (ProductCreated) SchemaVersion() int       { return 1 }
 func (ProductUpdated) SchemaVersion() int       { return 1 }
 func (ProductStockAdjusted) SchemaVersion() int { return 1 }
@@ -128,6 +140,8 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 		e = &CategoryUpdated{}
 	case "CategoryDeleted.1":
 		e = &CategoryDeleted{}
+	case "CategoryReferenced.1":
+		e = &CategoryReferenced{}
 	case "ProductCreated.1":
 		e = &ProductCreated{}
 	case "ProductUpdated.1":
@@ -155,6 +169,8 @@ func deref(e domain.Event) domain.Event {
 	case *CategoryUpdated:
 		return *v
 	case *CategoryDeleted:
+		return *v
+	case *CategoryReferenced:
 		return *v
 	case *ProductCreated:
 		return *v

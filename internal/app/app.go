@@ -247,10 +247,14 @@ func (a *App) Start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.bgCancel = cancel
 	a.started = true
-	a.bg.Add(3)
+	a.bg.Add(4)
 	go func() {
 		defer a.bg.Done()
 		_ = a.Store.RunSealer(bgCtx, eventstore.DefaultSealInterval, a.log)
+	}()
+	go func() {
+		defer a.bg.Done()
+		a.sweepIdempotencyKeys(bgCtx)
 	}()
 	go func() {
 		defer a.bg.Done()
@@ -269,6 +273,25 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// sweepIdempotencyKeys deletes expired idempotency keys every ten minutes (they are ignored
+// once expired anyway; this keeps the table small).
+func (a *App) sweepIdempotencyKeys(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := commands.DeleteExpiredIdempotencyKeys(ctx, a.Store); err != nil && ctx.Err() == nil {
+				a.log.Warn("sweeping expired idempotency keys", "err", err)
+			} else if n > 0 {
+				a.log.Debug("swept expired idempotency keys", "deleted", n)
+			}
+		}
 	}
 }
 

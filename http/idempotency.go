@@ -1,0 +1,97 @@
+package http
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	nethttp "net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/techvault/techvault/commands"
+)
+
+// IdempotencyKeyHeader names the key under which a client may repeat a command safely.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// maxIdempotencyKey bounds the key's length.
+const maxIdempotencyKey = 255
+
+// idempotent reads a command request's Idempotency-Key and hands it, with the hash of the request
+// (method, path and canonical body), to the command through the request context. Requests without
+// the header pass through untouched.
+func idempotent(c *gin.Context) {
+	values := c.Request.Header.Values(IdempotencyKeyHeader)
+	if len(values) == 0 {
+		c.Next()
+		return
+	}
+	if len(values) != 1 || !validIdempotencyKey(values[0]) {
+		writeError(c, badRequest(IdempotencyKeyHeader, fmt.Sprintf(
+			"%s must be one value of 1 to %d printable ASCII characters", IdempotencyKeyHeader, maxIdempotencyKey)))
+		return
+	}
+	hash, err := requestHash(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Request = c.Request.WithContext(commands.WithIdempotency(c.Request.Context(),
+		commands.Idempotency{Key: values[0], RequestHash: hash}))
+	c.Next()
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) < 1 || len(k) > maxIdempotencyKey {
+		return false
+	}
+	for i := range len(k) {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// requestHash is sha256(method, path, canonical body). The body is read (bounded) and put back
+// for the handler. A JSON body is canonical once decoded and encoded again (sorted keys, no
+// insignificant space, numbers as written); any other body is hashed as it is.
+func requestHash(c *gin.Context) ([]byte, error) {
+	var body []byte
+	if c.Request.Body != nil {
+		var err error
+		body, err = io.ReadAll(nethttp.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+		var tooLarge *nethttp.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, jsonError(err)
+		}
+		if err != nil {
+			return nil, badRequest("", "the request body could not be read")
+		}
+		c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	h := sha256.New()
+	h.Write([]byte(c.Request.Method))
+	h.Write([]byte{0})
+	h.Write([]byte(c.Request.URL.Path))
+	h.Write([]byte{0})
+	h.Write(canonicalJSON(body))
+	return h.Sum(nil), nil
+}
+
+func canonicalJSON(body []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil || dec.More() {
+		return body
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return b
+}

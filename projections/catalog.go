@@ -176,6 +176,10 @@ func (f *productFold) row(id int64) *productRow {
 const liveCategory = `CASE WHEN %[1]s IS NULL OR EXISTS (
 		SELECT 1 FROM {products_deleted_categories} d WHERE d.category_id = %[1]s) THEN NULL ELSE %[1]s END`
 
+// searchVector is the products.search value for a name and description expression: their words,
+// every character that is not a letter or digit splitting them (as SearchQuery splits a query).
+const searchVector = `to_tsvector('simple', regexp_replace(%[1]s || ' ' || %[2]s, '[^[:alnum:]]+', ' ', 'g'))`
+
 // statements writes the fold: one delete, one upsert for created products, one update for the rest.
 func (f *productFold) statements(t Tables) []Stmt {
 	var (
@@ -217,15 +221,15 @@ func (f *productFold) statements(t Tables) []Stmt {
 	}
 	if len(ins.ids) > 0 {
 		out = append(out, Stmt{t.Sub(`INSERT INTO {products} AS p (id, name, description, price, currency, category_id, stock,
-				version, created_at, updated_at)
+				version, created_at, updated_at, search)
 			SELECT u.id, u.name, u.description, u.price::numeric / 100, u.currency, ` + fmt.Sprintf(liveCategory, "u.category_id") + `,
-				u.stock, u.version, u.created_at, u.at
+				u.stock, u.version, u.created_at, u.at, ` + fmt.Sprintf(searchVector, "u.name", "u.description") + `
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[],
 				$8::bigint[], $9::timestamptz[], $10::timestamptz[])
 				AS u(id, name, description, price, currency, category_id, stock, version, created_at, at)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
 				price = excluded.price, category_id = excluded.category_id, stock = excluded.stock,
-				version = excluded.version, updated_at = excluded.updated_at
+				version = excluded.version, updated_at = excluded.updated_at, search = excluded.search
 			WHERE p.version < excluded.version`),
 			[]any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at}})
 	}
@@ -236,6 +240,7 @@ func (f *productFold) statements(t Tables) []Stmt {
 				price = CASE WHEN u.has_details THEN u.price::numeric / 100 ELSE p.price END,
 				category_id = CASE WHEN u.has_details THEN ` + fmt.Sprintf(liveCategory, "u.category_id") + ` ELSE p.category_id END,
 				stock = CASE WHEN u.has_stock THEN u.stock ELSE p.stock END,
+				search = CASE WHEN u.has_details THEN ` + fmt.Sprintf(searchVector, "u.name", "u.description") + ` ELSE p.search END,
 				version = u.version, updated_at = u.at
 			FROM unnest($1::bigint[], $2::bool[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bool[],
 				$8::bigint[], $9::bigint[], $10::timestamptz[])

@@ -29,8 +29,13 @@ func (s RebuildStats) EventsPerSecond() float64 {
 	return float64(s.Events) / s.Duration.Seconds()
 }
 
-// rebuildBatch is how many events one pipelined write transaction of a rebuild carries.
-const rebuildBatch = 2000
+// rebuildBatch is how many events one read of the log carries during a rebuild.
+const rebuildBatch = 5000
+
+// applyWindow is how many events a rebuild gives Apply at once. The larger the window, the more
+// events fold into one row write (a product's twenty events become one upsert), at the cost of
+// holding the window's events in memory (about 40 MB at 100,000 catalog events).
+const applyWindow = 100_000
 
 // Rebuild replays the whole log into fresh shadow tables while the live tables keep serving,
 // catches up with what was appended meanwhile, then swaps the shadow tables in and moves the
@@ -301,26 +306,45 @@ func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cu
 		chunks := readAhead(ctx, r, p, cursor)
 		next = func() (chunk, bool) { c, ok := <-chunks; return c, ok }
 	}
-	var n int64
+	var (
+		n int64
+		// The window's backing array is reused: Apply's statements have run before it refills.
+		window    = make([]eventstore.Event, 0, applyWindow+rebuildBatch)
+		windowEnd = cursor
+	)
+	flush := func() error {
+		if len(window) == 0 {
+			cursor = windowEnd
+			return nil
+		}
+		stmts, err := p.Apply(t, window)
+		if err != nil {
+			return fmt.Errorf("applying events up to %d: %w", windowEnd.Position, err)
+		}
+		batch := &pgx.Batch{}
+		for _, s := range stmts {
+			batch.Queue(s.SQL, s.Args...)
+		}
+		if err := w.SendBatch(ctx, batch).Close(); err != nil {
+			return fmt.Errorf("writing rebuilt rows: %w", err)
+		}
+		n += int64(len(window))
+		cursor, window = windowEnd, window[:0]
+		return nil
+	}
 	for c, ok := next(); ok; c, ok = next() {
 		if c.err != nil {
 			return cursor, n, c.err
 		}
-		if len(c.events) > 0 {
-			stmts, err := p.Apply(t, c.events)
-			if err != nil {
-				return cursor, n, fmt.Errorf("applying events up to %d: %w", c.next.Position, err)
-			}
-			batch := &pgx.Batch{}
-			for _, s := range stmts {
-				batch.Queue(s.SQL, s.Args...)
-			}
-			if err := w.SendBatch(ctx, batch).Close(); err != nil {
-				return cursor, n, fmt.Errorf("writing rebuilt rows: %w", err)
+		window, windowEnd = append(window, c.events...), c.next
+		if len(window) >= applyWindow {
+			if err := flush(); err != nil {
+				return cursor, n, err
 			}
 		}
-		n += int64(len(c.events))
-		cursor = c.next
+	}
+	if err := flush(); err != nil {
+		return cursor, n, err
 	}
 	return cursor, n, nil
 }

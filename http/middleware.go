@@ -58,14 +58,16 @@ func requestContext(base *slog.Logger) gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		logger(c).Log(c.Request.Context(), level, "request",
-			"method", c.Request.Method,
-			"path", c.Request.URL.Path,
-			"route", route,
-			"status", status,
-			"bytes", c.Writer.Size(),
-			"duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"client_ip", c.ClientIP(),
+		// LogAttrs on the base logger: no per-request child logger, no boxing of the values.
+		base.LogAttrs(c.Request.Context(), level, "request",
+			slog.String("request_id", id),
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.Request.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Int("bytes", c.Writer.Size()),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("client_ip", c.ClientIP()),
 		)
 	}
 }

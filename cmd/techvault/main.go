@@ -15,11 +15,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/lmittmann/tint"
 	"github.com/mattn/go-isatty"
 
 	"github.com/techvault/techvault/internal/app"
+	"github.com/techvault/techvault/internal/logbuf"
 	"github.com/techvault/techvault/migrations"
 	"github.com/techvault/techvault/projections"
 )
@@ -39,6 +41,9 @@ configuration comes from the environment: see README.md and .env.example`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Event and request ids are UUIDs: draw their randomness from a pool, not one crypto/rand
+	// read each.
+	uuid.EnableRandPool()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
 	if err != nil {
@@ -59,7 +64,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, os.Stderr)
+	// Log lines are written in batches (at least every 100ms): one write per request line would
+	// cost the API a good part of a core under load. Close flushes them on the way out.
+	logOut := logbuf.New(os.Stderr, 0, 0)
+	defer logOut.Close()
+	log := newLogger(cfg, logOut)
 
 	switch args[0] {
 	case "serve":

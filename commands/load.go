@@ -15,8 +15,10 @@ import (
 )
 
 // DefaultSnapshotEvery is how many events a load may replay after the latest snapshot (or from
-// the start of a stream without one) before it writes a newer snapshot.
-const DefaultSnapshotEvery = 50
+// the start of a stream without one) before it writes a newer snapshot. Ten keeps a load of any
+// stream about as dear as a load of a ten-event stream (measured: 50 cost long streams 0.58x of
+// short ones through HTTP, 10 gave 1.08x), for one snapshot upsert every ten commands.
+const DefaultSnapshotEvery = 10
 
 // SnapshotStore is what the loader needs to read a stream from its latest snapshot. An
 // EventStore that does not implement it is always loaded in full.

@@ -15,6 +15,8 @@ import (
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/queries"
 )
 
 // Request and response bodies of the catalog.
@@ -294,7 +296,7 @@ func (s *Server) listCategories(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if _, err := s.awaitPosition(c, projections.CategoriesProjector); err != nil {
+	if _, err := s.awaitPosition(c, catalogproj.CategoriesProjector); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -303,7 +305,7 @@ func (s *Server) listCategories(c *gin.Context) {
 		writeError(c, asBadRequest(err))
 		return
 	}
-	c.JSON(nethttp.StatusOK, page)
+	c.JSON(nethttp.StatusOK, toPageView(page, toCategoryView))
 }
 
 func (s *Server) getCategory(c *gin.Context) {
@@ -312,7 +314,7 @@ func (s *Server) getCategory(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if _, err := s.awaitPosition(c, projections.CategoriesProjector); err != nil {
+	if _, err := s.awaitPosition(c, catalogproj.CategoriesProjector); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -321,15 +323,15 @@ func (s *Server) getCategory(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(nethttp.StatusOK, cat)
+	c.JSON(nethttp.StatusOK, toCategoryView(cat))
 }
 
 // maxSearchLength bounds q.
 const maxSearchLength = 200
 
-func productFilter(c *gin.Context) (projections.ProductFilter, error) {
+func productFilter(c *gin.Context) (queries.ProductFilter, error) {
 	var (
-		f   projections.ProductFilter
+		f   queries.ProductFilter
 		err error
 	)
 	if f.Limit, err = queryLimit(c); err != nil {
@@ -337,7 +339,7 @@ func productFilter(c *gin.Context) (projections.ProductFilter, error) {
 	}
 	f.Cursor = c.Query("cursor")
 	f.Sort = c.Query("sort")
-	if _, ok := projections.ProductSorts[f.Sort]; !ok {
+	if _, ok := queries.ProductSorts[f.Sort]; !ok {
 		return f, badRequest("sort", "sort must be one of price, -price, name, -created_at, -rating")
 	}
 	f.Q = c.Query("q")
@@ -384,7 +386,7 @@ func (s *Server) listProducts(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if _, err := s.awaitPosition(c, projections.ProductsProjector); err != nil {
+	if _, err := s.awaitPosition(c, catalogproj.ProductsProjector); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -393,7 +395,7 @@ func (s *Server) listProducts(c *gin.Context) {
 		writeError(c, asBadRequest(err))
 		return
 	}
-	c.JSON(nethttp.StatusOK, page)
+	c.JSON(nethttp.StatusOK, toPageView(page, toProductView))
 }
 
 // getProduct answers from the Redis product cards when it can, from Postgres otherwise (Redis
@@ -404,7 +406,7 @@ func (s *Server) getProduct(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	waited, err := s.awaitPosition(c, projections.ProductsProjector)
+	waited, err := s.awaitPosition(c, catalogproj.ProductsProjector)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -421,8 +423,13 @@ func (s *Server) getProduct(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
+	card, err := ProductCard(p)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
 	c.Header(ReadSourceHeader, "postgres")
-	c.JSON(nethttp.StatusOK, p)
+	c.Data(nethttp.StatusOK, "application/json; charset=utf-8", card)
 }
 
 // asBadRequest turns query-parameter validation errors (ErrInvalid from the queries) into 400s.

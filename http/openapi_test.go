@@ -19,6 +19,8 @@ import (
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/queries"
 )
 
 // openAPITestToken is the admin token of the server these tests build.
@@ -44,9 +46,9 @@ func openAPITestServer(t *testing.T) *Server {
 		Pool:        pool,
 		Store:       store,
 		Catalog:     commands.NewCatalog(store, ids),
-		Queries:     projections.NewCatalogQueries(pool),
+		Queries:     queries.NewCatalogQueries(pool),
 		Checkpoints: projections.NewCheckpoints(pool),
-		Projectors:  projections.All(),
+		Projectors:  catalogproj.Projectors(),
 		AdminToken:  openAPITestToken,
 	})
 	if err != nil {
@@ -262,7 +264,7 @@ func TestOpenAPISecurityMatchesAdminRoutes(t *testing.T) {
 		}
 		path := regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(o.Path, "1")
 		if strings.Contains(o.Path, "{name}") {
-			path = strings.ReplaceAll(o.Path, "{name}", projections.ProductsProjector)
+			path = strings.ReplaceAll(o.Path, "{name}", catalogproj.ProductsProjector)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		req := httptest.NewRequestWithContext(ctx, o.Method, path, strings.NewReader("{}"))

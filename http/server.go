@@ -16,6 +16,8 @@ import (
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/queries"
+	"github.com/techvault/techvault/views/cards"
 )
 
 // Config wires the API to the rest of the application.
@@ -25,8 +27,8 @@ type Config struct {
 	Redis       *redis.Client
 	Store       *eventstore.Store
 	Catalog     *commands.Catalog
-	Queries     *projections.CatalogQueries
-	Cards       *projections.ProductCards
+	Queries     *queries.CatalogQueries
+	Cards       *cards.ProductCards
 	Checkpoints *projections.Checkpoints
 	// Projectors are the projectors the admin API reports and rebuilds.
 	Projectors []projections.Projector

@@ -98,22 +98,22 @@ func (Categories) Apply(t projections.Tables, batch []eventstore.Event) ([]proje
 	}
 	var out []projections.Stmt
 	if len(deleted) > 0 {
-		out = append(out, projections.Stmt{t.Sub(`DELETE FROM {categories} WHERE id = ANY($1::bigint[])`), []any{deleted}})
+		out = append(out, projections.Stmt{SQL: t.Sub(`DELETE FROM {categories} WHERE id = ANY($1::bigint[])`), Args: []any{deleted}})
 	}
 	if len(insIDs) > 0 {
-		out = append(out, projections.Stmt{t.Sub(`INSERT INTO {categories} AS c (id, name, description, version, created_at, updated_at)
+		out = append(out, projections.Stmt{SQL: t.Sub(`INSERT INTO {categories} AS c (id, name, description, version, created_at, updated_at)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
 				version = excluded.version, updated_at = excluded.updated_at
 			WHERE c.version < excluded.version`),
-			[]any{insIDs, insNames, insDescs, insVersions, utc(insCreated), utc(insAt)}})
+			Args: []any{insIDs, insNames, insDescs, insVersions, utc(insCreated), utc(insAt)}})
 	}
 	if len(updIDs) > 0 {
-		out = append(out, projections.Stmt{t.Sub(`UPDATE {categories} AS c SET name = u.name, description = u.description,
+		out = append(out, projections.Stmt{SQL: t.Sub(`UPDATE {categories} AS c SET name = u.name, description = u.description,
 				version = u.version, updated_at = u.at
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS u(id, name, description, version, at)
 			WHERE c.id = u.id AND c.version < u.version`),
-			[]any{updIDs, updNames, updDescs, updVersions, utc(updAt)}})
+			Args: []any{updIDs, updNames, updDescs, updVersions, utc(updAt)}})
 	}
 	return out, nil
 }
@@ -217,10 +217,10 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 	}
 	var out []projections.Stmt
 	if len(deleted) > 0 {
-		out = append(out, projections.Stmt{t.Sub(`DELETE FROM {products} WHERE id = ANY($1::bigint[])`), []any{deleted}})
+		out = append(out, projections.Stmt{SQL: t.Sub(`DELETE FROM {products} WHERE id = ANY($1::bigint[])`), Args: []any{deleted}})
 	}
 	if len(ins.ids) > 0 {
-		out = append(out, projections.Stmt{t.Sub(`INSERT INTO {products} AS p (id, name, description, price, currency, category_id, stock,
+		out = append(out, projections.Stmt{SQL: t.Sub(`INSERT INTO {products} AS p (id, name, description, price, currency, category_id, stock,
 				version, created_at, updated_at)
 			SELECT u.id, u.name, u.description, u.price::numeric / 100, u.currency, ` + fmt.Sprintf(liveCategory, "u.category_id") + `,
 				u.stock, u.version, u.created_at, u.at
@@ -231,10 +231,10 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 				price = excluded.price, category_id = excluded.category_id, stock = excluded.stock,
 				version = excluded.version, updated_at = excluded.updated_at
 			WHERE p.version < excluded.version`),
-			[]any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at}})
+			Args: []any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at}})
 	}
 	if len(upd.ids) > 0 {
-		out = append(out, projections.Stmt{t.Sub(`UPDATE {products} AS p SET
+		out = append(out, projections.Stmt{SQL: t.Sub(`UPDATE {products} AS p SET
 				name = CASE WHEN u.has_details THEN u.name ELSE p.name END,
 				description = CASE WHEN u.has_details THEN u.description ELSE p.description END,
 				price = CASE WHEN u.has_details THEN u.price::numeric / 100 ELSE p.price END,
@@ -245,7 +245,7 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 				$8::bigint[], $9::bigint[], $10::timestamptz[])
 				AS u(id, has_details, name, description, price, category_id, has_stock, stock, version, at)
 			WHERE p.id = u.id AND p.version < u.version`),
-			[]any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at}})
+			Args: []any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at}})
 	}
 	f.rows, f.order = nil, nil
 	return out
@@ -287,8 +287,8 @@ func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]project
 		case catalog.CategoryDeleted:
 			out = append(out, fold.statements(t)...)
 			out = append(out,
-				projections.Stmt{t.Sub(`INSERT INTO {products_deleted_categories} (category_id) VALUES ($1) ON CONFLICT DO NOTHING`), []any{d.CategoryID}},
-				projections.Stmt{t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), []any{d.CategoryID}})
+				projections.Stmt{SQL: t.Sub(`INSERT INTO {products_deleted_categories} (category_id) VALUES ($1) ON CONFLICT DO NOTHING`), Args: []any{d.CategoryID}},
+				projections.Stmt{SQL: t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), Args: []any{d.CategoryID}})
 		}
 	}
 	return append(out, fold.statements(t)...), nil

@@ -13,7 +13,6 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
-	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/projections/catalogproj"
 	"github.com/techvault/techvault/queries"
@@ -127,7 +126,7 @@ func (s *Server) updateCategory(c *gin.Context) {
 }
 
 // deleteBy answers a delete command: the id from the path, the position of the deletion event.
-func deleteBy(del func(ctx context.Context, md eventstore.Metadata, id int64) (int64, error)) gin.HandlerFunc {
+func deleteBy(del func(ctx context.Context, md domain.Metadata, id int64) (int64, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, err := pathID(c, "id")
 		if err != nil {
@@ -267,7 +266,7 @@ func (s *Server) awaitPosition(c *gin.Context, projector string) (bool, error) {
 	if err != nil || pos < 0 {
 		return true, badRequest(MinPositionHeader, "X-Min-Position must be a non-negative integer (a command's position)")
 	}
-	reached, err := s.cfg.Checkpoints.WaitFor(c, s.cfg.Store, projector, pos, s.cfg.MinPositionWait)
+	reached, err := s.cfg.Positions.WaitFor(c, projector, pos, s.cfg.MinPositionWait)
 	if errors.Is(err, projections.ErrPositionBeyondLog) {
 		return true, badRequest(MinPositionHeader, "X-Min-Position is beyond the end of the log; use the position a command returned")
 	}

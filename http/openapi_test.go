@@ -41,13 +41,14 @@ func openAPITestServer(t *testing.T) *Server {
 		t.Fatalf("eventstore.New: %v", err)
 	}
 	ids := store.Sequences(map[string]string{commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"})
+	checkpoints := projections.NewCheckpoints(pool)
 	srv, err := New(Config{
 		Logger:      slog.New(slog.DiscardHandler),
 		Pool:        pool,
-		Store:       store,
+		Positions:   checkpoints.Waiter(store),
 		Catalog:     commands.NewCatalog(store, ids),
 		Queries:     queries.NewCatalogQueries(pool),
-		Checkpoints: projections.NewCheckpoints(pool),
+		Checkpoints: checkpoints,
 		Projectors:  catalogproj.Projectors(),
 		AdminToken:  openAPITestToken,
 	})

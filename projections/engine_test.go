@@ -194,7 +194,7 @@ func TestStatusAndWaitFor(t *testing.T) {
 		}
 	}
 	// A failed append burns positions: a gap in the log, below its head.
-	_, err := e.Store.Append(ctx, projtest.MD, eventstore.StreamAppend{StreamID: catalog.ProductStreamID(d.IDs[0]),
+	_, err := e.Store.Append(ctx, projtest.StoreMD, eventstore.StreamAppend{StreamID: catalog.ProductStreamID(d.IDs[0]),
 		StreamType: catalog.ProductStreamType, Events: []eventstore.NewEvent{{Type: "ProductDeleted", SchemaVersion: 1,
 			Data: []byte(fmt.Sprintf(`{"product_id":%d}`, d.IDs[0]))}}})
 	if !errors.Is(err, eventstore.ErrConcurrency) {

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/techvault/techvault/commands"
-	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/internal/app"
 )
 
@@ -83,7 +83,7 @@ func seedCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	res, err := catalog.SeedDemoCatalog(ctx, eventstore.Metadata{ActorID: "seed", RequestID: "seed"}, commands.DemoCatalog)
+	res, err := catalog.SeedDemoCatalog(ctx, domain.Metadata{ActorID: "seed", RequestID: "seed"}, commands.DemoCatalog)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}

@@ -144,7 +144,7 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.server, err = api.New(api.Config{
-		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Store: store, Catalog: a.Catalog,
+		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Positions: a.Checkpoints.Waiter(store), Catalog: a.Catalog,
 		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Checkpoints: a.Checkpoints,
 		Projectors: a.cfg.Projectors, AdminToken: a.cfg.AdminToken, CORSOrigins: a.cfg.CORSOrigins,
 	})

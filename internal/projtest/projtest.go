@@ -38,7 +38,10 @@ import (
 const WaitTimeout = 15 * time.Second
 
 // MD is the metadata the tests append with.
-var MD = eventstore.Metadata{ActorID: "tester", CorrelationID: "projections-test"}
+var MD = domain.Metadata{ActorID: "tester", CorrelationID: "projections-test"}
+
+// StoreMD is MD as the event store records it, for tests that append events directly.
+var StoreMD = eventstore.Metadata(MD)
 
 // Env is a fresh database with an event store, the catalog's command handlers and the readers a
 // projection test needs.
@@ -545,7 +548,7 @@ func BulkProducts(t *testing.T, e *Env, n, adjustments int) map[int64]commands.P
 			}
 			evs = append(evs, eventstore.NewEvent{Type: c.EventType(), SchemaVersion: c.SchemaVersion(), Data: b})
 		}
-		res, err := e.Store.Append(ctx, MD, eventstore.StreamAppend{StreamID: catalog.ProductStreamID(id),
+		res, err := e.Store.Append(ctx, StoreMD, eventstore.StreamAppend{StreamID: catalog.ProductStreamID(id),
 			StreamType: catalog.ProductStreamType, Events: evs})
 		if err != nil {
 			t.Fatal(err)

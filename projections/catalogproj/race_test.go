@@ -43,7 +43,7 @@ func TestProductIntoCategoryDeletedFirst(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Store.Append(ctx, projtest.MD, eventstore.StreamAppend{StreamID: streamID, StreamType: catalog.ProductStreamType,
+		if _, err := e.Store.Append(ctx, projtest.StoreMD, eventstore.StreamAppend{StreamID: streamID, StreamType: catalog.ProductStreamType,
 			ExpectedVersion: version, Events: []eventstore.NewEvent{{Type: ev.EventType(), SchemaVersion: ev.SchemaVersion(), Data: b}}}); err != nil {
 			t.Fatal(err)
 		}

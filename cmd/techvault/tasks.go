@@ -60,10 +60,10 @@ func sealCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	switch {
-	case seal.Number == 0:
+	switch seal.Number {
+	case 0:
 		fmt.Fprintln(stdout, "nothing to seal: no event has settled yet")
-	case seal.Number == before.Number:
+	case before.Number:
 		fmt.Fprintf(stdout, "nothing new to seal: seal %d covers %d events up to position %d\n",
 			seal.Number, seal.TotalEvents, seal.Cursor.Position)
 	default:

@@ -263,9 +263,9 @@ func (c *ProductCards) listen(ctx context.Context) error {
 	defer func() {
 		cancel()
 		if l.running {
-			<-resyncDone
+			<-resyncDone //nolint:errcheck // the view is stopping: a resync's error no longer matters
 		}
-		<-readErr // the reader has stopped using conn
+		<-readErr //nolint:errcheck // waits until the reader has stopped using conn; its error is Run's no more
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `UNLISTEN *`)
 	}()
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/catalog"
-	"github.com/techvault/techvault/eventstore"
 )
 
 // Catalog handles the catalog's commands.
@@ -84,7 +83,7 @@ type CreateCategory struct {
 }
 
 // CreateCategory adds a category under a newly allocated id.
-func (h *Catalog) CreateCategory(ctx context.Context, md eventstore.Metadata, cmd CreateCategory) (CategoryResult, error) {
+func (h *Catalog) CreateCategory(ctx context.Context, md domain.Metadata, cmd CreateCategory) (CategoryResult, error) {
 	return keyed(ctx, h.store, md, "CreateCategory", func(ctx context.Context) (CategoryResult, error) {
 		// Validate before allocating, so bad input burns no id.
 		if _, err := catalog.NewCategory(0, cmd.Name, cmd.Description); err != nil {
@@ -116,7 +115,7 @@ type UpdateCategory struct {
 
 // UpdateCategory changes a category (retried on a version clash: the patch is re-applied to the
 // fresh state).
-func (h *Catalog) UpdateCategory(ctx context.Context, md eventstore.Metadata, cmd UpdateCategory) (CategoryResult, error) {
+func (h *Catalog) UpdateCategory(ctx context.Context, md domain.Metadata, cmd UpdateCategory) (CategoryResult, error) {
 	return keyed(ctx, h.store, md, "UpdateCategory", func(ctx context.Context) (CategoryResult, error) {
 		return retryOnConflict(ctx, func(ctx context.Context) (CategoryResult, error) {
 			c, err := h.loadCategory(ctx, cmd.ID)
@@ -137,7 +136,7 @@ func (h *Catalog) UpdateCategory(ctx context.Context, md eventstore.Metadata, cm
 }
 
 // DeleteCategory removes a category; its products become uncategorised.
-func (h *Catalog) DeleteCategory(ctx context.Context, md eventstore.Metadata, id int64) (int64, error) {
+func (h *Catalog) DeleteCategory(ctx context.Context, md domain.Metadata, id int64) (int64, error) {
 	return keyed(ctx, h.store, md, "DeleteCategory", func(ctx context.Context) (int64, error) {
 		return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
 			c, err := h.loadCategory(ctx, id)
@@ -165,7 +164,7 @@ type CreateProduct struct {
 // category records the reference in the same append (see referenceCategory), so a concurrent
 // deletion of the category makes one of the two fail; the product is then re-decided on fresh
 // state, under the id it was given first.
-func (h *Catalog) CreateProduct(ctx context.Context, md eventstore.Metadata, cmd CreateProduct) (ProductResult, error) {
+func (h *Catalog) CreateProduct(ctx context.Context, md domain.Metadata, cmd CreateProduct) (ProductResult, error) {
 	var id int64
 	return keyed(ctx, h.store, md, "CreateProduct", func(ctx context.Context) (ProductResult, error) {
 		return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
@@ -239,7 +238,7 @@ type UpdateProduct struct {
 
 // UpdateProduct changes a product (retried on a version clash). When the product ends up in a
 // category, the category records the reference in the same append (see referenceCategory).
-func (h *Catalog) UpdateProduct(ctx context.Context, md eventstore.Metadata, cmd UpdateProduct) (ProductResult, error) {
+func (h *Catalog) UpdateProduct(ctx context.Context, md domain.Metadata, cmd UpdateProduct) (ProductResult, error) {
 	return keyed(ctx, h.store, md, "UpdateProduct", func(ctx context.Context) (ProductResult, error) {
 		return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
 			p, err := h.loadProduct(ctx, cmd.ID)
@@ -292,7 +291,7 @@ type AdjustStock struct {
 }
 
 // AdjustStock moves a product's stock (retried on a version clash: concurrent deltas all apply).
-func (h *Catalog) AdjustStock(ctx context.Context, md eventstore.Metadata, cmd AdjustStock) (ProductResult, error) {
+func (h *Catalog) AdjustStock(ctx context.Context, md domain.Metadata, cmd AdjustStock) (ProductResult, error) {
 	return keyed(ctx, h.store, md, "AdjustStock", func(ctx context.Context) (ProductResult, error) {
 		return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
 			p, err := h.loadProduct(ctx, cmd.ID)
@@ -318,7 +317,7 @@ func (h *Catalog) AdjustStock(ctx context.Context, md eventstore.Metadata, cmd A
 }
 
 // DeleteProduct removes a product from the catalog.
-func (h *Catalog) DeleteProduct(ctx context.Context, md eventstore.Metadata, id int64) (int64, error) {
+func (h *Catalog) DeleteProduct(ctx context.Context, md domain.Metadata, id int64) (int64, error) {
 	return keyed(ctx, h.store, md, "DeleteProduct", func(ctx context.Context) (int64, error) {
 		return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
 			p, err := h.loadProduct(ctx, id)

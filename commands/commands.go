@@ -68,11 +68,17 @@ type Change struct {
 	Events          []domain.Event
 }
 
+// storeMetadata converts a command's metadata into the event store's, at the append boundary.
+func storeMetadata(md domain.Metadata) eventstore.Metadata {
+	return eventstore.Metadata{CorrelationID: md.CorrelationID, CausationID: md.CausationID, ActorID: md.ActorID,
+		RequestID: md.RequestID}
+}
+
 // appendChanges appends the changes that recorded something; it returns the position of the
 // last event (or 0 when nothing changed). result is the command's answer (without its position):
 // when the command runs under an Idempotency-Key, it is stored with the key, in the same statement
 // as the events.
-func appendChanges(ctx context.Context, store EventStore, md eventstore.Metadata, result any, changes ...Change) (int64, error) {
+func appendChanges(ctx context.Context, store EventStore, md domain.Metadata, result any, changes ...Change) (int64, error) {
 	appends := make([]eventstore.StreamAppend, 0, len(changes))
 	for _, c := range changes {
 		if len(c.Events) == 0 {
@@ -98,10 +104,10 @@ func appendChanges(ctx context.Context, store EventStore, md eventstore.Metadata
 		if merr != nil {
 			return 0, fmt.Errorf("encoding the result to store with the idempotency key: %w", merr)
 		}
-		res, err = store.AppendWithKey(ctx, md, eventstore.KeyRecord{Actor: run.actor, Key: run.Key,
+		res, err = store.AppendWithKey(ctx, storeMetadata(md), eventstore.KeyRecord{Actor: run.actor, Key: run.Key,
 			RequestHash: run.RequestHash, Command: run.command, Result: b}, appends...)
 	} else {
-		res, err = store.Append(ctx, md, appends...)
+		res, err = store.Append(ctx, storeMetadata(md), appends...)
 	}
 	if err != nil {
 		return 0, err

@@ -20,7 +20,7 @@ import (
 func TestCategoryDeletionRacesProductReferences(t *testing.T) {
 	cat, store := newCatalog(t)
 	ctx := context.Background()
-	md := eventstore.Metadata{ActorID: "test"}
+	md := domain.Metadata{ActorID: "test"}
 
 	type answer struct {
 		res commands.ProductResult

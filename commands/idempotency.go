@@ -50,7 +50,7 @@ var errKeyReused = domain.Conflict("Idempotency-Key was used with another reques
 // the key in the same statement as the events. A concurrent duplicate that loses the race for the
 // key appends nothing and answers with the winner's result. Commands that append nothing store
 // nothing.
-func keyed[T any](ctx context.Context, store EventStore, md eventstore.Metadata, command string,
+func keyed[T any](ctx context.Context, store EventStore, md domain.Metadata, command string,
 	run func(ctx context.Context) (T, error), restore func(res T, position int64) T,
 ) (T, error) {
 	k, ok := ctx.Value(idempotencyKey{}).(Idempotency)

@@ -35,7 +35,7 @@ type SeedResult struct {
 
 // SeedDemoCatalog appends the demo catalog, with a marker event, in one atomic append. It runs
 // once: when the marker stream exists (or another seeder wins the race) it changes nothing.
-func (h *Catalog) SeedDemoCatalog(ctx context.Context, md eventstore.Metadata, data []DemoCategory) (SeedResult, error) {
+func (h *Catalog) SeedDemoCatalog(ctx context.Context, md domain.Metadata, data []DemoCategory) (SeedResult, error) {
 	existing, err := h.store.Load(ctx, catalog.DemoStreamID)
 	if err != nil {
 		return SeedResult{}, fmt.Errorf("checking for an earlier seed: %w", err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/internal/testdb"
@@ -55,7 +56,7 @@ func TestSeedRunsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := cat.SeedDemoCatalog(ctx, eventstore.Metadata{ActorID: "seed"}, commands.DemoCatalog)
+			res, err := cat.SeedDemoCatalog(ctx, domain.Metadata{ActorID: "seed"}, commands.DemoCatalog)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -76,7 +77,7 @@ func TestSeedRunsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cat.SeedDemoCatalog(ctx, eventstore.Metadata{}, commands.DemoCatalog)
+	res, err := cat.SeedDemoCatalog(ctx, domain.Metadata{}, commands.DemoCatalog)
 	if err != nil || !res.AlreadySeeded {
 		t.Fatalf("second seed: %+v %v", res, err)
 	}

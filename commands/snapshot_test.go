@@ -78,7 +78,7 @@ func ptr[T any](v T) *T { return &v }
 // script exercises every catalog command that loads a stream: long product and category streams,
 // rejected commands, a deleted category its product still names, and a deleted product.
 func script() []step {
-	md := eventstore.Metadata{ActorID: "admin"}
+	md := domain.Metadata{ActorID: "admin"}
 	var s []step
 	add := func(name string, run func(ctx context.Context, c *commands.Catalog) (any, error)) {
 		s = append(s, step{name, run})
@@ -294,7 +294,7 @@ func TestSnapshotsChangeNoOutcome(t *testing.T) {
 func TestLongStreamLoadsReadOnlyTheTail(t *testing.T) {
 	ctx := context.Background()
 	cat, cs := newCounted(t)
-	md := eventstore.Metadata{ActorID: "admin"}
+	md := domain.Metadata{ActorID: "admin"}
 	p, err := cat.CreateProduct(ctx, md, commands.CreateProduct{Name: "USB cable", Price: 999})
 	if err != nil {
 		t.Fatal(err)
@@ -306,7 +306,7 @@ func TestLongStreamLoadsReadOnlyTheTail(t *testing.T) {
 			b, _ := json.Marshal(catalog.ProductStockAdjusted{ProductID: p.ID, Delta: 1, Stock: v + int64(i)})
 			evs[i] = eventstore.NewEvent{Type: "ProductStockAdjusted", SchemaVersion: 1, Data: b}
 		}
-		_, err := cs.Append(ctx, md, eventstore.StreamAppend{StreamID: catalog.ProductStreamID(p.ID),
+		_, err := cs.Append(ctx, eventstore.Metadata(md), eventstore.StreamAppend{StreamID: catalog.ProductStreamID(p.ID),
 			StreamType: catalog.ProductStreamType, ExpectedVersion: v, Events: evs})
 		if err != nil {
 			t.Fatal(err)
@@ -341,7 +341,7 @@ func TestFailedSnapshotWriteFailsNoCommand(t *testing.T) {
 	ctx := context.Background()
 	cat, cs := newCounted(t, commands.WithSnapshotEvery(2))
 	cs.failSaves = true
-	md := eventstore.Metadata{}
+	md := domain.Metadata{}
 	p, err := cat.CreateProduct(ctx, md, commands.CreateProduct{Name: "Fan", Price: 1500})
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +359,7 @@ func TestFailedSnapshotWriteFailsNoCommand(t *testing.T) {
 func TestConcurrentCommandsWithSnapshots(t *testing.T) {
 	ctx := context.Background()
 	cat, _ := newCounted(t, commands.WithSnapshotEvery(3))
-	md := eventstore.Metadata{}
+	md := domain.Metadata{}
 	p, err := cat.CreateProduct(ctx, md, commands.CreateProduct{Name: "Thermal paste", Price: 700})
 	if err != nil {
 		t.Fatal(err)

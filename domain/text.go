@@ -45,7 +45,7 @@ func CleanText(s string, rule TextRule) (string, error) {
 	for _, r := range s {
 		n++
 		switch {
-		case unicode.IsControl(r) && !(rule.Multiline && (r == '\n' || r == '\t')):
+		case unicode.IsControl(r) && (!rule.Multiline || (r != '\n' && r != '\t')):
 			return "", Invalid(field, "%s contains a control character (U+%04X)", field, r)
 		case !rule.Multiline && (r == '\u2028' || r == '\u2029'):
 			return "", Invalid(field, "%s must be one line; it contains U+%04X", field, r)
@@ -66,7 +66,7 @@ func CleanText(s string, rule TextRule) (string, error) {
 // trimmable is what CleanText removes from both ends: white space and format characters, except
 // tag characters (U+E0020–U+E007F), which end emoji tag sequences such as subdivision flags.
 func trimmable(r rune) bool {
-	return unicode.IsSpace(r) || (unicode.Is(unicode.Cf, r) && !(r >= 0xE0020 && r <= 0xE007F))
+	return unicode.IsSpace(r) || (unicode.Is(unicode.Cf, r) && (r < 0xE0020 || r > 0xE007F))
 }
 
 // invisible reports code points that display nothing on their own: format characters, variation

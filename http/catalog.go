@@ -13,8 +13,9 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
-	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/queries"
 )
 
 // Request and response bodies of the catalog.
@@ -125,7 +126,7 @@ func (s *Server) updateCategory(c *gin.Context) {
 }
 
 // deleteBy answers a delete command: the id from the path, the position of the deletion event.
-func deleteBy(del func(ctx context.Context, md eventstore.Metadata, id int64) (int64, error)) gin.HandlerFunc {
+func deleteBy(del func(ctx context.Context, md domain.Metadata, id int64) (int64, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, err := pathID(c, "id")
 		if err != nil {
@@ -265,7 +266,7 @@ func (s *Server) awaitPosition(c *gin.Context, projector string) (bool, error) {
 	if err != nil || pos < 0 {
 		return true, badRequest(MinPositionHeader, "X-Min-Position must be a non-negative integer (a command's position)")
 	}
-	reached, err := s.cfg.Checkpoints.WaitFor(c, s.cfg.Store, projector, pos, s.cfg.MinPositionWait)
+	reached, err := s.cfg.Positions.WaitFor(c, projector, pos, s.cfg.MinPositionWait)
 	if errors.Is(err, projections.ErrPositionBeyondLog) {
 		return true, badRequest(MinPositionHeader, "X-Min-Position is beyond the end of the log; use the position a command returned")
 	}
@@ -294,7 +295,7 @@ func (s *Server) listCategories(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if _, err := s.awaitPosition(c, projections.CategoriesProjector); err != nil {
+	if _, err := s.awaitPosition(c, catalogproj.CategoriesProjector); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -303,7 +304,7 @@ func (s *Server) listCategories(c *gin.Context) {
 		writeError(c, asBadRequest(err))
 		return
 	}
-	c.JSON(nethttp.StatusOK, page)
+	c.JSON(nethttp.StatusOK, toPageView(page, toCategoryView))
 }
 
 func (s *Server) getCategory(c *gin.Context) {
@@ -312,7 +313,7 @@ func (s *Server) getCategory(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if _, err := s.awaitPosition(c, projections.CategoriesProjector); err != nil {
+	if _, err := s.awaitPosition(c, catalogproj.CategoriesProjector); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -321,15 +322,15 @@ func (s *Server) getCategory(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(nethttp.StatusOK, cat)
+	c.JSON(nethttp.StatusOK, toCategoryView(cat))
 }
 
 // maxSearchLength bounds q.
 const maxSearchLength = 200
 
-func productFilter(c *gin.Context) (projections.ProductFilter, error) {
+func productFilter(c *gin.Context) (queries.ProductFilter, error) {
 	var (
-		f   projections.ProductFilter
+		f   queries.ProductFilter
 		err error
 	)
 	if f.Limit, err = queryLimit(c); err != nil {
@@ -337,7 +338,7 @@ func productFilter(c *gin.Context) (projections.ProductFilter, error) {
 	}
 	f.Cursor = c.Query("cursor")
 	f.Sort = c.Query("sort")
-	if _, ok := projections.ProductSorts[f.Sort]; !ok {
+	if _, ok := queries.ProductSorts[f.Sort]; !ok {
 		return f, badRequest("sort", "sort must be one of price, -price, name, -created_at, -rating")
 	}
 	f.Q = c.Query("q")
@@ -384,7 +385,7 @@ func (s *Server) listProducts(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if _, err := s.awaitPosition(c, projections.ProductsProjector); err != nil {
+	if _, err := s.awaitPosition(c, catalogproj.ProductsProjector); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -393,7 +394,7 @@ func (s *Server) listProducts(c *gin.Context) {
 		writeError(c, asBadRequest(err))
 		return
 	}
-	c.JSON(nethttp.StatusOK, page)
+	c.JSON(nethttp.StatusOK, toPageView(page, toProductView))
 }
 
 // getProduct answers from the Redis product cards when it can, from Postgres otherwise (Redis
@@ -404,7 +405,7 @@ func (s *Server) getProduct(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	waited, err := s.awaitPosition(c, projections.ProductsProjector)
+	waited, err := s.awaitPosition(c, catalogproj.ProductsProjector)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -421,8 +422,13 @@ func (s *Server) getProduct(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
+	card, err := ProductCard(p)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
 	c.Header(ReadSourceHeader, "postgres")
-	c.JSON(nethttp.StatusOK, p)
+	c.Data(nethttp.StatusOK, "application/json; charset=utf-8", card)
 }
 
 // asBadRequest turns query-parameter validation errors (ErrInvalid from the queries) into 400s.

@@ -19,7 +19,7 @@ import (
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/internal/app"
 	"github.com/techvault/techvault/internal/testdb"
-	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/views/cards"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
@@ -31,7 +31,7 @@ type harness struct {
 	t     *testing.T
 	db    *testdb.DB
 	store *eventstore.Store
-	cards *projections.ProductCards
+	cards *cards.ProductCards
 	srv   *httptest.Server
 }
 

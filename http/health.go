@@ -7,7 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/views/cards"
 )
 
 func (s *Server) healthz(c *gin.Context) {
@@ -49,7 +49,7 @@ func (s *Server) readyz(c *gin.Context) {
 	if s.cfg.Cards != nil {
 		view := s.cfg.Cards.State()
 		checks["redis_view"] = view
-		if view != projections.ViewReady && code == nethttp.StatusOK {
+		if view != cards.ViewReady && code == nethttp.StatusOK {
 			status = "degraded"
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/techvault/techvault/domain"
-	"github.com/techvault/techvault/eventstore"
 )
 
 const (
@@ -113,13 +112,13 @@ func adminOnly(token string) gin.HandlerFunc {
 }
 
 // metadata is the event metadata of the command a request runs.
-func metadata(c *gin.Context) eventstore.Metadata {
+func metadata(c *gin.Context) domain.Metadata {
 	rid := c.GetString(requestIDKey)
 	corr := c.GetHeader("X-Correlation-Id")
 	if !validRequestID.MatchString(corr) {
 		corr = rid
 	}
-	return eventstore.Metadata{
+	return domain.Metadata{
 		CorrelationID: corr,
 		CausationID:   rid,
 		ActorID:       c.GetString(actorKey),

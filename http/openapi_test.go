@@ -19,6 +19,8 @@ import (
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/queries"
 )
 
 // openAPITestToken is the admin token of the server these tests build.
@@ -39,14 +41,15 @@ func openAPITestServer(t *testing.T) *Server {
 		t.Fatalf("eventstore.New: %v", err)
 	}
 	ids := store.Sequences(map[string]string{commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"})
+	checkpoints := projections.NewCheckpoints(pool)
 	srv, err := New(Config{
 		Logger:      slog.New(slog.DiscardHandler),
 		Pool:        pool,
-		Store:       store,
+		Positions:   checkpoints.Waiter(store),
 		Catalog:     commands.NewCatalog(store, ids),
-		Queries:     projections.NewCatalogQueries(pool),
-		Checkpoints: projections.NewCheckpoints(pool),
-		Projectors:  projections.All(),
+		Queries:     queries.NewCatalogQueries(pool),
+		Checkpoints: checkpoints,
+		Projectors:  catalogproj.Projectors(),
 		AdminToken:  openAPITestToken,
 	})
 	if err != nil {
@@ -262,7 +265,7 @@ func TestOpenAPISecurityMatchesAdminRoutes(t *testing.T) {
 		}
 		path := regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(o.Path, "1")
 		if strings.Contains(o.Path, "{name}") {
-			path = strings.ReplaceAll(o.Path, "{name}", projections.ProductsProjector)
+			path = strings.ReplaceAll(o.Path, "{name}", catalogproj.ProductsProjector)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		req := httptest.NewRequestWithContext(ctx, o.Method, path, strings.NewReader("{}"))

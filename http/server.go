@@ -14,8 +14,9 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
-	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/queries"
+	"github.com/techvault/techvault/views/cards"
 )
 
 // Config wires the API to the rest of the application.
@@ -23,11 +24,12 @@ type Config struct {
 	Logger      *slog.Logger
 	Pool        *pgxpool.Pool
 	Redis       *redis.Client
-	Store       *eventstore.Store
 	Catalog     *commands.Catalog
-	Queries     *projections.CatalogQueries
-	Cards       *projections.ProductCards
+	Queries     *queries.CatalogQueries
+	Cards       *cards.ProductCards
 	Checkpoints *projections.Checkpoints
+	// Positions waits for the projectors for X-Min-Position (projections.Checkpoints.Waiter).
+	Positions PositionWaiter
 	// Projectors are the projectors the admin API reports and rebuilds.
 	Projectors []projections.Projector
 	// AdminToken admits admin requests (Authorization: Bearer ...); empty disables admin routes.
@@ -38,10 +40,19 @@ type Config struct {
 	CORSOrigins []string
 }
 
+// PositionWaiter waits until a projector has processed a position of the log (the position a
+// command returned), for X-Min-Position.
+type PositionWaiter interface {
+	// WaitFor reports whether the projector named projector has processed position, waiting up
+	// to timeout: false on timeout, projections.ErrPositionBeyondLog for a position past the end
+	// of the log, ctx's error when it is done first.
+	WaitFor(ctx context.Context, projector string, position int64, timeout time.Duration) (bool, error)
+}
+
 // Validate reports missing dependencies.
 func (c Config) Validate() error {
-	if c.Logger == nil || c.Pool == nil || c.Store == nil || c.Catalog == nil || c.Queries == nil || c.Checkpoints == nil {
-		return errors.New("http: logger, pool, store, catalog, queries and checkpoints are required")
+	if c.Logger == nil || c.Pool == nil || c.Positions == nil || c.Catalog == nil || c.Queries == nil || c.Checkpoints == nil {
+		return errors.New("http: logger, pool, positions, catalog, queries and checkpoints are required")
 	}
 	return nil
 }

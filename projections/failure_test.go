@@ -11,7 +11,9 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/internal/projtest"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
 )
 
 // picky records the position of every product event in picky_seen. The table refuses one
@@ -35,15 +37,15 @@ func (picky) Apply(t projections.Tables, batch []eventstore.Event) ([]projection
 // nothing after it is applied, the other projectors keep going, and once the cause is gone the
 // event is applied (not skipped) and the failure is cleared.
 func TestFailingProjectorRetriesWithoutSkipping(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	ctx := t.Context()
-	products := bulkProducts(t, e, 5, 0)
+	products := projtest.BulkProducts(t, e, 5, 0)
 	var first int64
 	for _, p := range products {
 		first = max(first, p.Position)
 	}
 	poison := first + 3 // the third stock adjustment below
-	if _, err := e.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE picky_seen (position bigint PRIMARY KEY
+	if _, err := e.Pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE picky_seen (position bigint PRIMARY KEY
 		CONSTRAINT picky_refuses CHECK (position <> %d))`, poison)); err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +54,11 @@ func TestFailingProjectorRetriesWithoutSkipping(t *testing.T) {
 		ids = append(ids, id)
 	}
 
-	sqlDB := stdlib.OpenDBFromPool(e.pool)
+	sqlDB := stdlib.OpenDBFromPool(e.Pool)
 	t.Cleanup(func() { _ = sqlDB.Close() })
 	eng, err := projections.NewEngine(projections.EngineConfig{
-		DB: sqlDB, Logger: e.log, BatchSize: 50, RetryInterval: 20 * time.Millisecond, MaxRetryInterval: 100 * time.Millisecond,
-		Projectors: append(projections.All(), picky{}),
+		DB: sqlDB, Logger: e.Log, BatchSize: 50, RetryInterval: 20 * time.Millisecond, MaxRetryInterval: 100 * time.Millisecond,
+		Projectors: append(catalogproj.Projectors(), picky{}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +69,7 @@ func TestFailingProjectorRetriesWithoutSkipping(t *testing.T) {
 
 	var last int64
 	for i := range 10 {
-		r, err := e.cat.AdjustStock(ctx, testMD, commands.AdjustStock{ID: ids[i%len(ids)], Delta: 1})
+		r, err := e.Cat.AdjustStock(ctx, projtest.MD, commands.AdjustStock{ID: ids[i%len(ids)], Delta: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,10 +80,10 @@ func TestFailingProjectorRetriesWithoutSkipping(t *testing.T) {
 	}
 
 	// The catalog projectors are not held back by picky.
-	waitCaughtUp(t, e, allProjectors...)
+	projtest.WaitCaughtUp(t, e, projtest.AllProjectors...)
 	var st projections.Status
-	eventually(t, "picky reports its failure", func() (bool, string) {
-		s, err := e.ck.Status(ctx, "picky")
+	projtest.Eventually(t, "picky reports its failure", func() (bool, string) {
+		s, err := e.Ck.Status(ctx, "picky")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -95,7 +97,7 @@ func TestFailingProjectorRetriesWithoutSkipping(t *testing.T) {
 		t.Fatalf("status = %+v: the checkpoint must stay before the failing event", st)
 	}
 	var beyond int64
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM picky_seen WHERE position >= $1`, poison).Scan(&beyond); err != nil {
+	if err := e.Pool.QueryRow(ctx, `SELECT count(*) FROM picky_seen WHERE position >= $1`, poison).Scan(&beyond); err != nil {
 		t.Fatal(err)
 	}
 	if beyond != 0 {
@@ -103,21 +105,21 @@ func TestFailingProjectorRetriesWithoutSkipping(t *testing.T) {
 	}
 
 	// Fix the cause: the event is applied, then everything after it, and the failure is cleared.
-	if _, err := e.pool.Exec(ctx, `ALTER TABLE picky_seen DROP CONSTRAINT picky_refuses`); err != nil {
+	if _, err := e.Pool.Exec(ctx, `ALTER TABLE picky_seen DROP CONSTRAINT picky_refuses`); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "picky caught up", func() (bool, string) {
-		s, err := e.ck.Status(ctx, "picky")
+	projtest.Eventually(t, "picky caught up", func() (bool, string) {
+		s, err := e.Ck.Status(ctx, "picky")
 		if err != nil {
 			return false, err.Error()
 		}
 		return s[0].LagEvents == 0 && s[0].Failure == nil, fmt.Sprintf("%+v", s[0])
 	})
 	var seen, want int64
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM picky_seen`).Scan(&seen); err != nil {
+	if err := e.Pool.QueryRow(ctx, `SELECT count(*) FROM picky_seen`).Scan(&seen); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_type = 'product'`).Scan(&want); err != nil {
+	if err := e.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_type = 'product'`).Scan(&want); err != nil {
 		t.Fatal(err)
 	}
 	if seen != want {
@@ -128,26 +130,26 @@ func TestFailingProjectorRetriesWithoutSkipping(t *testing.T) {
 // A rebuild killed mid-way leaves its shadow tables; they are reported and dropped, unless a
 // rebuild is filling them right now.
 func TestLeftoverShadows(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	ctx := t.Context()
-	if _, err := e.pool.Exec(ctx, `CREATE TABLE products_rebuild (LIKE products)`); err != nil {
+	if _, err := e.Pool.Exec(ctx, `CREATE TABLE products_rebuild (LIKE products)`); err != nil {
 		t.Fatal(err)
 	}
-	all := projections.All()
-	left, err := projections.LeftoverShadows(ctx, e.pool, all)
+	all := catalogproj.Projectors()
+	left, err := projections.LeftoverShadows(ctx, e.Pool, all)
 	if err != nil || len(left) != 1 || left[0] != "products_rebuild" {
 		t.Fatalf("leftovers = %v, %v; want [products_rebuild]", left, err)
 	}
 
 	// While a rebuild of products holds its lock, its tables are not leftovers.
-	conn, err := e.pool.Acquire(ctx)
+	conn, err := e.Pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext('rebuild:products'))`); err != nil {
 		t.Fatal(err)
 	}
-	if left, err := projections.DropLeftoverShadows(ctx, e.pool, all); err != nil || len(left) != 0 {
+	if left, err := projections.DropLeftoverShadows(ctx, e.Pool, all); err != nil || len(left) != 0 {
 		t.Fatalf("with a rebuild running: dropped %v, %v; want nothing", left, err)
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('rebuild:products'))`); err != nil {
@@ -155,11 +157,11 @@ func TestLeftoverShadows(t *testing.T) {
 	}
 	conn.Release()
 
-	if left, err := projections.DropLeftoverShadows(ctx, e.pool, all); err != nil || len(left) != 1 {
+	if left, err := projections.DropLeftoverShadows(ctx, e.Pool, all); err != nil || len(left) != 1 {
 		t.Fatalf("dropped %v, %v; want products_rebuild", left, err)
 	}
 	var exists bool
-	if err := e.pool.QueryRow(ctx, `SELECT to_regclass('products_rebuild') IS NOT NULL`).Scan(&exists); err != nil || exists {
+	if err := e.Pool.QueryRow(ctx, `SELECT to_regclass('products_rebuild') IS NOT NULL`).Scan(&exists); err != nil || exists {
 		t.Fatalf("products_rebuild still exists (%v)", err)
 	}
 }

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/techvault/techvault/commands"
-	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/internal/projtest"
+	"github.com/techvault/techvault/projections/catalogproj"
 )
 
 // Under a sustained write load (stock commands from several writers, steadily, for several
@@ -16,10 +17,10 @@ import (
 // a second, and the tables end equal to a rebuild. The load is modest on purpose (the race
 // detector and a shared CI machine run this test); the benchmarks measure capacity.
 func TestLagStaysLowUnderSustainedLoad(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	ctx := t.Context()
-	startEngine(t, e, 0)
-	products := bulkProducts(t, e, 20, 0)
+	projtest.StartEngine(t, e, 0)
+	products := projtest.BulkProducts(t, e, 20, 0)
 	var ids []int64
 	for id := range products {
 		ids = append(ids, id)
@@ -51,7 +52,7 @@ func TestLagStaysLowUnderSustainedLoad(t *testing.T) {
 				case <-tick.C:
 				}
 				id := ids[(w*7+i)%len(ids)]
-				if _, err := e.cat.AdjustStock(context.Background(), testMD, commands.AdjustStock{ID: id, Delta: 1}); err != nil {
+				if _, err := e.Cat.AdjustStock(context.Background(), projtest.MD, commands.AdjustStock{ID: id, Delta: 1}); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -67,7 +68,7 @@ func TestLagStaysLowUnderSustainedLoad(t *testing.T) {
 	var samples, worst, excused int
 	var worstLag float64
 	for loadCtx.Err() == nil {
-		st, err := e.ck.Status(ctx, allProjectors...)
+		st, err := e.Ck.Status(ctx, projtest.AllProjectors...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +79,7 @@ func TestLagStaysLowUnderSustainedLoad(t *testing.T) {
 				// event appended after it began, and no projector can apply what it cannot see.
 				// Such a sample is excused, and said so; any other is a failure.
 				var other string
-				if err := e.pool.QueryRow(ctx, `SELECT coalesce(string_agg(datname || ': ' || left(query, 60), ' | '), '')
+				if err := e.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(datname || ': ' || left(query, 60), ' | '), '')
 					FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND datname <> current_database()
 					AND xact_start < now() - make_interval(secs => $1)`, s.LagSeconds-0.2).Scan(&other); err != nil {
 					t.Fatal(err)
@@ -110,8 +111,8 @@ func TestLagStaysLowUnderSustainedLoad(t *testing.T) {
 	}
 	t.Logf("%d commands, %d status samples, worst lag %.3f s (%d events)", applied, samples, worstLag, worst)
 
-	waitCaughtUp(t, e, allProjectors...)
-	live := snapshot(t, e, "products")
-	rebuild(t, e, projections.Products{})
-	requireSameRows(t, fmt.Sprintf("products after %d commands: live vs rebuilt", applied), live, snapshot(t, e, "products"))
+	projtest.WaitCaughtUp(t, e, projtest.AllProjectors...)
+	live := projtest.Snapshot(t, e, "products")
+	projtest.Rebuild(t, e, catalogproj.Products{})
+	projtest.RequireSameRows(t, fmt.Sprintf("products after %d commands: live vs rebuilt", applied), live, projtest.Snapshot(t, e, "products"))
 }

@@ -139,3 +139,19 @@ func (c *Checkpoints) WaitFor(ctx context.Context, store *eventstore.Store, name
 		}
 	}
 }
+
+// Waiter waits on these checkpoints for positions of store's log.
+func (c *Checkpoints) Waiter(store *eventstore.Store) *Waiter {
+	return &Waiter{checkpoints: c, store: store}
+}
+
+// Waiter waits for projectors to reach positions of one event store's log (see WaitFor).
+type Waiter struct {
+	checkpoints *Checkpoints
+	store       *eventstore.Store
+}
+
+// WaitFor is Checkpoints.WaitFor on the waiter's store.
+func (w *Waiter) WaitFor(ctx context.Context, name string, position int64, timeout time.Duration) (bool, error) {
+	return w.checkpoints.WaitFor(ctx, w.store, name, position, timeout)
+}

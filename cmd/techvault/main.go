@@ -138,7 +138,7 @@ func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdou
 	switch args[0] {
 	case "status":
 		var names []string
-		for _, p := range projections.All() {
+		for _, p := range app.Projectors() {
 			names = append(names, p.Name())
 		}
 		st, err := projections.NewCheckpoints(pool).Status(ctx, names...)
@@ -158,7 +158,7 @@ func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdou
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		left, err := projections.LeftoverShadows(ctx, pool, projections.All())
+		left, err := projections.LeftoverShadows(ctx, pool, app.Projectors())
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdou
 		if len(args) != 2 {
 			return errors.New("projections rebuild: give the projector's name")
 		}
-		p, err := projections.ByName(args[1])
+		p, err := app.ProjectorByName(args[1])
 		if err != nil {
 			return err
 		}

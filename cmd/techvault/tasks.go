@@ -7,7 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/techvault/techvault/commands"
-	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/internal/app"
 )
 
@@ -60,10 +60,10 @@ func sealCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	switch {
-	case seal.Number == 0:
+	switch seal.Number {
+	case 0:
 		fmt.Fprintln(stdout, "nothing to seal: no event has settled yet")
-	case seal.Number == before.Number:
+	case before.Number:
 		fmt.Fprintf(stdout, "nothing new to seal: seal %d covers %d events up to position %d\n",
 			seal.Number, seal.TotalEvents, seal.Cursor.Position)
 	default:
@@ -83,7 +83,7 @@ func seedCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	res, err := catalog.SeedDemoCatalog(ctx, eventstore.Metadata{ActorID: "seed", RequestID: "seed"}, commands.DemoCatalog)
+	res, err := catalog.SeedDemoCatalog(ctx, domain.Metadata{ActorID: "seed", RequestID: "seed"}, commands.DemoCatalog)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}

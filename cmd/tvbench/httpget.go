@@ -326,7 +326,7 @@ func fetchBodies(ctx context.Context, base string, ids []int64) (map[int64]strin
 				break
 			}
 			if time.Now().After(deadline) || ctx.Err() != nil {
-				return nil, fmt.Errorf("product %d was not answered from Redis within 30s (source %q, error %v)", id, source, err)
+				return nil, fmt.Errorf("product %d was not answered from Redis within 30s (source %q, error %w)", id, source, err)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

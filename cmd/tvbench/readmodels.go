@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
 )
 
 // What tvbench needs of the projection framework, in one place (with synthetic.go, whose
@@ -16,17 +17,17 @@ import (
 type appProjector = projections.Projector
 
 // productsProjector is the products read model's projector name (its checkpoint key).
-const productsProjector = projections.ProductsProjector
+const productsProjector = catalogproj.ProductsProjector
 
 // catalogProjectors are the projectors serve runs.
-func catalogProjectors() []appProjector { return projections.All() }
+func catalogProjectors() []appProjector { return catalogproj.Projectors() }
 
 // productsOnly is the products projector alone.
-func productsOnly() []appProjector { return []appProjector{projections.Products{}} }
+func productsOnly() []appProjector { return []appProjector{catalogproj.Products{}} }
 
 // rebuildProducts rebuilds the products read model from the log; it returns the events read and
 // the time the rebuild reports having taken.
 func rebuildProducts(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (int64, float64, error) {
-	st, err := projections.Rebuild(ctx, pool, projections.Products{}, log)
+	st, err := projections.Rebuild(ctx, pool, catalogproj.Products{}, log)
 	return st.Events, st.Duration.Seconds(), err
 }

@@ -22,6 +22,8 @@ import (
 	api "github.com/techvault/techvault/http"
 	"github.com/techvault/techvault/migrations"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/queries"
+	"github.com/techvault/techvault/views/cards"
 )
 
 // Config is what the application needs, read by cmd (never from the environment here).
@@ -48,7 +50,7 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to call the API.
 	CORSOrigins []string
 
-	// Projectors are run by the engine and reported by the admin API (projections.All()).
+	// Projectors are run by the engine and reported by the admin API (Projectors()).
 	Projectors []projections.Projector
 	// ProjectionPollInterval is the engine's PollInterval (the engine's default when zero).
 	ProjectionPollInterval time.Duration
@@ -64,7 +66,7 @@ func (c *Config) setDefaults() {
 		c.HTTPAddr = ":8080"
 	}
 	if c.Projectors == nil {
-		c.Projectors = projections.All()
+		c.Projectors = Projectors()
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 15 * time.Second
@@ -90,7 +92,7 @@ type App struct {
 	Store       *eventstore.Store
 	Catalog     *commands.Catalog
 	Checkpoints *projections.Checkpoints
-	Cards       *projections.ProductCards
+	Cards       *cards.ProductCards
 
 	cfg     Config
 	log     *slog.Logger
@@ -142,8 +144,8 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.server, err = api.New(api.Config{
-		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Store: store, Catalog: a.Catalog,
-		Queries: projections.NewCatalogQueries(a.Pool), Cards: a.Cards, Checkpoints: a.Checkpoints,
+		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Positions: a.Checkpoints.Waiter(store), Catalog: a.Catalog,
+		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Checkpoints: a.Checkpoints,
 		Projectors: a.cfg.Projectors, AdminToken: a.cfg.AdminToken, CORSOrigins: a.cfg.CORSOrigins,
 	})
 	return err
@@ -228,8 +230,9 @@ func (a *App) buildProjections() error {
 	if prefix == "" {
 		prefix = "techvault:" + a.Pool.Config().ConnConfig.Database + ":"
 	}
-	a.Cards, err = projections.NewProductCards(projections.ProductCardsConfig{
-		Pool: a.Pool, Redis: a.Redis, Prefix: prefix, Logger: a.log})
+	// The cards hold the API's own bytes for GET /products/{id}: Redis and Postgres answer alike.
+	a.Cards, err = cards.New(cards.Config{
+		Pool: a.Pool, Redis: a.Redis, Encode: api.ProductCard, Prefix: prefix, Logger: a.log})
 	return err
 }
 

@@ -1,4 +1,4 @@
-package projections_test
+package queries_test
 
 import (
 	"context"
@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/techvault/techvault/domain"
-	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/internal/projtest"
+	"github.com/techvault/techvault/queries"
 )
 
 // Hand-made cursors whose values Go's parsers accept but Postgres would not are refused as
 // invalid (400), never passed on to fail in SQL (500).
 func TestHandMadeCursors(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	cursor := func(sort, value string) string {
 		b, _ := json.Marshal(map[string]any{"s": sort, "v": value, "id": 1})
 		return base64.RawURLEncoding.EncodeToString(b)
@@ -33,7 +34,7 @@ func TestHandMadeCursors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.sort+" "+tc.value, func(t *testing.T) {
-			_, err := e.q.Products(context.Background(), projections.ProductFilter{Sort: tc.sort, Limit: 5, Cursor: cursor(tc.sort, tc.value)})
+			_, err := e.Q.Products(context.Background(), queries.ProductFilter{Sort: tc.sort, Limit: 5, Cursor: cursor(tc.sort, tc.value)})
 			if !errors.Is(err, domain.ErrInvalid) {
 				t.Fatalf("err = %v, want invalid", err)
 			}
@@ -41,7 +42,7 @@ func TestHandMadeCursors(t *testing.T) {
 	}
 	// Well-formed ones still work.
 	for sort, value := range map[string]string{"-rating": "4.50", "price": "19.99", "-created_at": "2026-01-02T03:04:05.123456", "name": "Mouse"} {
-		if _, err := e.q.Products(context.Background(), projections.ProductFilter{Sort: sort, Limit: 5, Cursor: cursor(sort, value)}); err != nil {
+		if _, err := e.Q.Products(context.Background(), queries.ProductFilter{Sort: sort, Limit: 5, Cursor: cursor(sort, value)}); err != nil {
 			t.Errorf("%s %s: %v", sort, value, err)
 		}
 	}

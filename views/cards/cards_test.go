@@ -1,4 +1,4 @@
-package projections_test
+package cards_test
 
 import (
 	"context"
@@ -14,14 +14,18 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/internal/projtest"
 	"github.com/techvault/techvault/internal/testdb"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/queries"
+	"github.com/techvault/techvault/views/cards"
 )
 
 // runningCards is a product cards view whose Run loop runs in its own goroutine until the test
 // ends (or stop is called).
 type runningCards struct {
-	*projections.ProductCards
+	*cards.ProductCards
 	rdb    *redis.Client
 	prefix string
 	cancel context.CancelFunc
@@ -29,17 +33,21 @@ type runningCards struct {
 	err    error
 }
 
-func startCards(t *testing.T, e *env, rdb *redis.Client, prefix string) *runningCards {
+// encodeCard makes the cards of these tests (the application passes the HTTP API's encoder,
+// whose bytes the http tests compare).
+func encodeCard(p queries.ProductView) ([]byte, error) { return json.Marshal(p) }
+
+func startCards(t *testing.T, e *projtest.Env, rdb *redis.Client, prefix string) *runningCards {
 	t.Helper()
-	cards, err := projections.NewProductCards(projections.ProductCardsConfig{Pool: e.pool, Redis: rdb, Prefix: prefix, Logger: e.log})
+	view, err := cards.New(cards.Config{Pool: e.Pool, Redis: rdb, Encode: encodeCard, Prefix: prefix, Logger: e.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runningCards{ProductCards: cards, rdb: rdb, prefix: prefix, cancel: cancel, done: make(chan struct{})}
+	r := &runningCards{ProductCards: view, rdb: rdb, prefix: prefix, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.err = cards.Run(ctx)
+		r.err = view.Run(ctx)
 	}()
 	t.Cleanup(func() { r.stop(t) })
 	return r
@@ -54,15 +62,15 @@ func (r *runningCards) stop(t *testing.T) {
 		if r.err != nil {
 			t.Errorf("ProductCards.Run returned %v", r.err)
 		}
-	case <-time.After(waitTimeout):
-		t.Errorf("ProductCards.Run did not return within %v of its context being cancelled", waitTimeout)
+	case <-time.After(projtest.WaitTimeout):
+		t.Errorf("ProductCards.Run did not return within %v of its context being cancelled", projtest.WaitTimeout)
 	}
 }
 
 // waitProjected waits until the products projector has processed position.
-func waitProjected(t *testing.T, e *env, position int64) {
+func waitProjected(t *testing.T, e *projtest.Env, position int64) {
 	t.Helper()
-	ok, err := e.ck.WaitFor(context.Background(), e.store, projections.ProductsProjector, position, waitTimeout)
+	ok, err := e.Ck.WaitFor(context.Background(), e.Store, catalogproj.ProductsProjector, position, projtest.WaitTimeout)
 	if err != nil || !ok {
 		t.Fatalf("products projector did not reach position %d: %v, %v", position, ok, err)
 	}
@@ -72,10 +80,10 @@ func (r *runningCards) key(id int64) string { return r.prefix + "product:" + str
 
 // cardMatches reports whether Redis holds exactly the products row's JSON for id (or no card
 // when the product does not exist).
-func (r *runningCards) cardMatches(e *env, id int64) (bool, string) {
+func (r *runningCards) cardMatches(e *projtest.Env, id int64) (bool, string) {
 	ctx := context.Background()
 	card, err := r.rdb.Get(ctx, r.key(id)).Bytes()
-	p, qerr := e.q.Product(ctx, id)
+	p, qerr := e.Q.Product(ctx, id)
 	switch {
 	case errors.Is(qerr, domain.ErrNotFound):
 		if !errors.Is(err, redis.Nil) {
@@ -87,7 +95,7 @@ func (r *runningCards) cardMatches(e *env, id int64) (bool, string) {
 	case err != nil:
 		return false, fmt.Sprintf("product %d has no card: %v", id, err)
 	}
-	want, _ := json.Marshal(p)
+	want, _ := encodeCard(p)
 	if string(card) != string(want) {
 		return false, fmt.Sprintf("product %d card\n got %s\nwant %s", id, card, want)
 	}
@@ -96,7 +104,7 @@ func (r *runningCards) cardMatches(e *env, id int64) (bool, string) {
 
 // allCardsMatch reports whether the view holds one card per product, each matching its row, and
 // nothing else under its prefix.
-func (r *runningCards) allCardsMatch(e *env, ids []int64) (bool, string) {
+func (r *runningCards) allCardsMatch(e *projtest.Env, ids []int64) (bool, string) {
 	for _, id := range ids {
 		if ok, why := r.cardMatches(e, id); !ok {
 			return false, why
@@ -108,7 +116,7 @@ func (r *runningCards) allCardsMatch(e *env, ids []int64) (bool, string) {
 	}
 	var live []string
 	for _, id := range ids {
-		if _, err := e.q.Product(context.Background(), id); err == nil {
+		if _, err := e.Q.Product(context.Background(), id); err == nil {
 			live = append(live, r.key(id))
 		}
 	}
@@ -124,14 +132,14 @@ func (r *runningCards) allCardsMatch(e *env, ids []int64) (bool, string) {
 // disappears with its row, Get serves it once the view is ready, a category deletion and a
 // rebuild resynchronise the view.
 func TestProductCardsFollowProjection(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	ctx := t.Context()
 	rdb, prefix := testdb.Redis(t)
-	startEngine(t, e, 0)
-	cards := startCards(t, e, rdb, prefix)
-	eventually(t, "view ready", func() (bool, string) { return cards.Ready(), "not ready" })
+	projtest.StartEngine(t, e, 0)
+	view := startCards(t, e, rdb, prefix)
+	projtest.Eventually(t, "view ready", func() (bool, string) { return view.Ready(), "not ready" })
 
-	cat, err := e.cat.CreateCategory(ctx, testMD, commands.CreateCategory{Name: "lighting"})
+	cat, err := e.Cat.CreateCategory(ctx, projtest.MD, commands.CreateCategory{Name: "lighting"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +148,7 @@ func TestProductCardsFollowProjection(t *testing.T) {
 		created int64
 	)
 	for i := range 4 {
-		p, err := e.cat.CreateProduct(ctx, testMD, commands.CreateProduct{Name: fmt.Sprintf("lamp %d", i),
+		p, err := e.Cat.CreateProduct(ctx, projtest.MD, commands.CreateProduct{Name: fmt.Sprintf("lamp %d", i),
 			Description: "warm light", Price: domain.Money(1000 + i), CategoryID: &cat.ID, Stock: int64(i)})
 		if err != nil {
 			t.Fatal(err)
@@ -156,20 +164,20 @@ func TestProductCardsFollowProjection(t *testing.T) {
 	}{
 		{"created", func() (int64, error) { return created, nil }},
 		{"updated", func() (int64, error) {
-			r, err := e.cat.UpdateProduct(ctx, testMD, commands.UpdateProduct{ID: ids[0], Name: &name, Price: &price})
+			r, err := e.Cat.UpdateProduct(ctx, projtest.MD, commands.UpdateProduct{ID: ids[0], Name: &name, Price: &price})
 			return r.Position, err
 		}},
 		{"stock adjusted", func() (int64, error) {
-			r, err := e.cat.AdjustStock(ctx, testMD, commands.AdjustStock{ID: ids[1], Delta: 7})
+			r, err := e.Cat.AdjustStock(ctx, projtest.MD, commands.AdjustStock{ID: ids[1], Delta: 7})
 			return r.Position, err
 		}},
 		{"out of stock", func() (int64, error) {
 			zero := int64(0)
-			r, err := e.cat.AdjustStock(ctx, testMD, commands.AdjustStock{ID: ids[3], Quantity: &zero})
+			r, err := e.Cat.AdjustStock(ctx, projtest.MD, commands.AdjustStock{ID: ids[3], Quantity: &zero})
 			return r.Position, err
 		}},
-		{"deleted", func() (int64, error) { return e.cat.DeleteProduct(ctx, testMD, ids[2]) }},
-		{"category deleted (resync)", func() (int64, error) { return e.cat.DeleteCategory(ctx, testMD, cat.ID) }},
+		{"deleted", func() (int64, error) { return e.Cat.DeleteProduct(ctx, projtest.MD, ids[2]) }},
+		{"category deleted (resync)", func() (int64, error) { return e.Cat.DeleteCategory(ctx, projtest.MD, cat.ID) }},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -178,39 +186,39 @@ func TestProductCardsFollowProjection(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitProjected(t, e, pos)
-			eventually(t, "cards follow the products table", func() (bool, string) { return cards.allCardsMatch(e, ids) })
-			if !cards.Ready() {
+			projtest.Eventually(t, "cards follow the products table", func() (bool, string) { return view.allCardsMatch(e, ids) })
+			if !view.Ready() {
 				t.Fatal("view not ready with Redis up")
 			}
 			for _, id := range ids {
-				card, ok := cards.Get(ctx, id)
-				p, err := e.q.Product(ctx, id)
+				card, ok := view.Get(ctx, id)
+				p, err := e.Q.Product(ctx, id)
 				if errors.Is(err, domain.ErrNotFound) {
 					if ok {
 						t.Errorf("Get(%d) of a deleted product = %s", id, card)
 					}
 					continue
 				}
-				want, _ := json.Marshal(p)
+				want, _ := encodeCard(p)
 				if !ok || string(card) != string(want) {
 					t.Errorf("Get(%d) = %s, %v; want %s", id, card, ok, want)
 				}
 			}
 		})
 	}
-	got, err := e.q.Product(ctx, ids[0])
+	got, err := e.Q.Product(ctx, ids[0])
 	if err != nil || got.CategoryID != nil || got.Name != name || got.Price != price {
 		t.Fatalf("product %d after the steps: %+v, %v", ids[0], got, err)
 	}
 
 	t.Run("rebuild resynchronises", func(t *testing.T) {
-		syncs := cards.Syncs()
-		rebuild(t, e, projections.Products{})
-		eventually(t, "resync after rebuild", func() (bool, string) {
-			if cards.Syncs() <= syncs {
+		syncs := view.Syncs()
+		projtest.Rebuild(t, e, catalogproj.Products{})
+		projtest.Eventually(t, "resync after rebuild", func() (bool, string) {
+			if view.Syncs() <= syncs {
 				return false, "no resync yet"
 			}
-			return cards.allCardsMatch(e, ids)
+			return view.allCardsMatch(e, ids)
 		})
 	})
 }
@@ -219,66 +227,66 @@ func TestProductCardsFollowProjection(t *testing.T) {
 // Redis up, cards removed behind the view's back come back on a resync notification.
 func TestProductCardsWithDeadRedis(t *testing.T) {
 	t.Run("redis unreachable", func(t *testing.T) {
-		e := newEnv(t)
+		e := projtest.NewEnv(t)
 		ctx := t.Context()
 		dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 		t.Cleanup(func() { _ = dead.Close() })
-		startEngine(t, e, 0)
-		cards := startCards(t, e, dead, "tvdead:")
+		projtest.StartEngine(t, e, 0)
+		view := startCards(t, e, dead, "tvdead:")
 
 		var last commands.ProductResult
 		for i := range 3 {
-			p, err := e.cat.CreateProduct(ctx, testMD, commands.CreateProduct{Name: fmt.Sprintf("fan %d", i), Price: 999, Stock: 2})
+			p, err := e.Cat.CreateProduct(ctx, projtest.MD, commands.CreateProduct{Name: fmt.Sprintf("fan %d", i), Price: 999, Stock: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
 			last = p
 		}
 		upd := "quiet fan"
-		if _, err := e.cat.UpdateProduct(ctx, testMD, commands.UpdateProduct{ID: last.ID, Name: &upd}); err != nil {
+		if _, err := e.Cat.UpdateProduct(ctx, projtest.MD, commands.UpdateProduct{ID: last.ID, Name: &upd}); err != nil {
 			t.Fatal(err)
 		}
-		waitCaughtUp(t, e, allProjectors...)
-		if p, err := e.q.Product(ctx, last.ID); err != nil || p.Name != upd {
+		projtest.WaitCaughtUp(t, e, projtest.AllProjectors...)
+		if p, err := e.Q.Product(ctx, last.ID); err != nil || p.Name != upd {
 			t.Fatalf("products table with Redis down: %+v, %v", p, err)
 		}
 		// The products projector has notified the view of every change by now; give the view's
 		// loop a few bounded chances to (wrongly) become ready.
 		for range 5 {
-			if cards.Ready() {
+			if view.Ready() {
 				t.Fatal("view is ready with Redis unreachable")
 			}
-			if card, ok := cards.Get(ctx, last.ID); ok {
+			if card, ok := view.Get(ctx, last.ID); ok {
 				t.Fatalf("Get with Redis unreachable = %s, true", card)
 			}
 			select {
-			case <-cards.done:
-				t.Fatalf("Run returned %v with Redis unreachable; it must keep running", cards.err)
+			case <-view.done:
+				t.Fatalf("Run returned %v with Redis unreachable; it must keep running", view.err)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		if n := cards.Syncs(); n != 0 {
+		if n := view.Syncs(); n != 0 {
 			t.Errorf("%d resyncs completed with Redis unreachable", n)
 		}
-		cards.stop(t)
+		view.stop(t)
 	})
 
 	t.Run("keys flushed behind the view come back on resync", func(t *testing.T) {
-		e := newEnv(t)
+		e := projtest.NewEnv(t)
 		ctx := t.Context()
 		rdb, prefix := testdb.Redis(t)
-		startEngine(t, e, 0)
-		cards := startCards(t, e, rdb, prefix)
+		projtest.StartEngine(t, e, 0)
+		view := startCards(t, e, rdb, prefix)
 		var ids []int64
 		for i := range 5 {
-			p, err := e.cat.CreateProduct(ctx, testMD, commands.CreateProduct{Name: fmt.Sprintf("cable %d", i), Price: 500, Stock: 3})
+			p, err := e.Cat.CreateProduct(ctx, projtest.MD, commands.CreateProduct{Name: fmt.Sprintf("cable %d", i), Price: 500, Stock: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ids = append(ids, p.ID)
 			waitProjected(t, e, p.Position)
 		}
-		eventually(t, "cards written", func() (bool, string) { return cards.allCardsMatch(e, ids) })
+		projtest.Eventually(t, "cards written", func() (bool, string) { return view.allCardsMatch(e, ids) })
 
 		keys, err := rdb.Keys(ctx, prefix+"product:*").Result()
 		if err != nil {
@@ -290,20 +298,20 @@ func TestProductCardsWithDeadRedis(t *testing.T) {
 		if err := rdb.Del(ctx, keys...).Err(); err != nil { // the cards only, not the marker
 			t.Fatal(err)
 		}
-		if _, ok := cards.Get(ctx, ids[0]); ok {
+		if _, ok := view.Get(ctx, ids[0]); ok {
 			t.Fatal("Get found a card that was deleted")
 		}
-		syncs := cards.Syncs()
-		if _, err := e.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, projections.ProductCardsChannel, projections.ResyncNotification); err != nil {
+		syncs := view.Syncs()
+		if _, err := e.Pool.Exec(ctx, `SELECT pg_notify($1, $2)`, catalogproj.ProductCardsChannel, projections.ResyncNotification); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "cards back after a resync notification", func() (bool, string) {
-			if cards.Syncs() <= syncs {
+		projtest.Eventually(t, "cards back after a resync notification", func() (bool, string) {
+			if view.Syncs() <= syncs {
 				return false, "no resync yet"
 			}
-			return cards.allCardsMatch(e, ids)
+			return view.allCardsMatch(e, ids)
 		})
-		if card, ok := cards.Get(ctx, ids[0]); !ok || len(card) == 0 {
+		if card, ok := view.Get(ctx, ids[0]); !ok || len(card) == 0 {
 			t.Errorf("Get after the resync = %s, %v", card, ok)
 		}
 	})

@@ -1,4 +1,4 @@
-package projections_test
+package cards_test
 
 import (
 	"context"
@@ -13,8 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/internal/projtest"
 	"github.com/techvault/techvault/internal/testdb"
-	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/queries"
+	"github.com/techvault/techvault/views/cards"
 )
 
 // healBound is how long a flushed view may take to be whole again: a correctness bound, not a
@@ -49,33 +52,33 @@ func flushPrefix(t *testing.T, rdb *redis.Client, prefix string) int {
 // the view notices, resynchronises on its own and is whole again within healBound; meanwhile
 // every card Get serves equals the products row.
 func TestProductCardsHealAfterFlush(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	ctx := t.Context()
-	products := bulkProducts(t, e, 300, 1)
+	products := projtest.BulkProducts(t, e, 300, 1)
 	ids := slices.Sorted(maps.Keys(products))
-	startEngine(t, e, 0)
-	waitCaughtUp(t, e, projections.ProductsProjector)
+	projtest.StartEngine(t, e, 0)
+	projtest.WaitCaughtUp(t, e, catalogproj.ProductsProjector)
 	rdb, prefix := testdb.Redis(t)
-	cards := startCards(t, e, rdb, prefix)
-	eventually(t, "view ready and whole", func() (bool, string) {
-		if !cards.Ready() {
+	view := startCards(t, e, rdb, prefix)
+	projtest.Eventually(t, "view ready and whole", func() (bool, string) {
+		if !view.Ready() {
 			return false, "not ready"
 		}
-		return cards.allCardsMatch(e, ids)
+		return view.allCardsMatch(e, ids)
 	})
 	want := map[int64]string{}
 	for _, id := range ids {
-		p, err := e.q.Product(ctx, id)
+		p, err := e.Q.Product(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := json.Marshal(p)
+		b, _ := encodeCard(p)
 		want[id] = string(b)
 	}
 
 	for round := range 2 {
 		t.Run(fmt.Sprintf("flush %d", round+1), func(t *testing.T) {
-			syncs := cards.Syncs()
+			syncs := view.Syncs()
 			if n := flushPrefix(t, rdb, prefix); n < len(ids) {
 				t.Fatalf("flushed %d keys, want at least the %d cards", n, len(ids))
 			}
@@ -83,20 +86,20 @@ func TestProductCardsHealAfterFlush(t *testing.T) {
 			served := 0
 			for {
 				for _, id := range ids {
-					if card, ok := cards.Get(ctx, id); ok {
+					if card, ok := view.Get(ctx, id); ok {
 						served++
 						if string(card) != want[id] {
 							t.Fatalf("Get(%d) during the heal = %s, want %s", id, card, want[id])
 						}
 					}
 				}
-				whole, why := cards.allCardsMatch(e, ids)
-				if whole && cards.Ready() && cards.Syncs() > syncs {
+				whole, why := view.allCardsMatch(e, ids)
+				if whole && view.Ready() && view.Syncs() > syncs {
 					break
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("view not whole %v after the flush (state %s, syncs %d → %d): %s",
-						healBound, cards.State(), syncs, cards.Syncs(), why)
+						healBound, view.State(), syncs, view.Syncs(), why)
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -111,50 +114,50 @@ func TestProductCardsHealAfterFlush(t *testing.T) {
 // A resync reads a page of rows, then writes them: a change (update or deletion) applied by a
 // notification in between must win over the older row the resync holds.
 func TestProductCardsResyncNeverOverwritesNewer(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	ctx := t.Context()
-	products := bulkProducts(t, e, 50, 1)
+	products := projtest.BulkProducts(t, e, 50, 1)
 	ids := slices.Sorted(maps.Keys(products))
-	startEngine(t, e, 0)
-	waitCaughtUp(t, e, projections.ProductsProjector)
+	projtest.StartEngine(t, e, 0)
+	projtest.WaitCaughtUp(t, e, catalogproj.ProductsProjector)
 	rdb, prefix := testdb.Redis(t)
-	cards := startCards(t, e, rdb, prefix)
-	eventually(t, "view ready and whole", func() (bool, string) {
-		if !cards.Ready() {
+	view := startCards(t, e, rdb, prefix)
+	projtest.Eventually(t, "view ready and whole", func() (bool, string) {
+		if !view.Ready() {
 			return false, "not ready"
 		}
-		return cards.allCardsMatch(e, ids)
+		return view.allCardsMatch(e, ids)
 	})
 
 	updated, deleted := ids[0], ids[1]
 	newName := "renamed during the resync"
 	var fired atomic.Bool
 	hookDone := make(chan struct{})
-	projections.SetResyncHook(cards.ProductCards, func(page []int64) {
+	cards.SetResyncHook(view.ProductCards, func(page []int64) {
 		if !slices.Contains(page, updated) || fired.Swap(true) {
 			return
 		}
 		defer close(hookDone)
 		// The resync holds the old rows of this page. Change two of them now and wait until
 		// the notifications have been applied to Redis before letting it write.
-		r, err := e.cat.UpdateProduct(ctx, testMD, commands.UpdateProduct{ID: updated, Name: &newName})
+		r, err := e.Cat.UpdateProduct(ctx, projtest.MD, commands.UpdateProduct{ID: updated, Name: &newName})
 		if err != nil {
 			t.Errorf("updating: %v", err)
 			return
 		}
-		pos, err := e.cat.DeleteProduct(ctx, testMD, deleted)
+		pos, err := e.Cat.DeleteProduct(ctx, projtest.MD, deleted)
 		if err != nil {
 			t.Errorf("deleting: %v", err)
 			return
 		}
-		if ok, err := e.ck.WaitFor(ctx, e.store, projections.ProductsProjector, max(r.Position, pos), waitTimeout); !ok || err != nil {
+		if ok, err := e.Ck.WaitFor(ctx, e.Store, catalogproj.ProductsProjector, max(r.Position, pos), projtest.WaitTimeout); !ok || err != nil {
 			t.Errorf("products projector did not catch up: %v, %v", ok, err)
 			return
 		}
-		deadline := time.Now().Add(waitTimeout)
+		deadline := time.Now().Add(projtest.WaitTimeout)
 		for {
-			okU, _ := cards.cardMatches(e, updated)
-			okD, _ := cards.cardMatches(e, deleted)
+			okU, _ := view.cardMatches(e, updated)
+			okD, _ := view.cardMatches(e, deleted)
 			if okU && okD {
 				return
 			}
@@ -165,29 +168,29 @@ func TestProductCardsResyncNeverOverwritesNewer(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
-	t.Cleanup(func() { projections.SetResyncHook(cards.ProductCards, nil) })
+	t.Cleanup(func() { cards.SetResyncHook(view.ProductCards, nil) })
 
-	syncs := cards.Syncs()
+	syncs := view.Syncs()
 	flushPrefix(t, rdb, prefix)
 	select {
 	case <-hookDone:
-	case <-time.After(healBound + waitTimeout):
+	case <-time.After(healBound + projtest.WaitTimeout):
 		t.Fatal("no resync read the updated product's page")
 	}
-	eventually(t, "resync completed", func() (bool, string) {
-		return cards.Syncs() > syncs && cards.Ready(), "state " + cards.State()
+	projtest.Eventually(t, "resync completed", func() (bool, string) {
+		return view.Syncs() > syncs && view.Ready(), "state " + view.State()
 	})
 	// No notification is pending any more (both were applied before the resync wrote), so what
 	// Redis holds now is what the resync left.
-	if ok, why := cards.allCardsMatch(e, ids); !ok {
+	if ok, why := view.allCardsMatch(e, ids); !ok {
 		t.Fatal(why)
 	}
-	var got projections.ProductView
-	card, ok := cards.Get(ctx, updated)
+	var got queries.ProductView
+	card, ok := view.Get(ctx, updated)
 	if !ok || json.Unmarshal(card, &got) != nil || got.Name != newName {
 		t.Fatalf("card of the product updated during the resync: %s, %v", card, ok)
 	}
-	if card, ok := cards.Get(ctx, deleted); ok {
+	if card, ok := view.Get(ctx, deleted); ok {
 		t.Fatalf("card of the product deleted during the resync: %s", card)
 	}
 }
@@ -195,12 +198,12 @@ func TestProductCardsResyncNeverOverwritesNewer(t *testing.T) {
 // Versions and tombstones left in Redis by a dropped database of the same name (same prefix) do
 // not hold back the cards of the new one.
 func TestProductCardsIgnoreAnotherDatabasesVersions(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	ctx := t.Context()
-	products := bulkProducts(t, e, 5, 1)
+	products := projtest.BulkProducts(t, e, 5, 1)
 	ids := slices.Sorted(maps.Keys(products))
-	startEngine(t, e, 0)
-	waitCaughtUp(t, e, projections.ProductsProjector)
+	projtest.StartEngine(t, e, 0)
+	projtest.WaitCaughtUp(t, e, catalogproj.ProductsProjector)
 	rdb, prefix := testdb.Redis(t)
 	if err := rdb.HSet(ctx, prefix+"cards:versions", ids[0], "gone", ids[1], 1_000_000).Err(); err != nil {
 		t.Fatal(err)
@@ -208,11 +211,11 @@ func TestProductCardsIgnoreAnotherDatabasesVersions(t *testing.T) {
 	if err := rdb.Set(ctx, prefix+"cards:database", "a dropped database", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	cards := startCards(t, e, rdb, prefix)
-	eventually(t, "view ready and whole", func() (bool, string) {
-		if !cards.Ready() {
+	view := startCards(t, e, rdb, prefix)
+	projtest.Eventually(t, "view ready and whole", func() (bool, string) {
+		if !view.Ready() {
 			return false, "not ready"
 		}
-		return cards.allCardsMatch(e, ids)
+		return view.allCardsMatch(e, ids)
 	})
 }

@@ -1,4 +1,4 @@
-package projections_test
+package cards_test
 
 import (
 	"context"
@@ -6,20 +6,22 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/techvault/techvault/internal/projtest"
 	"github.com/techvault/techvault/internal/testdb"
-	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/queries"
 )
 
 // Concurrent Gets are answered together by batched MGETs: every caller still gets its own card,
 // and a missing card is a miss, not someone else's card.
 func TestProductCardsConcurrentGets(t *testing.T) {
-	e := newEnv(t)
-	products := bulkProducts(t, e, 40, 1)
-	startEngine(t, e, 0)
-	waitCaughtUp(t, e, projections.ProductsProjector)
+	e := projtest.NewEnv(t)
+	products := projtest.BulkProducts(t, e, 40, 1)
+	projtest.StartEngine(t, e, 0)
+	projtest.WaitCaughtUp(t, e, catalogproj.ProductsProjector)
 	rdb, prefix := testdb.Redis(t)
-	cards := startCards(t, e, rdb, prefix)
-	eventually(t, "cards ready", func() (bool, string) { return cards.Ready(), "not ready" })
+	view := startCards(t, e, rdb, prefix)
+	projtest.Eventually(t, "cards ready", func() (bool, string) { return view.Ready(), "not ready" })
 
 	var wg sync.WaitGroup
 	for g := range 16 {
@@ -31,18 +33,18 @@ func TestProductCardsConcurrentGets(t *testing.T) {
 					if (int(id)+round)%16 != g {
 						continue
 					}
-					b, ok := cards.Get(context.Background(), id)
+					b, ok := view.Get(context.Background(), id)
 					if !ok {
 						t.Errorf("card %d: miss", id)
 						return
 					}
-					var got projections.ProductView
+					var got queries.ProductView
 					if err := json.Unmarshal(b, &got); err != nil || got.ID != id || got.Name != want.Name {
 						t.Errorf("card %d: got %s (%v)", id, b, err)
 						return
 					}
 				}
-				if _, ok := cards.Get(context.Background(), 1_000_000+int64(g)); ok {
+				if _, ok := view.Get(context.Background(), 1_000_000+int64(g)); ok {
 					t.Errorf("card of a product that does not exist")
 					return
 				}

@@ -1,4 +1,4 @@
-package projections_test
+package cards_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/internal/projtest"
 	"github.com/techvault/techvault/internal/testdb"
 )
 
@@ -15,12 +16,12 @@ import (
 // other readers filling the cache concurrently (a fill that fetched the old card must not store
 // it after the invalidation).
 func TestLocalCardCacheNeverStaleAfterCommit(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	ctx := t.Context()
-	startEngine(t, e, 0)
+	projtest.StartEngine(t, e, 0)
 	rdb, prefix := testdb.Redis(t)
-	cards := startCards(t, e, rdb, prefix)
-	products := bulkProducts(t, e, 4, 0)
+	view := startCards(t, e, rdb, prefix)
+	products := projtest.BulkProducts(t, e, 4, 0)
 	var ids []int64
 	var last int64
 	for id, p := range products {
@@ -28,11 +29,11 @@ func TestLocalCardCacheNeverStaleAfterCommit(t *testing.T) {
 		last = max(last, p.Position)
 	}
 	waitProjected(t, e, last)
-	eventually(t, "view ready with every card", func() (bool, string) {
-		if !cards.Ready() {
+	projtest.Eventually(t, "view ready with every card", func() (bool, string) {
+		if !view.Ready() {
 			return false, "not ready"
 		}
-		return cards.allCardsMatch(e, ids)
+		return view.allCardsMatch(e, ids)
 	})
 
 	stockOf := func(card []byte) int64 {
@@ -53,7 +54,7 @@ func TestLocalCardCacheNeverStaleAfterCommit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := r; readCtx.Err() == nil; i++ {
-				cards.Get(readCtx, ids[i%len(ids)])
+				view.Get(readCtx, ids[i%len(ids)])
 			}
 		}()
 	}
@@ -61,20 +62,20 @@ func TestLocalCardCacheNeverStaleAfterCommit(t *testing.T) {
 
 	for round := range 40 {
 		id := ids[round%len(ids)]
-		if card, ok := cards.Get(ctx, id); !ok || card == nil {
+		if card, ok := view.Get(ctx, id); !ok || card == nil {
 			t.Fatalf("round %d: product %d not served from the view", round, id)
 		}
-		res, err := e.cat.AdjustStock(ctx, testMD, commands.AdjustStock{ID: id, Delta: 1})
+		res, err := e.Cat.AdjustStock(ctx, projtest.MD, commands.AdjustStock{ID: id, Delta: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Wait until Redis holds the new card: the view has applied the notification.
-		eventually(t, "card updated in Redis", func() (bool, string) {
-			card, err := rdb.Get(ctx, cards.key(id)).Bytes()
+		projtest.Eventually(t, "card updated in Redis", func() (bool, string) {
+			card, err := rdb.Get(ctx, view.key(id)).Bytes()
 			return err == nil && stockOf(card) == res.Stock, string(card)
 		})
 		for range 20 {
-			card, ok := cards.Get(ctx, id)
+			card, ok := view.Get(ctx, id)
 			if ok && stockOf(card) != res.Stock {
 				t.Fatalf("round %d: product %d served stock %d from the view after the change to %d reached Redis",
 					round, id, stockOf(card), res.Stock)

@@ -1,4 +1,4 @@
-package projections_test
+package queries_test
 
 import (
 	"cmp"
@@ -16,7 +16,8 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
-	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/internal/projtest"
+	"github.com/techvault/techvault/queries"
 )
 
 // seedProduct is one product of the query fixture. Names are single lowercase words so that
@@ -58,7 +59,7 @@ var querySeed = []seedProduct{
 
 type seeded struct {
 	seedProduct
-	view projections.ProductView
+	view queries.ProductView
 }
 
 // words splits text as SearchQuery does.
@@ -68,7 +69,7 @@ func words(s string) []string {
 
 // matches is the reference semantics of ProductFilter: every word of Q prefixes a word of the
 // product's name or description; the other filters as documented.
-func matches(p seeded, f projections.ProductFilter) bool {
+func matches(p seeded, f queries.ProductFilter) bool {
 	text := words(p.name + " " + p.desc)
 	for _, q := range words(f.Q) {
 		if !slices.ContainsFunc(text, func(w string) bool { return strings.HasPrefix(w, q) }) {
@@ -87,21 +88,21 @@ func matches(p seeded, f projections.ProductFilter) bool {
 }
 
 // sortOrders are the reference orders of ProductSorts.
-var sortOrders = map[string]func(a, b projections.ProductView) int{
-	"": func(a, b projections.ProductView) int { return cmp.Compare(a.ID, b.ID) },
-	"price": func(a, b projections.ProductView) int {
+var sortOrders = map[string]func(a, b queries.ProductView) int{
+	"": func(a, b queries.ProductView) int { return cmp.Compare(a.ID, b.ID) },
+	"price": func(a, b queries.ProductView) int {
 		return cmp.Or(cmp.Compare(a.Price, b.Price), cmp.Compare(a.ID, b.ID))
 	},
-	"-price": func(a, b projections.ProductView) int {
+	"-price": func(a, b queries.ProductView) int {
 		return cmp.Or(cmp.Compare(b.Price, a.Price), cmp.Compare(b.ID, a.ID))
 	},
-	"name": func(a, b projections.ProductView) int {
+	"name": func(a, b queries.ProductView) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 	},
-	"-created_at": func(a, b projections.ProductView) int {
+	"-created_at": func(a, b queries.ProductView) int {
 		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.ID, a.ID))
 	},
-	"-rating": func(a, b projections.ProductView) int {
+	"-rating": func(a, b queries.ProductView) int {
 		return cmp.Or(cmp.Compare(b.Rating, a.Rating), cmp.Compare(a.ID, b.ID))
 	},
 }
@@ -109,17 +110,17 @@ var sortOrders = map[string]func(a, b projections.ProductView) int{
 // seedQueries appends the fixture through the commands (with a clock that gives every three
 // products the same created_at, so that the keyset tie-breaks matter), rebuilds the read tables
 // from the log and sets ratings (no projector writes them yet).
-func seedQueries(t *testing.T) (*env, []seeded, [2]int64) {
+func seedQueries(t *testing.T) (*projtest.Env, []seeded, [2]int64) {
 	t.Helper()
 	var calls atomic.Int64
 	base := time.Date(2025, 3, 1, 10, 0, 0, 123456000, time.UTC)
-	e := newEnvWithClock(t, func() time.Time {
+	e := projtest.NewEnvWithClock(t, func() time.Time {
 		return base.Add(time.Duration(calls.Add(1)/3) * time.Second)
 	})
 	ctx := t.Context()
 	var cats [2]int64
 	for i := range cats {
-		c, err := e.cat.CreateCategory(ctx, testMD, commands.CreateCategory{Name: fmt.Sprintf("shelf %d", i+1)})
+		c, err := e.Cat.CreateCategory(ctx, projtest.MD, commands.CreateCategory{Name: fmt.Sprintf("shelf %d", i+1)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,18 +132,18 @@ func seedQueries(t *testing.T) (*env, []seeded, [2]int64) {
 		if s.cat > 0 {
 			cmd.CategoryID = &cats[s.cat-1]
 		}
-		p, err := e.cat.CreateProduct(ctx, testMD, cmd)
+		p, err := e.Cat.CreateProduct(ctx, projtest.MD, cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, seeded{seedProduct: s, view: projections.ProductView{ID: p.ID}})
+		out = append(out, seeded{seedProduct: s, view: queries.ProductView{ID: p.ID}})
 	}
-	rebuildAll(t, e)
+	projtest.RebuildAll(t, e)
 	for i, s := range out {
-		if _, err := e.pool.Exec(ctx, `UPDATE products SET rating = $2::numeric, rating_count = 1 WHERE id = $1`, s.view.ID, s.rating); err != nil {
+		if _, err := e.Pool.Exec(ctx, `UPDATE products SET rating = $2::numeric, rating_count = 1 WHERE id = $1`, s.view.ID, s.rating); err != nil {
 			t.Fatal(err)
 		}
-		v, err := e.q.Product(ctx, s.view.ID)
+		v, err := e.Q.Product(ctx, s.view.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,9 +161,9 @@ func seedQueries(t *testing.T) (*env, []seeded, [2]int64) {
 
 // walk reads every page of f and checks the page shape: full pages with a cursor, then a last
 // page without one.
-func walk(t *testing.T, q *projections.CatalogQueries, f projections.ProductFilter) []projections.ProductView {
+func walk(t *testing.T, q *queries.CatalogQueries, f queries.ProductFilter) []queries.ProductView {
 	t.Helper()
-	var all []projections.ProductView
+	var all []queries.ProductView
 	for page := 1; ; page++ {
 		p, err := q.Products(context.Background(), f)
 		if err != nil {
@@ -193,33 +194,33 @@ func TestProductsQueries(t *testing.T) {
 
 	filters := []struct {
 		name string
-		f    projections.ProductFilter
+		f    queries.ProductFilter
 	}{
-		{"everything", projections.ProductFilter{}},
-		{"q prefix", projections.ProductFilter{Q: "cab"}},
-		{"q several words", projections.ProductFilter{Q: "usb bra"}},
-		{"q in description only", projections.ProductFilter{Q: "cordless"}},
-		{"q is case-insensitive", projections.ProductFilter{Q: "DRILL"}},
-		{"q punctuation is ignored", projections.ProductFilter{Q: "  steel,  HEAV! "}},
-		{"q matching nothing", projections.ProductFilter{Q: "zzz"}},
-		{"q without a searchable word", projections.ProductFilter{Q: "!?"}},
-		{"category 1", projections.ProductFilter{CategoryID: &cats[0]}},
-		{"category 2", projections.ProductFilter{CategoryID: &cats[1]}},
-		{"unknown category", projections.ProductFilter{CategoryID: new(int64)}},
-		{"min price (inclusive)", projections.ProductFilter{MinPrice: money(8999)}},
-		{"max price (inclusive)", projections.ProductFilter{MaxPrice: money(500)}},
-		{"price range", projections.ProductFilter{MinPrice: money(500), MaxPrice: money(1999)}},
-		{"free", projections.ProductFilter{MaxPrice: money(0)}},
-		{"in stock", projections.ProductFilter{InStock: &yes}},
-		{"out of stock", projections.ProductFilter{InStock: &no}},
-		{"combined", projections.ProductFilter{Q: "c", CategoryID: &cats[1], MinPrice: money(1000), MaxPrice: money(2000), InStock: &yes}},
+		{"everything", queries.ProductFilter{}},
+		{"q prefix", queries.ProductFilter{Q: "cab"}},
+		{"q several words", queries.ProductFilter{Q: "usb bra"}},
+		{"q in description only", queries.ProductFilter{Q: "cordless"}},
+		{"q is case-insensitive", queries.ProductFilter{Q: "DRILL"}},
+		{"q punctuation is ignored", queries.ProductFilter{Q: "  steel,  HEAV! "}},
+		{"q matching nothing", queries.ProductFilter{Q: "zzz"}},
+		{"q without a searchable word", queries.ProductFilter{Q: "!?"}},
+		{"category 1", queries.ProductFilter{CategoryID: &cats[0]}},
+		{"category 2", queries.ProductFilter{CategoryID: &cats[1]}},
+		{"unknown category", queries.ProductFilter{CategoryID: new(int64)}},
+		{"min price (inclusive)", queries.ProductFilter{MinPrice: money(8999)}},
+		{"max price (inclusive)", queries.ProductFilter{MaxPrice: money(500)}},
+		{"price range", queries.ProductFilter{MinPrice: money(500), MaxPrice: money(1999)}},
+		{"free", queries.ProductFilter{MaxPrice: money(0)}},
+		{"in stock", queries.ProductFilter{InStock: &yes}},
+		{"out of stock", queries.ProductFilter{InStock: &no}},
+		{"combined", queries.ProductFilter{Q: "c", CategoryID: &cats[1], MinPrice: money(1000), MaxPrice: money(2000), InStock: &yes}},
 	}
-	sorts := slices.Sorted(maps.Keys(projections.ProductSorts))
+	sorts := slices.Sorted(maps.Keys(queries.ProductSorts))
 	if !slices.Equal(sorts, slices.Sorted(maps.Keys(sortOrders))) {
 		t.Fatalf("ProductSorts has %v; this test knows %v", sorts, slices.Sorted(maps.Keys(sortOrders)))
 	}
 	for _, fc := range filters {
-		var want []projections.ProductView
+		var want []queries.ProductView
 		for _, s := range seed {
 			if matches(s, fc.f) {
 				want = append(want, s.view)
@@ -232,7 +233,7 @@ func TestProductsQueries(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/sort=%q/limit=%d", fc.name, sort, limit), func(t *testing.T) {
 					f := fc.f
 					f.Sort, f.Limit = sort, limit
-					got := walk(t, e.q, f)
+					got := walk(t, e.Q, f)
 					if gotIDs := ids(got); !slices.Equal(gotIDs, wantIDs) {
 						t.Fatalf("ids %v\nwant %v", gotIDs, wantIDs)
 					}
@@ -254,7 +255,7 @@ func TestProductsQueries(t *testing.T) {
 	// name find it (the demo catalog has "DDR5-6000" and "PCIe 4.0").
 	t.Run("search finds model numbers and sizes", func(t *testing.T) {
 		for _, q := range []string{"4090", "rtx 4090", "RTX-4090", "1.5m", "1.5", "DDR5-6000", "ddr5 6000", "pcie 4.0"} {
-			f := projections.ProductFilter{Q: q, Limit: 100}
+			f := queries.ProductFilter{Q: q, Limit: 100}
 			var want []int64
 			for _, s := range seed {
 				if matches(s, f) {
@@ -264,9 +265,9 @@ func TestProductsQueries(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatalf("fixture has no product for %q", q)
 			}
-			got := ids(walk(t, e.q, f))
+			got := ids(walk(t, e.Q, f))
 			if !slices.Equal(got, want) {
-				t.Errorf("search %q (tsquery %q) finds %v, want %v", q, projections.SearchQuery(q), got, want)
+				t.Errorf("search %q (tsquery %q) finds %v, want %v", q, queries.SearchQuery(q), got, want)
 			}
 		}
 	})
@@ -274,13 +275,13 @@ func TestProductsQueries(t *testing.T) {
 	t.Run("bad cursors and sorts", func(t *testing.T) {
 		first := func(sort string) string {
 			t.Helper()
-			p, err := e.q.Products(ctx, projections.ProductFilter{Sort: sort, Limit: 1})
+			p, err := e.Q.Products(ctx, queries.ProductFilter{Sort: sort, Limit: 1})
 			if err != nil || p.NextCursor == "" {
 				t.Fatalf("first page by %q: %+v, %v", sort, p, err)
 			}
 			return p.NextCursor
 		}
-		cp, err := e.q.Categories(ctx, 1, "")
+		cp, err := e.Q.Categories(ctx, 1, "")
 		if err != nil || cp.NextCursor == "" {
 			t.Fatalf("first page of categories: %+v, %v", cp, err)
 		}
@@ -306,8 +307,8 @@ func TestProductsQueries(t *testing.T) {
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				p, err := e.q.Products(ctx, projections.ProductFilter{Sort: tc.sort, Cursor: tc.cursor, Limit: 5})
-				if !isInvalid(err) {
+				p, err := e.Q.Products(ctx, queries.ProductFilter{Sort: tc.sort, Cursor: tc.cursor, Limit: 5})
+				if !projtest.IsInvalid(err) {
 					t.Fatalf("Products(sort %q, cursor %q) = %d items, %v; want an error matching domain.ErrInvalid", tc.sort, tc.cursor, len(p.Items), err)
 				}
 			})
@@ -324,7 +325,7 @@ func TestProductsQueries(t *testing.T) {
 						t.Errorf("Products with Limit %d panics: %v", limit, r)
 					}
 				}()
-				p, err := e.q.Products(ctx, projections.ProductFilter{Limit: limit})
+				p, err := e.Q.Products(ctx, queries.ProductFilter{Limit: limit})
 				if err == nil && len(p.Items) > 0 {
 					t.Errorf("Products with Limit %d = %d items, want an error or none", limit, len(p.Items))
 				}
@@ -333,7 +334,7 @@ func TestProductsQueries(t *testing.T) {
 	})
 }
 
-func ids(vs []projections.ProductView) []int64 {
+func ids(vs []queries.ProductView) []int64 {
 	out := make([]int64, len(vs))
 	for i, v := range vs {
 		out[i] = v.ID

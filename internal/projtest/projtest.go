@@ -1,4 +1,8 @@
-package projections_test
+// Package projtest holds what the projection tests share (the framework's, the read models',
+// the queries' and the views'): a fresh database with an event store and the catalog's commands,
+// a running engine, waits on checkpoints, rebuilds, and a reproducible catalog history with its
+// model.
+package projtest
 
 import (
 	"bytes"
@@ -26,51 +30,57 @@ import (
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/internal/testdb"
 	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/queries"
 )
 
-// waitTimeout bounds every wait for asynchronous work (projection, view refresh).
-const waitTimeout = 15 * time.Second
+// WaitTimeout bounds every wait for asynchronous work (projection, view refresh).
+const WaitTimeout = 15 * time.Second
 
-var testMD = eventstore.Metadata{ActorID: "tester", CorrelationID: "projections-test"}
+// MD is the metadata the tests append with.
+var MD = domain.Metadata{ActorID: "tester", CorrelationID: "projections-test"}
 
-// env is a fresh database with an event store, the catalog's command handlers and the readers a
+// StoreMD is MD as the event store records it, for tests that append events directly.
+var StoreMD = eventstore.Metadata(MD)
+
+// Env is a fresh database with an event store, the catalog's command handlers and the readers a
 // projection test needs.
-type env struct {
-	db    *testdb.DB
-	pool  *pgxpool.Pool
-	store *eventstore.Store
-	ids   *eventstore.Sequences
-	cat   *commands.Catalog
-	ck    *projections.Checkpoints
-	q     *projections.CatalogQueries
-	log   *slog.Logger
+type Env struct {
+	DB    *testdb.DB
+	Pool  *pgxpool.Pool
+	Store *eventstore.Store
+	IDs   *eventstore.Sequences
+	Cat   *commands.Catalog
+	Ck    *projections.Checkpoints
+	Q     *queries.CatalogQueries
+	Log   *slog.Logger
 }
 
-func newEnv(t *testing.T) *env { t.Helper(); return newEnvWithClock(t, nil) }
+func NewEnv(t *testing.T) *Env { t.Helper(); return NewEnvWithClock(t, nil) }
 
-// newEnvWithClock is newEnv with a store whose recorded_at comes from now (time.Now when nil).
-func newEnvWithClock(t *testing.T, now func() time.Time) *env {
+// NewEnvWithClock is newEnv with a store whose recorded_at comes from now (time.Now when nil).
+func NewEnvWithClock(t *testing.T, now func() time.Time) *Env {
 	t.Helper()
-	log := testLogger(t)
+	log := Logger(t)
 	db := testdb.New(t)
 	store, err := eventstore.New(eventstore.Config{Pool: db.Pool, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ids := store.Sequences(map[string]string{commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"})
-	return &env{
-		db: db, pool: db.Pool, store: store, ids: ids,
-		cat: commands.NewCatalog(store, ids),
-		ck:  projections.NewCheckpoints(db.Pool),
-		q:   projections.NewCatalogQueries(db.Pool),
-		log: log,
+	return &Env{
+		DB: db, Pool: db.Pool, Store: store, IDs: ids,
+		Cat: commands.NewCatalog(store, ids),
+		Ck:  projections.NewCheckpoints(db.Pool),
+		Q:   queries.NewCatalogQueries(db.Pool),
+		Log: log,
 	}
 }
 
-// testLogger keeps warnings and errors of the code under test and prints them only when the test
+// Logger keeps warnings and errors of the code under test and prints them only when the test
 // fails (TV_TEST_LOG=1 streams everything to stderr instead). It never calls t.Log from another
 // goroutine, so a late log line cannot outlive the test.
-func testLogger(t *testing.T) *slog.Logger {
+func Logger(t *testing.T) *slog.Logger {
 	t.Helper()
 	buf := &lockedBuffer{}
 	var w io.Writer = buf
@@ -109,46 +119,46 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// runningEngine is a projection engine running in its own goroutine.
-type runningEngine struct {
+// RunningEngine is a projection engine running in its own goroutine.
+type RunningEngine struct {
 	eng  *projections.Engine
 	done chan error
 	once sync.Once
 }
 
-// startEngine runs every projector live with the given batch size and waits until they are
+// StartEngine runs every projector live with the given batch size and waits until they are
 // subscribed. The engine is stopped when the test ends, if it was not stopped before.
-func startEngine(t *testing.T, e *env, batchSize int) *runningEngine {
+func StartEngine(t *testing.T, e *Env, batchSize int) *RunningEngine {
 	t.Helper()
-	sqlDB := stdlib.OpenDBFromPool(e.pool)
+	sqlDB := stdlib.OpenDBFromPool(e.Pool)
 	eng, err := projections.NewEngine(projections.EngineConfig{
 		DB:           sqlDB,
-		Projectors:   projections.All(),
-		Logger:       e.log,
+		Projectors:   catalogproj.Projectors(),
+		Logger:       e.Log,
 		PollInterval: 5 * time.Millisecond,
 		BatchSize:    batchSize,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &runningEngine{eng: eng, done: make(chan error, 1)}
+	r := &RunningEngine{eng: eng, done: make(chan error, 1)}
 	go func() { r.done <- eng.Run(context.Background()) }()
 	t.Cleanup(func() {
-		r.stop(t)
+		r.Stop(t)
 		_ = sqlDB.Close()
 	})
 	select {
 	case <-eng.Running():
 	case err := <-r.done:
 		t.Fatalf("engine stopped before running: %v", err)
-	case <-time.After(waitTimeout):
+	case <-time.After(WaitTimeout):
 		t.Fatal("engine did not start")
 	}
 	return r
 }
 
-// stop closes the engine and waits for Run to return.
-func (r *runningEngine) stop(t *testing.T) {
+// Stop closes the engine and waits for Run to return.
+func (r *RunningEngine) Stop(t *testing.T) {
 	t.Helper()
 	r.once.Do(func() {
 		if err := r.eng.Close(); err != nil {
@@ -159,37 +169,37 @@ func (r *runningEngine) stop(t *testing.T) {
 			if err != nil {
 				t.Errorf("engine Run: %v", err)
 			}
-		case <-time.After(waitTimeout):
-			t.Errorf("engine did not stop within %v", waitTimeout)
+		case <-time.After(WaitTimeout):
+			t.Errorf("engine did not stop within %v", WaitTimeout)
 		}
 	})
 }
 
-// eventually polls cond until it holds, failing the test with cond's last explanation once the
+// Eventually polls cond until it holds, failing the test with cond's last explanation once the
 // deadline passes. It must be called from the test goroutine.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
+func Eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(WaitTimeout)
 	for {
 		ok, detail := cond()
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %v: %s", what, waitTimeout, detail)
+			t.Fatalf("%s: not reached within %v: %s", what, WaitTimeout, detail)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-var allProjectors = []string{projections.CategoriesProjector, projections.ProductsProjector}
+var AllProjectors = []string{catalogproj.CategoriesProjector, catalogproj.ProductsProjector}
 
-// waitCaughtUp waits until every named projector has no lag.
-func waitCaughtUp(t *testing.T, e *env, names ...string) []projections.Status {
+// WaitCaughtUp waits until every named projector has no lag.
+func WaitCaughtUp(t *testing.T, e *Env, names ...string) []projections.Status {
 	t.Helper()
 	var last []projections.Status
-	eventually(t, "projectors caught up", func() (bool, string) {
-		st, err := e.ck.Status(context.Background(), names...)
+	Eventually(t, "projectors caught up", func() (bool, string) {
+		st, err := e.Ck.Status(context.Background(), names...)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -204,10 +214,10 @@ func waitCaughtUp(t *testing.T, e *env, names ...string) []projections.Status {
 	return last
 }
 
-// snapshot returns every row of table, ordered by id, as JSON (all columns).
-func snapshot(t *testing.T, e *env, table string) []string {
+// Snapshot returns every row of table, ordered by id, as JSON (all columns).
+func Snapshot(t *testing.T, e *Env, table string) []string {
 	t.Helper()
-	rows, err := e.pool.Query(context.Background(),
+	rows, err := e.Pool.Query(context.Background(),
 		`SELECT to_jsonb(t)::text AS row FROM `+pgx.Identifier{table}.Sanitize()+` t ORDER BY row`)
 	if err != nil {
 		t.Fatalf("snapshot of %s: %v", table, err)
@@ -219,8 +229,8 @@ func snapshot(t *testing.T, e *env, table string) []string {
 	return out
 }
 
-// requireSameRows fails with the first differing row when two snapshots differ.
-func requireSameRows(t *testing.T, what string, want, got []string) {
+// RequireSameRows fails with the first differing row when two snapshots differ.
+func RequireSameRows(t *testing.T, what string, want, got []string) {
 	t.Helper()
 	if slices.Equal(want, got) {
 		return
@@ -239,27 +249,27 @@ func requireSameRows(t *testing.T, what string, want, got []string) {
 	}
 }
 
-// rebuildAll rebuilds every projector and checks that each read the whole log.
-func rebuildAll(t *testing.T, e *env) {
+// RebuildAll rebuilds every projector and checks that each read the whole log.
+func RebuildAll(t *testing.T, e *Env) {
 	t.Helper()
-	for _, p := range projections.All() {
-		rebuild(t, e, p)
+	for _, p := range catalogproj.Projectors() {
+		Rebuild(t, e, p)
 	}
 }
 
-// rebuild rebuilds p once every event appended so far is visible to readers, and checks that it
+// Rebuild rebuilds p once every event appended so far is visible to readers, and checks that it
 // read the whole log. (Visibility is cluster-wide: a write transaction open in any database of
 // the server, another test binary's included, holds fresh events back from every reader; a
-// rebuild then rightly stops before them, leaving them to the live engine.)
-func rebuild(t *testing.T, e *env, p projections.Projector) projections.RebuildStats {
+// Rebuild then rightly stops before them, leaving them to the live engine.)
+func Rebuild(t *testing.T, e *Env, p projections.Projector) projections.RebuildStats {
 	t.Helper()
-	waitVisible(t, e)
+	WaitVisible(t, e)
 	var total int64
-	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM events
+	if err := e.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events
 		WHERE $1::text[] IS NULL OR stream_type = ANY($1)`, p.StreamTypes()).Scan(&total); err != nil {
 		t.Fatal(err)
 	}
-	st, err := projections.Rebuild(context.Background(), e.pool, p, e.log)
+	st, err := projections.Rebuild(context.Background(), e.Pool, p, e.Log)
 	if err != nil {
 		t.Fatalf("rebuilding %s: %v", p.Name(), err)
 	}
@@ -269,14 +279,14 @@ func rebuild(t *testing.T, e *env, p projections.Projector) projections.RebuildS
 	return st
 }
 
-// waitVisible waits until every event in the log is visible to a reader (no older write
+// WaitVisible waits until every event in the log is visible to a reader (no older write
 // transaction is open on the server) and returns how many there are.
-func waitVisible(t *testing.T, e *env) int64 {
+func WaitVisible(t *testing.T, e *Env) int64 {
 	t.Helper()
 	var total int64
-	eventually(t, "every appended event visible to readers", func() (bool, string) {
+	Eventually(t, "every appended event visible to readers", func() (bool, string) {
 		var visible int64
-		err := e.pool.QueryRow(context.Background(), `SELECT count(*),
+		err := e.Pool.QueryRow(context.Background(), `SELECT count(*),
 			count(*) FILTER (WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())) FROM events`).Scan(&total, &visible)
 		if err != nil {
 			return false, err.Error()
@@ -286,72 +296,72 @@ func waitVisible(t *testing.T, e *env) int64 {
 	return total
 }
 
-func eventCount(t *testing.T, e *env) int64 {
+func EventCount(t *testing.T, e *Env) int64 {
 	t.Helper()
 	var n int64
-	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
+	if err := e.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
 }
 
-func head(t *testing.T, e *env) int64 {
+func Head(t *testing.T, e *Env) int64 {
 	t.Helper()
-	h, err := e.store.Head(context.Background())
+	h, err := e.Store.Head(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-// catalogDriver appends a pseudo-random but reproducible catalog history through the command
+// CatalogDriver appends a pseudo-random but reproducible catalog history through the command
 // handlers and keeps the model of what the domain should now hold. It is used by one goroutine
 // at a time; ops may be read from any goroutine.
-type catalogDriver struct {
-	e        *env
+type CatalogDriver struct {
+	e        *Env
 	rng      *rand.Rand
-	cats     []int64 // live categories, in creation order
-	ids      []int64 // live products, in creation order
-	products map[int64]commands.ProductResult
-	// orphans are live products whose category was deleted. They are not updated afterwards:
+	Cats     []int64 // live categories, in creation order
+	IDs      []int64 // live products, in creation order
+	Products map[int64]commands.ProductResult
+	// Orphans are live products whose category was deleted. They are not updated afterwards:
 	// see TestProductUpdateAfterCategoryDelete for why.
-	orphans map[int64]bool
-	last    int64 // highest position appended
-	ops     atomic.Int64
+	Orphans map[int64]bool
+	Last    int64 // highest position appended
+	Ops     atomic.Int64
 }
 
-func newDriver(e *env, seed uint64) *catalogDriver {
-	return &catalogDriver{e: e, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		products: map[int64]commands.ProductResult{}, orphans: map[int64]bool{}}
+func NewDriver(e *Env, seed uint64) *CatalogDriver {
+	return &CatalogDriver{e: e, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		Products: map[int64]commands.ProductResult{}, Orphans: map[int64]bool{}}
 }
 
-func (d *catalogDriver) note(pos int64) {
-	d.last = max(d.last, pos)
-	d.ops.Add(1)
+func (d *CatalogDriver) note(pos int64) {
+	d.Last = max(d.Last, pos)
+	d.Ops.Add(1)
 }
 
-func (d *catalogDriver) createCategory(ctx context.Context) error {
-	n := len(d.cats) + 1
-	c, err := d.e.cat.CreateCategory(ctx, testMD, commands.CreateCategory{
+func (d *CatalogDriver) CreateCategory(ctx context.Context) error {
+	n := len(d.Cats) + 1
+	c, err := d.e.Cat.CreateCategory(ctx, MD, commands.CreateCategory{
 		Name: fmt.Sprintf("category %d", n), Description: fmt.Sprintf("things of kind %d", n)})
 	if err != nil {
 		return fmt.Errorf("creating category: %w", err)
 	}
-	d.cats = append(d.cats, c.ID)
+	d.Cats = append(d.Cats, c.ID)
 	d.note(c.Position)
 	return nil
 }
 
-func (d *catalogDriver) randomCategory() *int64 {
-	if len(d.cats) == 0 || d.rng.IntN(4) == 0 {
+func (d *CatalogDriver) randomCategory() *int64 {
+	if len(d.Cats) == 0 || d.rng.IntN(4) == 0 {
 		return nil
 	}
-	id := d.cats[d.rng.IntN(len(d.cats))]
+	id := d.Cats[d.rng.IntN(len(d.Cats))]
 	return &id
 }
 
-func (d *catalogDriver) createProduct(ctx context.Context) error {
-	p, err := d.e.cat.CreateProduct(ctx, testMD, commands.CreateProduct{
+func (d *CatalogDriver) CreateProduct(ctx context.Context) error {
+	p, err := d.e.Cat.CreateProduct(ctx, MD, commands.CreateProduct{
 		Name:        fmt.Sprintf("gadget %d", d.rng.IntN(1000)),
 		Description: fmt.Sprintf("a gadget of series %d", d.rng.IntN(10)),
 		Price:       domain.Money(d.rng.IntN(100_000)),
@@ -361,38 +371,38 @@ func (d *catalogDriver) createProduct(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating product: %w", err)
 	}
-	d.ids = append(d.ids, p.ID)
-	d.products[p.ID] = p
+	d.IDs = append(d.IDs, p.ID)
+	d.Products[p.ID] = p
 	d.note(p.Position)
 	return nil
 }
 
 // step runs one random command on the catalog: mostly updates and stock changes, some creations
 // and deletions.
-func (d *catalogDriver) step(ctx context.Context) error {
-	if len(d.ids) == 0 {
-		return d.createProduct(ctx)
+func (d *CatalogDriver) Step(ctx context.Context) error {
+	if len(d.IDs) == 0 {
+		return d.CreateProduct(ctx)
 	}
-	id := d.ids[d.rng.IntN(len(d.ids))]
-	cur := d.products[id]
+	id := d.IDs[d.rng.IntN(len(d.IDs))]
+	cur := d.Products[id]
 	var (
 		res commands.ProductResult
 		err error
 	)
 	switch r := d.rng.IntN(100); {
 	case r < 10:
-		return d.createProduct(ctx)
+		return d.CreateProduct(ctx)
 	case r < 18:
-		pos, err := d.e.cat.DeleteProduct(ctx, testMD, id)
+		pos, err := d.e.Cat.DeleteProduct(ctx, MD, id)
 		if err != nil {
 			return fmt.Errorf("deleting product %d: %w", id, err)
 		}
-		d.ids = slices.DeleteFunc(d.ids, func(x int64) bool { return x == id })
-		delete(d.products, id)
-		delete(d.orphans, id)
+		d.IDs = slices.DeleteFunc(d.IDs, func(x int64) bool { return x == id })
+		delete(d.Products, id)
+		delete(d.Orphans, id)
 		d.note(pos)
 		return nil
-	case r < 50 && !d.orphans[id]:
+	case r < 50 && !d.Orphans[id]:
 		name := fmt.Sprintf("gadget %d mk%d", d.rng.IntN(1000), d.rng.IntN(9)+2)
 		price := domain.Money(d.rng.IntN(100_000))
 		cmd := commands.UpdateProduct{ID: id, Name: &name, Price: &price}
@@ -404,19 +414,19 @@ func (d *catalogDriver) step(ctx context.Context) error {
 			desc := fmt.Sprintf("revised gadget %d", d.rng.IntN(100))
 			cmd.Description = &desc
 		}
-		res, err = d.e.cat.UpdateProduct(ctx, testMD, cmd)
+		res, err = d.e.Cat.UpdateProduct(ctx, MD, cmd)
 	case r < 85:
 		delta := int64(d.rng.IntN(21)) - min(cur.Stock, 10)
 		if delta == 0 {
 			delta = 1
 		}
-		res, err = d.e.cat.AdjustStock(ctx, testMD, commands.AdjustStock{ID: id, Delta: delta})
+		res, err = d.e.Cat.AdjustStock(ctx, MD, commands.AdjustStock{ID: id, Delta: delta})
 	default:
 		q := int64(d.rng.IntN(4))
 		if q == cur.Stock {
 			q++
 		}
-		res, err = d.e.cat.AdjustStock(ctx, testMD, commands.AdjustStock{ID: id, Quantity: &q})
+		res, err = d.e.Cat.AdjustStock(ctx, MD, commands.AdjustStock{ID: id, Quantity: &q})
 	}
 	if err != nil {
 		return fmt.Errorf("changing product %d: %w", id, err)
@@ -424,28 +434,28 @@ func (d *catalogDriver) step(ctx context.Context) error {
 	if res.Position == 0 {
 		return fmt.Errorf("changing product %d recorded nothing", id)
 	}
-	if d.orphans[id] {
+	if d.Orphans[id] {
 		// The product aggregate does not learn of its category's deletion, so command results
 		// still name it (see TestProductUpdateAfterCategoryDelete); the read model does not.
 		res.CategoryID = nil
 	}
-	d.products[id] = res
+	d.Products[id] = res
 	d.note(res.Position)
 	return nil
 }
 
 // deleteCategory deletes a category; its products become uncategorised.
-func (d *catalogDriver) deleteCategory(ctx context.Context, id int64) error {
-	pos, err := d.e.cat.DeleteCategory(ctx, testMD, id)
+func (d *CatalogDriver) DeleteCategory(ctx context.Context, id int64) error {
+	pos, err := d.e.Cat.DeleteCategory(ctx, MD, id)
 	if err != nil {
 		return fmt.Errorf("deleting category %d: %w", id, err)
 	}
-	d.cats = slices.DeleteFunc(d.cats, func(x int64) bool { return x == id })
-	for pid, p := range d.products {
+	d.Cats = slices.DeleteFunc(d.Cats, func(x int64) bool { return x == id })
+	for pid, p := range d.Products {
 		if p.CategoryID != nil && *p.CategoryID == id {
 			p.CategoryID = nil
-			d.products[pid] = p
-			d.orphans[pid] = true
+			d.Products[pid] = p
+			d.Orphans[pid] = true
 		}
 	}
 	d.note(pos)
@@ -455,10 +465,10 @@ func (d *catalogDriver) deleteCategory(ctx context.Context, id int64) error {
 // checkAgainstModel compares the read tables with what the driver appended: the same categories
 // and products, each exactly once, with the names, prices, categories and stocks the domain
 // returned.
-func (d *catalogDriver) checkAgainstModel(t *testing.T) {
+func (d *CatalogDriver) CheckAgainstModel(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := d.e.pool.Query(ctx, `SELECT id FROM categories ORDER BY id`)
+	rows, err := d.e.Pool.Query(ctx, `SELECT id FROM categories ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,10 +476,10 @@ func (d *catalogDriver) checkAgainstModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := slices.Sorted(slices.Values(d.cats)); !slices.Equal(gotCats, want) {
+	if want := slices.Sorted(slices.Values(d.Cats)); !slices.Equal(gotCats, want) {
 		t.Errorf("categories table has ids %v, want %v", gotCats, want)
 	}
-	rows, err = d.e.pool.Query(ctx, `SELECT id FROM products ORDER BY id`)
+	rows, err = d.e.Pool.Query(ctx, `SELECT id FROM products ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,19 +487,19 @@ func (d *catalogDriver) checkAgainstModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := slices.Sorted(slices.Values(d.ids)); !slices.Equal(gotIDs, want) {
+	if want := slices.Sorted(slices.Values(d.IDs)); !slices.Equal(gotIDs, want) {
 		t.Fatalf("products table has %d ids %v, want %d: %v", len(gotIDs), gotIDs, len(want), want)
 	}
-	for _, id := range d.ids {
-		want := d.products[id]
-		got, err := d.e.q.Product(ctx, id)
+	for _, id := range d.IDs {
+		want := d.Products[id]
+		got, err := d.e.Q.Product(ctx, id)
 		if err != nil {
 			t.Fatalf("product %d: %v", id, err)
 		}
 		if got.Name != want.Name || got.Description != want.Description || got.Price != want.Price ||
 			got.Stock != want.Stock || got.InStock != (want.Stock > 0) || got.Currency != catalog.Currency ||
 			!sameID(got.CategoryID, want.CategoryID) {
-			t.Errorf("product %d:\n got %+v (category %s)\nwant %+v (category %s)", id, got, idStr(got.CategoryID), want, idStr(want.CategoryID))
+			t.Errorf("product %d:\n got %+v (category %s)\nwant %+v (category %s)", id, got, IDStr(got.CategoryID), want, IDStr(want.CategoryID))
 		}
 	}
 }
@@ -501,22 +511,22 @@ func sameID(a, b *int64) bool {
 	return *a == *b
 }
 
-func idStr(p *int64) string {
+func IDStr(p *int64) string {
 	if p == nil {
 		return "none"
 	}
 	return fmt.Sprint(*p)
 }
 
-// bulkProducts appends n products straight to the store (one append each), each with a creation
+// BulkProducts appends n products straight to the store (one append each), each with a creation
 // and adjustments stock changes, to make a long log quickly. It returns the products' final
 // state.
-func bulkProducts(t *testing.T, e *env, n, adjustments int) map[int64]commands.ProductResult {
+func BulkProducts(t *testing.T, e *Env, n, adjustments int) map[int64]commands.ProductResult {
 	t.Helper()
 	ctx := context.Background()
 	out := map[int64]commands.ProductResult{}
 	for i := range n {
-		id, err := e.ids.NextID(ctx, commands.ProductIDs)
+		id, err := e.IDs.NextID(ctx, commands.ProductIDs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -538,7 +548,7 @@ func bulkProducts(t *testing.T, e *env, n, adjustments int) map[int64]commands.P
 			}
 			evs = append(evs, eventstore.NewEvent{Type: c.EventType(), SchemaVersion: c.SchemaVersion(), Data: b})
 		}
-		res, err := e.store.Append(ctx, testMD, eventstore.StreamAppend{StreamID: catalog.ProductStreamID(id),
+		res, err := e.Store.Append(ctx, StoreMD, eventstore.StreamAppend{StreamID: catalog.ProductStreamID(id),
 			StreamType: catalog.ProductStreamType, Events: evs})
 		if err != nil {
 			t.Fatal(err)
@@ -549,5 +559,5 @@ func bulkProducts(t *testing.T, e *env, n, adjustments int) map[int64]commands.P
 	return out
 }
 
-// isInvalid reports whether err is a domain validation error.
-func isInvalid(err error) bool { return errors.Is(err, domain.ErrInvalid) }
+// IsInvalid reports whether err is a domain validation error.
+func IsInvalid(err error) bool { return errors.Is(err, domain.ErrInvalid) }

@@ -1,4 +1,4 @@
-package projections_test
+package catalogproj_test
 
 import (
 	"context"
@@ -9,29 +9,30 @@ import (
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/eventstore"
-	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/internal/projtest"
+	"github.com/techvault/techvault/projections/catalogproj"
 )
 
 // CreateProduct checks its category exists, but a DeleteCategory can commit between that check
 // and the product's append, so the log may hold a product created (or moved) into a category
 // deleted before it. The products projector shows such products uncategorised, live and rebuilt.
 func TestProductIntoCategoryDeletedFirst(t *testing.T) {
-	e := newEnv(t)
+	e := projtest.NewEnv(t)
 	ctx := context.Background()
-	startEngine(t, e, 0)
-	c, err := e.cat.CreateCategory(ctx, testMD, commands.CreateCategory{Name: "Scanners"})
+	projtest.StartEngine(t, e, 0)
+	c, err := e.Cat.CreateCategory(ctx, projtest.MD, commands.CreateCategory{Name: "Scanners"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := e.cat.CreateCategory(ctx, testMD, commands.CreateCategory{Name: "Printers"})
+	other, err := e.Cat.CreateCategory(ctx, projtest.MD, commands.CreateCategory{Name: "Printers"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved, err := e.cat.CreateProduct(ctx, testMD, commands.CreateProduct{Name: "Laser printer", Price: 19900, CategoryID: &other.ID})
+	moved, err := e.Cat.CreateProduct(ctx, projtest.MD, commands.CreateProduct{Name: "Laser printer", Price: 19900, CategoryID: &other.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cat.DeleteCategory(ctx, testMD, c.ID); err != nil {
+	if _, err := e.Cat.DeleteCategory(ctx, projtest.MD, c.ID); err != nil {
 		t.Fatal(err)
 	}
 
@@ -42,12 +43,12 @@ func TestProductIntoCategoryDeletedFirst(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.store.Append(ctx, testMD, eventstore.StreamAppend{StreamID: streamID, StreamType: catalog.ProductStreamType,
+		if _, err := e.Store.Append(ctx, projtest.StoreMD, eventstore.StreamAppend{StreamID: streamID, StreamType: catalog.ProductStreamType,
 			ExpectedVersion: version, Events: []eventstore.NewEvent{{Type: ev.EventType(), SchemaVersion: ev.SchemaVersion(), Data: b}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	newID, err := e.ids.NextID(ctx, commands.ProductIDs)
+	newID, err := e.IDs.NextID(ctx, commands.ProductIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +59,9 @@ func TestProductIntoCategoryDeletedFirst(t *testing.T) {
 
 	check := func(when string) {
 		t.Helper()
-		waitCaughtUp(t, e, projections.ProductsProjector)
+		projtest.WaitCaughtUp(t, e, catalogproj.ProductsProjector)
 		for _, id := range []int64{newID, moved.ID} {
-			p, err := e.q.Product(ctx, id)
+			p, err := e.Q.Product(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,8 +71,8 @@ func TestProductIntoCategoryDeletedFirst(t *testing.T) {
 		}
 	}
 	check("live")
-	live := snapshot(t, e, "products")
-	rebuild(t, e, projections.Products{})
+	live := projtest.Snapshot(t, e, "products")
+	projtest.Rebuild(t, e, catalogproj.Products{})
 	check("rebuilt")
-	requireSameRows(t, "products: live vs rebuilt", live, snapshot(t, e, "products"))
+	projtest.RequireSameRows(t, "products: live vs rebuilt", live, projtest.Snapshot(t, e, "products"))
 }

@@ -1,4 +1,7 @@
-package projections
+// Package catalogproj is the catalog read model: the apply functions of the categories and
+// products projectors (pure: event batch → set-based SQL), their names and the NOTIFY channel on
+// which the products projector announces changed products to the Redis view.
+package catalogproj
 
 import (
 	"fmt"
@@ -8,6 +11,7 @@ import (
 
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/projections"
 )
 
 // Projector names: consumer groups and checkpoint keys, fixed for ever.
@@ -39,7 +43,7 @@ type categoryRow struct {
 
 // Apply implements Projector: the batch's events are folded per category in Go (each event
 // carries the category's whole state), then written with one delete, one upsert and one update.
-func (Categories) Apply(t Tables, batch []eventstore.Event) ([]Stmt, error) {
+func (Categories) Apply(t projections.Tables, batch []eventstore.Event) ([]projections.Stmt, error) {
 	rows := map[int64]*categoryRow{}
 	var order []int64
 	row := func(id int64) *categoryRow {
@@ -92,24 +96,24 @@ func (Categories) Apply(t Tables, batch []eventstore.Event) ([]Stmt, error) {
 			updVersions, updAt = append(updVersions, r.version), append(updAt, r.at)
 		}
 	}
-	var out []Stmt
+	var out []projections.Stmt
 	if len(deleted) > 0 {
-		out = append(out, Stmt{t.Sub(`DELETE FROM {categories} WHERE id = ANY($1::bigint[])`), []any{deleted}})
+		out = append(out, projections.Stmt{SQL: t.Sub(`DELETE FROM {categories} WHERE id = ANY($1::bigint[])`), Args: []any{deleted}})
 	}
 	if len(insIDs) > 0 {
-		out = append(out, Stmt{t.Sub(`INSERT INTO {categories} AS c (id, name, description, version, created_at, updated_at)
+		out = append(out, projections.Stmt{SQL: t.Sub(`INSERT INTO {categories} AS c (id, name, description, version, created_at, updated_at)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
 				version = excluded.version, updated_at = excluded.updated_at
 			WHERE c.version < excluded.version`),
-			[]any{insIDs, insNames, insDescs, insVersions, utc(insCreated), utc(insAt)}})
+			Args: []any{insIDs, insNames, insDescs, insVersions, utc(insCreated), utc(insAt)}})
 	}
 	if len(updIDs) > 0 {
-		out = append(out, Stmt{t.Sub(`UPDATE {categories} AS c SET name = u.name, description = u.description,
+		out = append(out, projections.Stmt{SQL: t.Sub(`UPDATE {categories} AS c SET name = u.name, description = u.description,
 				version = u.version, updated_at = u.at
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS u(id, name, description, version, at)
 			WHERE c.id = u.id AND c.version < u.version`),
-			[]any{updIDs, updNames, updDescs, updVersions, utc(updAt)}})
+			Args: []any{updIDs, updNames, updDescs, updVersions, utc(updAt)}})
 	}
 	return out, nil
 }
@@ -181,7 +185,7 @@ const liveCategory = `CASE WHEN %[1]s IS NULL OR EXISTS (
 const searchVector = `to_tsvector('simple', regexp_replace(%[1]s || ' ' || %[2]s, '[^[:alnum:]]+', ' ', 'g'))`
 
 // statements writes the fold: one delete, one upsert for created products, one update for the rest.
-func (f *productFold) statements(t Tables) []Stmt {
+func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 	var (
 		deleted []int64
 		ins     struct {
@@ -215,12 +219,12 @@ func (f *productFold) statements(t Tables) []Stmt {
 			upd.versions, upd.at = append(upd.versions, r.version), append(upd.at, r.at.UTC())
 		}
 	}
-	var out []Stmt
+	var out []projections.Stmt
 	if len(deleted) > 0 {
-		out = append(out, Stmt{t.Sub(`DELETE FROM {products} WHERE id = ANY($1::bigint[])`), []any{deleted}})
+		out = append(out, projections.Stmt{SQL: t.Sub(`DELETE FROM {products} WHERE id = ANY($1::bigint[])`), Args: []any{deleted}})
 	}
 	if len(ins.ids) > 0 {
-		out = append(out, Stmt{t.Sub(`INSERT INTO {products} AS p (id, name, description, price, currency, category_id, stock,
+		out = append(out, projections.Stmt{SQL: t.Sub(`INSERT INTO {products} AS p (id, name, description, price, currency, category_id, stock,
 				version, created_at, updated_at, search)
 			SELECT u.id, u.name, u.description, u.price::numeric / 100, u.currency, ` + fmt.Sprintf(liveCategory, "u.category_id") + `,
 				u.stock, u.version, u.created_at, u.at, ` + fmt.Sprintf(searchVector, "u.name", "u.description") + `
@@ -231,10 +235,10 @@ func (f *productFold) statements(t Tables) []Stmt {
 				price = excluded.price, category_id = excluded.category_id, stock = excluded.stock,
 				version = excluded.version, updated_at = excluded.updated_at, search = excluded.search
 			WHERE p.version < excluded.version`),
-			[]any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at}})
+			Args: []any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at}})
 	}
 	if len(upd.ids) > 0 {
-		out = append(out, Stmt{t.Sub(`UPDATE {products} AS p SET
+		out = append(out, projections.Stmt{SQL: t.Sub(`UPDATE {products} AS p SET
 				name = CASE WHEN u.has_details THEN u.name ELSE p.name END,
 				description = CASE WHEN u.has_details THEN u.description ELSE p.description END,
 				price = CASE WHEN u.has_details THEN u.price::numeric / 100 ELSE p.price END,
@@ -246,16 +250,16 @@ func (f *productFold) statements(t Tables) []Stmt {
 				$8::bigint[], $9::bigint[], $10::timestamptz[])
 				AS u(id, has_details, name, description, price, category_id, has_stock, stock, version, at)
 			WHERE p.id = u.id AND p.version < u.version`),
-			[]any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at}})
+			Args: []any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at}})
 	}
 	f.rows, f.order = nil, nil
 	return out
 }
 
 // Apply implements Projector.
-func (Products) Apply(t Tables, batch []eventstore.Event) ([]Stmt, error) {
+func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]projections.Stmt, error) {
 	var (
-		out  []Stmt
+		out  []projections.Stmt
 		fold productFold
 	)
 	for _, e := range batch {
@@ -288,8 +292,8 @@ func (Products) Apply(t Tables, batch []eventstore.Event) ([]Stmt, error) {
 		case catalog.CategoryDeleted:
 			out = append(out, fold.statements(t)...)
 			out = append(out,
-				Stmt{t.Sub(`INSERT INTO {products_deleted_categories} (category_id) VALUES ($1) ON CONFLICT DO NOTHING`), []any{d.CategoryID}},
-				Stmt{t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), []any{d.CategoryID}})
+				projections.Stmt{SQL: t.Sub(`INSERT INTO {products_deleted_categories} (category_id) VALUES ($1) ON CONFLICT DO NOTHING`), Args: []any{d.CategoryID}},
+				projections.Stmt{SQL: t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), Args: []any{d.CategoryID}})
 		}
 	}
 	return append(out, fold.statements(t)...), nil
@@ -311,7 +315,7 @@ func (Products) Notifications(batch []eventstore.Event) []string {
 			}
 		case catalog.CategoryStreamType:
 			if e.Type == (catalog.CategoryDeleted{}).EventType() {
-				return []string{ResyncNotification}
+				return []string{projections.ResyncNotification}
 			}
 		}
 	}
@@ -324,15 +328,7 @@ func (Products) Notifications(batch []eventstore.Event) []string {
 	return out
 }
 
-// All returns every projector, in a stable order.
-func All() []Projector { return []Projector{Categories{}, Products{}} }
-
-// ByName finds a projector.
-func ByName(name string) (Projector, error) {
-	for _, p := range All() {
-		if p.Name() == name {
-			return p, nil
-		}
-	}
-	return nil, fmt.Errorf("no projector named %q", name)
+// Projectors returns the catalog's projectors, in a stable order.
+func Projectors() []projections.Projector {
+	return []projections.Projector{Categories{}, Products{}}
 }

@@ -1,10 +1,11 @@
-package projections
+// Package cards is the Redis view of product cards, with its in-process cache: each product's
+// GET response bytes, rewritten after the products projector commits.
+package cards
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,9 +18,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/queries"
 )
 
-// ProductCards is the Redis view of product cards: the JSON of ProductView per product, written
+// ProductCards is the Redis view of product cards: a product's card (the bytes Encode makes of its
+// queries.ProductView, which the HTTP API serves as they are) per product, written
 // after the products projector commits (it NOTIFYs in its transaction; this view LISTENs). Redis
 // is derived data: when it is down, Get misses and callers read Postgres; when it returns, the
 // view resynchronises from the products table before it is used again.
@@ -38,6 +44,7 @@ import (
 type ProductCards struct {
 	pool   *pgxpool.Pool
 	rdb    *redis.Client
+	encode func(queries.ProductView) ([]byte, error)
 	prefix string
 	log    *slog.Logger
 	// serving is true while every card in Redis is at least as new as the last notification
@@ -72,18 +79,22 @@ const (
 	ViewReady     = "ready"
 )
 
-// ProductCardsConfig configures the view.
-type ProductCardsConfig struct {
-	Pool   *pgxpool.Pool
-	Redis  *redis.Client
+// Config configures the view.
+type Config struct {
+	Pool  *pgxpool.Pool
+	Redis *redis.Client
+	// Encode makes a product's card: the exact bytes the HTTP API answers for it, so a card
+	// served from Redis (or the in-process cache) equals the answer read from Postgres. The
+	// transport owns that shape; the wiring passes its encoder here.
+	Encode func(queries.ProductView) ([]byte, error)
 	Prefix string // key prefix, "techvault:" by default
 	Logger *slog.Logger
 }
 
-// NewProductCards returns the view; Run keeps it up to date.
-func NewProductCards(cfg ProductCardsConfig) (*ProductCards, error) {
-	if cfg.Pool == nil || cfg.Redis == nil {
-		return nil, errors.New("projections: product cards need a pool and a Redis client")
+// New returns the view; Run keeps it up to date.
+func New(cfg Config) (*ProductCards, error) {
+	if cfg.Pool == nil || cfg.Redis == nil || cfg.Encode == nil {
+		return nil, errors.New("cards: product cards need a pool, a Redis client and an encoder")
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "techvault:"
@@ -91,7 +102,7 @@ func NewProductCards(cfg ProductCardsConfig) (*ProductCards, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &ProductCards{pool: cfg.Pool, rdb: cfg.Redis, prefix: cfg.Prefix,
+	return &ProductCards{pool: cfg.Pool, rdb: cfg.Redis, encode: cfg.Encode, prefix: cfg.Prefix,
 		log:     cfg.Logger.With("view", "product_cards"),
 		fetches: make(chan cardFetch, maxCardBatch), nudge: make(chan struct{}, 1), local: newLocalCards()}, nil
 }
@@ -226,7 +237,7 @@ func (c *ProductCards) listen(ctx context.Context) error {
 		return fmt.Errorf("acquiring listener connection: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{ProductCardsChannel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{catalogproj.ProductCardsChannel}.Sanitize()); err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
 	lctx, cancel := context.WithCancel(ctx)
@@ -252,9 +263,9 @@ func (c *ProductCards) listen(ctx context.Context) error {
 	defer func() {
 		cancel()
 		if l.running {
-			<-resyncDone
+			<-resyncDone //nolint:errcheck // the view is stopping: a resync's error no longer matters
 		}
-		<-readErr // the reader has stopped using conn
+		<-readErr //nolint:errcheck // waits until the reader has stopped using conn; its error is Run's no more
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `UNLISTEN *`)
 	}()
 
@@ -300,7 +311,7 @@ func (c *ProductCards) listen(ctx context.Context) error {
 
 // notified applies one notification: a product id to refresh, or a request to resync.
 func (c *ProductCards) notified(ctx context.Context, l *listenLoop, payload string) {
-	if payload == ResyncNotification {
+	if payload == projections.ResyncNotification {
 		c.local.clear()
 		l.want = true
 		return
@@ -419,12 +430,12 @@ func (r versionedRow) Scan(dest ...any) error {
 	return r.Row.Scan(append([]any{r.version}, dest...)...)
 }
 
-const versionedProduct = `SELECT version, ` + productColumns + ` FROM products`
+const versionedProduct = `SELECT version, ` + queries.ProductColumns + ` FROM products`
 
 // refresh rewrites one card from the products table (or removes it).
 func (c *ProductCards) refresh(ctx context.Context, id int64) error {
 	var version int64
-	p, err := scanProduct(versionedRow{c.pool.QueryRow(ctx, versionedProduct+` WHERE id = $1`, id), &version})
+	p, err := queries.ScanProduct(versionedRow{c.pool.QueryRow(ctx, versionedProduct+` WHERE id = $1`, id), &version})
 	// The local copy goes before and after the Redis write (see localCards).
 	c.local.startRewrite(id)
 	defer c.local.endRewrite(id)
@@ -434,7 +445,7 @@ func (c *ProductCards) refresh(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("reading product %d: %w", id, err)
 	}
-	b, err := json.Marshal(p)
+	b, err := c.encode(p)
 	if err != nil {
 		return err
 	}
@@ -450,7 +461,7 @@ func (c *ProductCards) resync(ctx context.Context) error {
 	c.state.CompareAndSwap(stateDown, stateResyncing) // Redis answers: the view is on its way back
 	var generation int64
 	if err := c.pool.QueryRow(ctx, `SELECT coalesce(max(offset_acked), 0) FROM projector_offsets
-		WHERE consumer_group = $1`, ProductsProjector).Scan(&generation); err != nil {
+		WHERE consumer_group = $1`, catalogproj.ProductsProjector).Scan(&generation); err != nil {
 		return fmt.Errorf("reading the products checkpoint: %w", err)
 	}
 	// The token key marks this resync as running; a flush removes it with the cards written so
@@ -503,9 +514,9 @@ func (c *ProductCards) writeAll(ctx context.Context) (int, error) {
 			return total, fmt.Errorf("reading products: %w", err)
 		}
 		var versions []int64
-		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProductView, error) {
+		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (queries.ProductView, error) {
 			var v int64
-			p, err := scanProduct(versionedRow{r, &v})
+			p, err := queries.ScanProduct(versionedRow{r, &v})
 			versions = append(versions, v)
 			return p, err
 		})
@@ -524,7 +535,7 @@ func (c *ProductCards) writeAll(ctx context.Context) (int, error) {
 		}
 		pipe := c.rdb.Pipeline()
 		for i, p := range items {
-			b, err := json.Marshal(p)
+			b, err := c.encode(p)
 			if err != nil {
 				return total, err
 			}

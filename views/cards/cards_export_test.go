@@ -1,4 +1,4 @@
-package projections
+package cards
 
 // SetResyncHook makes every resync call hook with the ids of each page it has read from Postgres,
 // before it writes them to Redis (nil removes the hook).

@@ -1,4 +1,6 @@
-package projections
+// Package queries is the read side's queries: it reads the read models' tables and returns plain
+// Go views. It knows nothing of HTTP: the transport owns its response shapes and converts to them.
+package queries
 
 import (
 	"context"
@@ -20,27 +22,27 @@ import (
 
 // CategoryView is a category as queries return it.
 type CategoryView struct {
-	ID          int64     `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          int64
+	Name        string
+	Description string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
-// ProductView is a product as queries (and the Redis product cards) return it.
+// ProductView is a product as queries (and the Redis product cards) read it.
 type ProductView struct {
-	ID          int64        `json:"id"`
-	Name        string       `json:"name"`
-	Description string       `json:"description"`
-	Price       domain.Money `json:"price"`
-	Currency    string       `json:"currency"`
-	CategoryID  *int64       `json:"category_id"`
-	Stock       int64        `json:"stock"`
-	InStock     bool         `json:"in_stock"`
-	Rating      float64      `json:"rating"`
-	RatingCount int64        `json:"rating_count"`
-	CreatedAt   time.Time    `json:"created_at"`
-	UpdatedAt   time.Time    `json:"updated_at"`
+	ID          int64
+	Name        string
+	Description string
+	Price       domain.Money
+	Currency    string
+	CategoryID  *int64
+	Stock       int64
+	InStock     bool
+	Rating      float64
+	RatingCount int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // CatalogQueries reads the catalog's read tables.
@@ -51,10 +53,13 @@ type CatalogQueries struct {
 // NewCatalogQueries returns the catalog's queries.
 func NewCatalogQueries(pool *pgxpool.Pool) *CatalogQueries { return &CatalogQueries{pool: pool} }
 
-const productColumns = `id, name, description, (price * 100)::bigint AS price_cents, currency, category_id, stock,
+// ProductColumns are the columns ScanProduct reads, in its order (the Redis product cards read
+// products with them too).
+const ProductColumns = `id, name, description, (price * 100)::bigint AS price_cents, currency, category_id, stock,
 	rating::float8 AS rating_value, rating_count, created_at, updated_at`
 
-func scanProduct(row pgx.Row) (ProductView, error) {
+// ScanProduct reads a row of ProductColumns.
+func ScanProduct(row pgx.Row) (ProductView, error) {
 	var p ProductView
 	var cents int64
 	err := row.Scan(&p.ID, &p.Name, &p.Description, &cents, &p.Currency, &p.CategoryID, &p.Stock,
@@ -67,7 +72,7 @@ func scanProduct(row pgx.Row) (ProductView, error) {
 
 // Product returns one product.
 func (q *CatalogQueries) Product(ctx context.Context, id int64) (ProductView, error) {
-	p, err := scanProduct(q.pool.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1`, id))
+	p, err := ScanProduct(q.pool.QueryRow(ctx, `SELECT `+ProductColumns+` FROM products WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ProductView{}, domain.NotFound("product %d not found", id)
 	}
@@ -94,8 +99,8 @@ func (q *CatalogQueries) Category(ctx context.Context, id int64) (CategoryView, 
 
 // Page is one page of a keyset-paginated list.
 type Page[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
+	Items      []T
+	NextCursor string
 }
 
 // cursor is the opaque position after the last item of a page.
@@ -304,7 +309,7 @@ func (q *CatalogQueries) Products(ctx context.Context, f ProductFilter) (Page[Pr
 		}
 		where = append(where, cond)
 	}
-	sql := `SELECT ` + productColumns + ` FROM products`
+	sql := `SELECT ` + ProductColumns + ` FROM products`
 	if len(where) > 0 {
 		sql += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -313,7 +318,7 @@ func (q *CatalogQueries) Products(ctx context.Context, f ProductFilter) (Page[Pr
 	if err != nil {
 		return Page[ProductView]{}, fmt.Errorf("listing products: %w", err)
 	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProductView, error) { return scanProduct(r) })
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProductView, error) { return ScanProduct(r) })
 	if err != nil {
 		return Page[ProductView]{}, fmt.Errorf("listing products: %w", err)
 	}

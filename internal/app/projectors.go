@@ -1,0 +1,27 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/techvault/techvault/projections"
+	"github.com/techvault/techvault/projections/catalogproj"
+)
+
+// Projectors returns every projector of every read model, in a stable order: the engine runs
+// them, the admin API and `techvault projections` report and rebuild them. A new read model
+// adds its projectors here (the framework knows none of them).
+func Projectors() []projections.Projector {
+	var all []projections.Projector
+	all = append(all, catalogproj.Projectors()...)
+	return all
+}
+
+// ProjectorByName finds a projector of any read model.
+func ProjectorByName(name string) (projections.Projector, error) {
+	for _, p := range Projectors() {
+		if p.Name() == name {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("no projector named %q", name)
+}

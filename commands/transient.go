@@ -4,24 +4,11 @@ import (
 	"context"
 	"time"
 
-	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/eventstore"
 )
 
-// unavailableError is a transient database failure: errors.Is(err, domain.ErrUnavailable) holds,
-// and the cause stays in the chain for the log.
-type unavailableError struct{ err error }
-
-func (e *unavailableError) Error() string   { return "database unavailable: " + e.err.Error() }
-func (e *unavailableError) Unwrap() []error { return []error{domain.ErrUnavailable, e.err} }
-
 // unavailable marks a transient failure with domain.ErrUnavailable.
-func unavailable(err error) error {
-	if err != nil && eventstore.Transient(err) {
-		return &unavailableError{err}
-	}
-	return err
-}
+func unavailable(err error) error { return eventstore.Unavailable(err) }
 
 // retryOnce reports whether an operation that failed with err should be tried once more: the
 // failure is transient and the caller is still waiting.

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/techvault/techvault/domain"
 )
 
 // Transient reports whether err is a database failure that may pass if the operation is tried
@@ -49,3 +51,20 @@ func Transient(err error) bool {
 // SafeToRetry reports whether err happened before anything was sent to the server, so that the
 // operation certainly had no effect and may be repeated, even an append.
 func SafeToRetry(err error) bool { return pgconn.SafeToRetry(err) }
+
+// unavailableError is a transient database failure: errors.Is(err, domain.ErrUnavailable) holds
+// (HTTP 503 with Retry-After), and the cause stays in the chain for the log.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string   { return "database unavailable: " + e.err.Error() }
+func (e *unavailableError) Unwrap() []error { return []error{domain.ErrUnavailable, e.err} }
+
+// Unavailable marks a transient failure (see Transient) with domain.ErrUnavailable; any other
+// error, and nil, is returned as it is. Commands, queries and projection status use it at their
+// boundaries, so that a lost connection is a retryable 503 on every route, never a 500.
+func Unavailable(err error) error {
+	if err != nil && Transient(err) {
+		return &unavailableError{err}
+	}
+	return err
+}

@@ -13,8 +13,8 @@ import (
 	"github.com/techvault/techvault/internal/testdb"
 )
 
-// Issue 11 item 3: the database's connections are terminated again and again under command load.
-// No answer may be a 5xx other than 503, every acknowledged command must be in the log, and a
+// Issue 11 item 3: the database's connections are terminated again and again under command and
+// query load. No answer may be a 5xx other than 503, every acknowledged command must be in the log, and a
 // client that repeats a 503 with its Idempotency-Key gets its write applied exactly once.
 func TestConnectionLossIsA503(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
@@ -115,6 +115,29 @@ func TestConnectionLossIsA503(t *testing.T) {
 						break
 					}
 					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+	// Readers query meanwhile: lists and the read-your-writes path read Postgres directly.
+	reads := []struct{ path, minPosition string }{
+		{"/api/v1/products?limit=5", ""}, {"/api/v1/categories", ""},
+		{fmt.Sprintf("/api/v1/products/%d", products[0].ID), "1"}, {"/api/v1/admin/projections", ""},
+	}
+	for r := range 4 {
+		wg.Go(func() {
+			for i := r; time.Now().Before(deadline); i++ {
+				q := reads[i%len(reads)]
+				headers := []string{"Authorization", "Bearer " + adminToken}
+				if q.minPosition != "" {
+					headers = append(headers, "X-Min-Position", q.minPosition)
+				}
+				res := h.do("GET", q.path, "", headers...)
+				mu.Lock()
+				statuses[res.status]++
+				mu.Unlock()
+				if res.status == 503 && res.header.Get("Retry-After") == "" {
+					t.Errorf("503 without Retry-After on GET %s", q.path)
 				}
 			}
 		})

@@ -59,6 +59,11 @@ func (c *Checkpoints) cursor(ctx context.Context, name string) (eventstore.Curso
 
 // Status reports every named projector.
 func (c *Checkpoints) Status(ctx context.Context, names ...string) ([]Status, error) {
+	st, err := c.status(ctx, names...)
+	return st, eventstore.Unavailable(err) // a lost connection is a 503, never a 500
+}
+
+func (c *Checkpoints) status(ctx context.Context, names ...string) ([]Status, error) {
 	out := make([]Status, 0, len(names))
 	for _, name := range names {
 		cur, err := c.cursor(ctx, name)
@@ -151,7 +156,9 @@ type Waiter struct {
 	store       *eventstore.Store
 }
 
-// WaitFor is Checkpoints.WaitFor on the waiter's store.
+// WaitFor is Checkpoints.WaitFor on the waiter's store; a lost database connection is
+// domain.ErrUnavailable (503).
 func (w *Waiter) WaitFor(ctx context.Context, name string, position int64, timeout time.Duration) (bool, error) {
-	return w.checkpoints.WaitFor(ctx, w.store, name, position, timeout)
+	ok, err := w.checkpoints.WaitFor(ctx, w.store, name, position, timeout)
+	return ok, eventstore.Unavailable(err)
 }

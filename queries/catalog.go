@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/techvault/techvault/eventstore"
 	"strconv"
 	"strings"
 	"time"
@@ -70,8 +71,8 @@ func ScanProduct(row pgx.Row) (ProductView, error) {
 	return p, err
 }
 
-// Product returns one product.
-func (q *CatalogQueries) Product(ctx context.Context, id int64) (ProductView, error) {
+// product returns one product.
+func (q *CatalogQueries) product(ctx context.Context, id int64) (ProductView, error) {
 	p, err := ScanProduct(q.pool.QueryRow(ctx, `SELECT `+ProductColumns+` FROM products WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ProductView{}, domain.NotFound("product %d not found", id)
@@ -82,8 +83,8 @@ func (q *CatalogQueries) Product(ctx context.Context, id int64) (ProductView, er
 	return p, nil
 }
 
-// Category returns one category.
-func (q *CatalogQueries) Category(ctx context.Context, id int64) (CategoryView, error) {
+// category returns one category.
+func (q *CatalogQueries) category(ctx context.Context, id int64) (CategoryView, error) {
 	var c CategoryView
 	err := q.pool.QueryRow(ctx, `SELECT id, name, coalesce(description, ''), created_at, updated_at
 		FROM categories WHERE id = $1`, id).Scan(&c.ID, &c.Name, &c.Description, &c.CreatedAt, &c.UpdatedAt)
@@ -127,8 +128,8 @@ func decodeCursor(s, sort string) (*cursor, error) {
 	return &c, nil
 }
 
-// Categories lists categories by id.
-func (q *CatalogQueries) Categories(ctx context.Context, limit int, after string) (Page[CategoryView], error) {
+// categories lists categories by id.
+func (q *CatalogQueries) categories(ctx context.Context, limit int, after string) (Page[CategoryView], error) {
 	if limit < 1 {
 		return Page[CategoryView]{}, domain.Invalid("limit", "limit must be at least 1")
 	}
@@ -257,8 +258,8 @@ func SearchQuery(q string) string {
 	return strings.Join(words, " & ")
 }
 
-// Products lists products matching f, one keyset page at a time.
-func (q *CatalogQueries) Products(ctx context.Context, f ProductFilter) (Page[ProductView], error) {
+// products lists products matching f, one keyset page at a time.
+func (q *CatalogQueries) products(ctx context.Context, f ProductFilter) (Page[ProductView], error) {
 	if f.Limit < 1 {
 		return Page[ProductView]{}, domain.Invalid("limit", "limit must be at least 1")
 	}
@@ -329,4 +330,28 @@ func (q *CatalogQueries) Products(ctx context.Context, f ProductFilter) (Page[Pr
 		page.NextCursor = encodeCursor(cursor{Sort: f.Sort, Value: s.value(last), ID: last.ID})
 	}
 	return page, nil
+}
+
+// Product returns one product. A lost database connection is domain.ErrUnavailable (503), never a 500.
+func (q *CatalogQueries) Product(ctx context.Context, id int64) (ProductView, error) {
+	v, err := q.product(ctx, id)
+	return v, eventstore.Unavailable(err)
+}
+
+// Category returns one category. A lost database connection is domain.ErrUnavailable (503), never a 500.
+func (q *CatalogQueries) Category(ctx context.Context, id int64) (CategoryView, error) {
+	v, err := q.category(ctx, id)
+	return v, eventstore.Unavailable(err)
+}
+
+// Categories lists categories by id. A lost database connection is domain.ErrUnavailable (503), never a 500.
+func (q *CatalogQueries) Categories(ctx context.Context, limit int, after string) (Page[CategoryView], error) {
+	v, err := q.categories(ctx, limit, after)
+	return v, eventstore.Unavailable(err)
+}
+
+// Products lists products matching f, one keyset page at a time. A lost database connection is domain.ErrUnavailable (503), never a 500.
+func (q *CatalogQueries) Products(ctx context.Context, f ProductFilter) (Page[ProductView], error) {
+	v, err := q.products(ctx, f)
+	return v, eventstore.Unavailable(err)
 }

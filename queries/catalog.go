@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/techvault/techvault/eventstore"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/eventstore"
 )
 
 // CategoryView is a category as queries return it.

@@ -34,8 +34,9 @@ const rebuildBatch = 5000
 
 // applyWindow is how many events a rebuild gives Apply at once. The larger the window, the more
 // events fold into one row write (a product's twenty events become one upsert), at the cost of
-// holding the window's events in memory (about 40 MB at 100,000 catalog events).
-const applyWindow = 100_000
+// holding the window's events in memory, twice (the one being written and the one being read):
+// about 80 MB each at 200,000 catalog events.
+const applyWindow = 200_000
 
 // Rebuild replays the whole log into fresh shadow tables while the live tables keep serving,
 // catches up with what was appended meanwhile, then swaps the shadow tables in and moves the
@@ -263,9 +264,10 @@ func readChunk(ctx context.Context, r querier, p Projector, cursor eventstore.Cu
 	return c
 }
 
-// readAhead reads the log after cursor into a channel, a chunk ahead of its taker.
+// readAhead reads the log after cursor into a channel, up to a whole apply window ahead of its
+// taker, so the next window is read and decoded while the current one is written.
 func readAhead(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor) <-chan chunk {
-	chunks := make(chan chunk, 1)
+	chunks := make(chan chunk, applyWindow/rebuildBatch)
 	go func() {
 		defer close(chunks)
 		for cur := cursor; ; {
@@ -284,17 +286,70 @@ func readAhead(ctx context.Context, r querier, p Projector, cursor eventstore.Cu
 	return chunks
 }
 
-// replay applies every committed event after cursor to the tables, a chunk at a time, and returns
-// the new cursor and how many events it read. When r and w are different connections, the next
-// chunk is read while the current one is applied.
+// appliedWindow is a window of events turned into statements, and the cursor after it.
+type appliedWindow struct {
+	stmts  []Stmt
+	events int
+	end    eventstore.Cursor
+}
+
+// applyWindows gathers the chunks next returns into windows of applyWindow events, lets the
+// projector turn each into statements, and hands them to emit in log order. A window's backing
+// array is reused once Apply has returned: statements hold values decoded from the events, never
+// the events themselves.
+func applyWindows(next func() (chunk, bool), p Projector, t Tables, cursor eventstore.Cursor, emit func(appliedWindow) error) error {
+	window, end := make([]eventstore.Event, 0, applyWindow+rebuildBatch), cursor
+	flush := func() error {
+		if len(window) == 0 {
+			return emit(appliedWindow{end: end})
+		}
+		stmts, err := p.Apply(t, window)
+		if err != nil {
+			return fmt.Errorf("applying events up to %d: %w", end.Position, err)
+		}
+		n := len(window)
+		window = window[:0]
+		return emit(appliedWindow{stmts: stmts, events: n, end: end})
+	}
+	for c, ok := next(); ok; c, ok = next() {
+		if c.err != nil {
+			return c.err
+		}
+		window, end = append(window, c.events...), c.next
+		if len(window) >= applyWindow {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// replay applies every committed event after cursor to the tables and returns the new cursor and
+// how many events it read. When r and w are different connections it runs as a pipeline: the log
+// is read a window ahead, the next window is folded while the current one is written.
 func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cursor eventstore.Cursor) (eventstore.Cursor, int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var next func() (chunk, bool)
+	var n int64
+	write := func(a appliedWindow) error {
+		if len(a.stmts) > 0 {
+			batch := &pgx.Batch{}
+			for _, s := range a.stmts {
+				batch.Queue(s.SQL, s.Args...)
+			}
+			if err := w.SendBatch(ctx, batch).Close(); err != nil {
+				return fmt.Errorf("writing rebuilt rows: %w", err)
+			}
+		}
+		n += int64(a.events)
+		cursor = a.end
+		return nil
+	}
 	if any(r) == any(w) {
-		// One connection (the swap's transaction): read and apply in turn.
+		// One connection (the swap's transaction): read, apply and write in turn.
 		cur, done := cursor, false
-		next = func() (chunk, bool) {
+		next := func() (chunk, bool) {
 			if done {
 				return chunk{}, false
 			}
@@ -302,51 +357,30 @@ func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cu
 			cur, done = c.next, c.err != nil || len(c.events) < rebuildBatch
 			return c, true
 		}
-	} else {
-		chunks := readAhead(ctx, r, p, cursor)
-		next = func() (chunk, bool) { c, ok := <-chunks; return c, ok }
-	}
-	var (
-		n int64
-		// The window's backing array is reused: Apply's statements have run before it refills.
-		window    = make([]eventstore.Event, 0, applyWindow+rebuildBatch)
-		windowEnd = cursor
-	)
-	flush := func() error {
-		if len(window) == 0 {
-			cursor = windowEnd
-			return nil
-		}
-		stmts, err := p.Apply(t, window)
-		if err != nil {
-			return fmt.Errorf("applying events up to %d: %w", windowEnd.Position, err)
-		}
-		batch := &pgx.Batch{}
-		for _, s := range stmts {
-			batch.Queue(s.SQL, s.Args...)
-		}
-		if err := w.SendBatch(ctx, batch).Close(); err != nil {
-			return fmt.Errorf("writing rebuilt rows: %w", err)
-		}
-		n += int64(len(window))
-		cursor, window = windowEnd, window[:0]
-		return nil
-	}
-	for c, ok := next(); ok; c, ok = next() {
-		if c.err != nil {
-			return cursor, n, c.err
-		}
-		window, windowEnd = append(window, c.events...), c.next
-		if len(window) >= applyWindow {
-			if err := flush(); err != nil {
-				return cursor, n, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+		err := applyWindows(next, p, t, cursor, write)
 		return cursor, n, err
 	}
-	return cursor, n, nil
+	chunks := readAhead(ctx, r, p, cursor)
+	next := func() (chunk, bool) { c, ok := <-chunks; return c, ok }
+	windows := make(chan appliedWindow, 1)
+	applyErr := make(chan error, 1)
+	go func() {
+		defer close(windows)
+		applyErr <- applyWindows(next, p, t, cursor, func(a appliedWindow) error {
+			select {
+			case windows <- a:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	for a := range windows {
+		if err := write(a); err != nil {
+			return cursor, n, err // the deferred cancel stops the reader and the applier
+		}
+	}
+	return cursor, n, <-applyErr
 }
 
 // shadowName is the table a rebuild of table fills before the swap.

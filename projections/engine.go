@@ -84,7 +84,7 @@ func (c EngineConfig) Validate() error {
 func (c EngineConfig) handlers() []BatchHandler {
 	out := make([]BatchHandler, 0, len(c.Projectors)+len(c.Handlers))
 	for _, p := range c.Projectors {
-		out = append(out, projectorHandler{p: p, tables: Identity(p)})
+		out = append(out, projectorHandler{p: p, tables: Identity(p), db: c.DB})
 	}
 	return append(out, c.Handlers...)
 }
@@ -117,41 +117,78 @@ func (e *EventError) Unwrap() error { return e.Err }
 type projectorHandler struct {
 	p      Projector
 	tables Tables
+	db     *sql.DB // for locating the event a failed batch stumbled on
 }
 
 func (h projectorHandler) Name() string          { return h.p.Name() }
 func (h projectorHandler) StreamTypes() []string { return h.p.StreamTypes() }
 
-// HandleBatch applies the batch inside a savepoint. When it fails, it applies the events one at a
-// time, each on top of the ones before it, to find the first that fails.
+// HandleBatch applies the batch in the subscriber's transaction, with no savepoint (two round
+// trips fewer per batch). When it fails, the subscriber's transaction is aborted: it is rolled back
+// at once (an open transaction holds back every consumer) and the events are applied again one at
+// a time, each on top of the ones before it, in a transaction of their own that is rolled back,
+// to find the first that fails.
 func (h projectorHandler) HandleBatch(ctx context.Context, tx *sql.Tx, batch []eventstore.Event) error {
-	err := h.apply(ctx, tx, batch)
-	if err == nil || len(batch) == 1 {
-		if err != nil {
-			return &EventError{Event: batch[0], Err: err}
-		}
+	stmts, err := h.statements(batch)
+	if err == nil {
+		err = execAll(ctx, tx, stmts)
+	}
+	if err == nil {
 		return nil
 	}
-	for _, e := range batch {
-		if eerr := h.apply(ctx, tx, []eventstore.Event{e}); eerr != nil {
-			return &EventError{Event: e, Err: eerr}
-		}
+	if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+		return errors.Join(err, rbErr)
+	}
+	if len(batch) == 1 {
+		return &EventError{Event: batch[0], Err: err}
+	}
+	if culprit := h.locate(ctx, batch); culprit != nil {
+		return culprit
 	}
 	return err
 }
 
-// apply runs the batch's statements (and its notifications) inside a savepoint.
-func (h projectorHandler) apply(ctx context.Context, tx *sql.Tx, evs []eventstore.Event) error {
+// locate finds the first event of a failed batch that fails on its own, in a transaction it rolls
+// back; nil when none does (the batch failed for another reason, say a lost connection).
+func (h projectorHandler) locate(ctx context.Context, batch []eventstore.Event) *EventError {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, e := range batch {
+		stmts, err := h.statements([]eventstore.Event{e})
+		if err != nil {
+			return &EventError{Event: e, Err: err}
+		}
+		if err := execInSavepoint(ctx, tx, stmts); err != nil {
+			return &EventError{Event: e, Err: err}
+		}
+	}
+	return nil
+}
+
+// statements are the batch's statements and its notifications.
+func (h projectorHandler) statements(evs []eventstore.Event) ([]Stmt, error) {
 	stmts, err := h.p.Apply(h.tables, evs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n, ok := h.p.(Notifier); ok {
 		if s, ok := notifyStmt(n, evs); ok {
 			stmts = append(stmts, s)
 		}
 	}
-	return execInSavepoint(ctx, tx, stmts)
+	return stmts, nil
+}
+
+func execAll(ctx context.Context, tx *sql.Tx, stmts []Stmt) error {
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s.SQL, s.Args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Engine runs projectors live: a Watermill router with one watermill-sql subscriber per projector

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -241,7 +242,8 @@ func (c *ProductCards) listen(ctx context.Context) error {
 		return fmt.Errorf("listening: %w", err)
 	}
 	lctx, cancel := context.WithCancel(ctx)
-	notes := make(chan *pgconn.Notification)
+	// Buffered, so that notifications keep being read while a batch of them is applied.
+	notes := make(chan *pgconn.Notification, maxRefreshBatch)
 	readErr := make(chan error, 1)
 	go func() {
 		for {
@@ -293,7 +295,7 @@ func (c *ProductCards) listen(ctx context.Context) error {
 			}
 			return fmt.Errorf("waiting for notifications: %w", rerr)
 		case n := <-notes:
-			c.notified(lctx, &l, n.Payload)
+			c.notified(lctx, &l, drain(n, notes))
 		case rerr := <-resyncDone:
 			l.running = false
 			c.resynced(&l, rerr)
@@ -309,21 +311,44 @@ func (c *ProductCards) listen(ctx context.Context) error {
 	}
 }
 
-// notified applies one notification: a product id to refresh, or a request to resync.
-func (c *ProductCards) notified(ctx context.Context, l *listenLoop, payload string) {
-	if payload == projections.ResyncNotification {
-		c.local.clear()
-		l.want = true
+// notified applies notifications: product ids to refresh (together), or requests to resync.
+func (c *ProductCards) notified(ctx context.Context, l *listenLoop, payloads []string) {
+	ids := make([]int64, 0, len(payloads))
+	for _, payload := range payloads {
+		if payload == projections.ResyncNotification {
+			c.local.clear()
+			l.want = true
+			continue
+		}
+		if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
 		return
 	}
-	id, err := strconv.ParseInt(payload, 10, 64)
-	if err != nil {
-		return
-	}
-	if err := c.refresh(ctx, id); err != nil && ctx.Err() == nil {
+	if err := c.refresh(ctx, ids); err != nil && ctx.Err() == nil {
 		c.markStale(err)
 		l.want = true
 	}
+}
+
+// maxRefreshBatch bounds the notifications applied together.
+const maxRefreshBatch = 512
+
+// drain returns first's payload and those of the notifications already waiting behind it (up to
+// maxRefreshBatch), so that a burst costs one read of the table and one Redis round trip.
+func drain(first *pgconn.Notification, notes <-chan *pgconn.Notification) []string {
+	payloads := []string{first.Payload}
+	for len(payloads) < maxRefreshBatch {
+		select {
+		case n := <-notes:
+			payloads = append(payloads, n.Payload)
+		default:
+			return payloads
+		}
+	}
+	return payloads
 }
 
 // resynced records the end of a resync goroutine. The view serves again only if nothing failed
@@ -432,24 +457,51 @@ func (r versionedRow) Scan(dest ...any) error {
 
 const versionedProduct = `SELECT version, ` + queries.ProductColumns + ` FROM products`
 
-// refresh rewrites one card from the products table (or removes it).
-func (c *ProductCards) refresh(ctx context.Context, id int64) error {
-	var version int64
-	p, err := queries.ScanProduct(versionedRow{c.pool.QueryRow(ctx, versionedProduct+` WHERE id = $1`, id), &version})
-	// The local copy goes before and after the Redis write (see localCards).
-	c.local.startRewrite(id)
-	defer c.local.endRewrite(id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return delCard.Run(ctx, c.rdb, []string{c.key(id), c.versionsKey()}, id).Err()
-	}
+// refresh rewrites the cards of ids from the products table (or removes those whose product is
+// gone): one query, one Redis pipeline.
+func (c *ProductCards) refresh(ctx context.Context, ids []int64) error {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := c.pool.Query(ctx, versionedProduct+` WHERE id = ANY($1)`, ids)
 	if err != nil {
-		return fmt.Errorf("reading product %d: %w", id, err)
+		return fmt.Errorf("reading products: %w", err)
 	}
-	b, err := c.encode(p)
+	versions := map[int64]int64{}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (queries.ProductView, error) {
+		var v int64
+		p, err := queries.ScanProduct(versionedRow{r, &v})
+		versions[p.ID] = v
+		return p, err
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("reading products: %w", err)
 	}
-	return setCard.Run(ctx, c.rdb, []string{c.key(id), c.versionsKey()}, id, version, b).Err()
+	// The local copies go before and after the Redis writes (see localCards).
+	for _, id := range ids {
+		c.local.startRewrite(id)
+	}
+	defer func() {
+		for _, id := range ids {
+			c.local.endRewrite(id)
+		}
+	}()
+	pipe := c.rdb.Pipeline()
+	for _, p := range items {
+		b, err := c.encode(p)
+		if err != nil {
+			return err
+		}
+		setCard.Eval(ctx, pipe, []string{c.key(p.ID), c.versionsKey()}, p.ID, versions[p.ID], b) // Eval: a pipeline cannot fall back from NOSCRIPT
+	}
+	for _, id := range ids {
+		if _, found := versions[id]; !found {
+			delCard.Eval(ctx, pipe, []string{c.key(id), c.versionsKey()}, id)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("writing cards: %w", err)
+	}
+	return nil
 }
 
 // resync writes every card from the products table, page by page (keyset on id, one pipeline

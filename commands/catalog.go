@@ -84,26 +84,22 @@ type CreateCategory struct {
 
 // CreateCategory adds a category under a newly allocated id.
 func (h *Catalog) CreateCategory(ctx context.Context, md domain.Metadata, cmd CreateCategory) (CategoryResult, error) {
-	return keyed(ctx, h.store, md, "CreateCategory", func(ctx context.Context) (CategoryResult, error) {
-		// Validate before allocating, so bad input burns no id.
-		if _, err := catalog.NewCategory(0, cmd.Name, cmd.Description); err != nil {
-			return CategoryResult{}, err
-		}
-		id, err := h.ids.NextID(ctx, CategoryIDs)
-		if err != nil {
-			return CategoryResult{}, err
-		}
-		c, err := catalog.NewCategory(id, cmd.Name, cmd.Description)
-		if err != nil {
-			return CategoryResult{}, err
-		}
-		res := categoryResult(c, 0)
-		res.Position, err = appendChanges(ctx, h.store, md, res, categoryChange(c))
-		if err != nil {
-			return CategoryResult{}, err
-		}
-		return res, nil
-	}, CategoryResult.withPosition)
+	return execute(ctx, h, md, "CreateCategory", once, CategoryResult.withPosition,
+		func(ctx context.Context) (CategoryResult, []Change, error) {
+			// Validate before allocating, so bad input burns no id.
+			if _, err := catalog.NewCategory(0, cmd.Name, cmd.Description); err != nil {
+				return CategoryResult{}, nil, err
+			}
+			id, err := h.ids.NextID(ctx, CategoryIDs)
+			if err != nil {
+				return CategoryResult{}, nil, err
+			}
+			c, err := catalog.NewCategory(id, cmd.Name, cmd.Description)
+			if err != nil {
+				return CategoryResult{}, nil, err
+			}
+			return categoryResult(c, 0), []Change{categoryChange(c)}, nil
+		})
 }
 
 // UpdateCategory is the command to change a category; nil fields stay as they are.
@@ -116,39 +112,32 @@ type UpdateCategory struct {
 // UpdateCategory changes a category (retried on a version clash: the patch is re-applied to the
 // fresh state).
 func (h *Catalog) UpdateCategory(ctx context.Context, md domain.Metadata, cmd UpdateCategory) (CategoryResult, error) {
-	return keyed(ctx, h.store, md, "UpdateCategory", func(ctx context.Context) (CategoryResult, error) {
-		return retryOnConflict(ctx, func(ctx context.Context) (CategoryResult, error) {
+	return execute(ctx, h, md, "UpdateCategory", redecideOnConflict, CategoryResult.withPosition,
+		func(ctx context.Context) (CategoryResult, []Change, error) {
 			c, err := h.loadCategory(ctx, cmd.ID)
 			if err != nil {
-				return CategoryResult{}, err
+				return CategoryResult{}, nil, err
 			}
 			if err := c.Update(catalog.CategoryPatch{Name: cmd.Name, Description: cmd.Description}); err != nil {
-				return CategoryResult{}, withID(err, "category", cmd.ID)
+				return CategoryResult{}, nil, withID(err, "category", cmd.ID)
 			}
-			res := categoryResult(c, 0)
-			res.Position, err = appendChanges(ctx, h.store, md, res, categoryChange(c))
-			if err != nil {
-				return CategoryResult{}, err
-			}
-			return res, nil
+			return categoryResult(c, 0), []Change{categoryChange(c)}, nil
 		})
-	}, CategoryResult.withPosition)
 }
 
 // DeleteCategory removes a category; its products become uncategorised.
 func (h *Catalog) DeleteCategory(ctx context.Context, md domain.Metadata, id int64) (int64, error) {
-	return keyed(ctx, h.store, md, "DeleteCategory", func(ctx context.Context) (int64, error) {
-		return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
+	return execute(ctx, h, md, "DeleteCategory", redecideOnConflict, positionOnly,
+		func(ctx context.Context) (int64, []Change, error) {
 			c, err := h.loadCategory(ctx, id)
 			if err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 			if err := c.Delete(); err != nil {
-				return 0, withID(err, "category", id)
+				return 0, nil, withID(err, "category", id)
 			}
-			return appendChanges(ctx, h.store, md, int64(0), categoryChange(c))
+			return 0, []Change{categoryChange(c)}, nil
 		})
-	}, positionOnly)
 }
 
 // CreateProduct is the command to add a product.
@@ -166,44 +155,35 @@ type CreateProduct struct {
 // state, under the id it was given first.
 func (h *Catalog) CreateProduct(ctx context.Context, md domain.Metadata, cmd CreateProduct) (ProductResult, error) {
 	var id int64
-	return keyed(ctx, h.store, md, "CreateProduct", func(ctx context.Context) (ProductResult, error) {
-		return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
+	return execute(ctx, h, md, "CreateProduct", redecideOnConflict, ProductResult.withPosition,
+		func(ctx context.Context) (ProductResult, []Change, error) {
 			in := catalog.NewProductInput{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
 				CategoryID: cmd.CategoryID, Stock: cmd.Stock}
 			if cmd.CategoryID != nil {
 				c, err := h.loadCategory(ctx, *cmd.CategoryID)
 				if err != nil {
-					return ProductResult{}, err
+					return ProductResult{}, nil, err
 				}
 				in.Category = c
 			}
 			if id == 0 {
 				// Validate before allocating, so bad input burns no id.
 				if _, err := catalog.NewProduct(in); err != nil {
-					return ProductResult{}, err
+					return ProductResult{}, nil, err
 				}
 				var err error
 				if id, err = h.ids.NextID(ctx, ProductIDs); err != nil {
-					return ProductResult{}, err
+					return ProductResult{}, nil, err
 				}
 			}
 			in.ID = id
 			p, err := catalog.NewProduct(in)
 			if err != nil {
-				return ProductResult{}, err
+				return ProductResult{}, nil, err
 			}
 			changes, err := referenceCategory(p, in.Category)
-			if err != nil {
-				return ProductResult{}, err
-			}
-			res := productResult(p, 0)
-			res.Position, err = appendChanges(ctx, h.store, md, res, changes...)
-			if err != nil {
-				return ProductResult{}, err
-			}
-			return res, nil
+			return productResult(p, 0), changes, err
 		})
-	}, ProductResult.withPosition)
 }
 
 // referenceCategory returns the changes to append for a product that recorded events: the
@@ -239,14 +219,14 @@ type UpdateProduct struct {
 // UpdateProduct changes a product (retried on a version clash). When the product ends up in a
 // category, the category records the reference in the same append (see referenceCategory).
 func (h *Catalog) UpdateProduct(ctx context.Context, md domain.Metadata, cmd UpdateProduct) (ProductResult, error) {
-	return keyed(ctx, h.store, md, "UpdateProduct", func(ctx context.Context) (ProductResult, error) {
-		return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
+	return execute(ctx, h, md, "UpdateProduct", redecideOnConflict, ProductResult.withPosition,
+		func(ctx context.Context) (ProductResult, []Change, error) {
 			p, err := h.loadProduct(ctx, cmd.ID)
 			if err != nil {
-				return ProductResult{}, err
+				return ProductResult{}, nil, err
 			}
 			if !p.Exists() {
-				return ProductResult{}, domain.NotFound("product %d not found", cmd.ID)
+				return ProductResult{}, nil, domain.NotFound("product %d not found", cmd.ID)
 			}
 			patch := catalog.ProductPatch{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
 				CategoryID: cmd.CategoryID, ClearCategory: cmd.ClearCategory}
@@ -255,32 +235,23 @@ func (h *Catalog) UpdateProduct(ctx context.Context, md domain.Metadata, cmd Upd
 			case patch.ClearCategory:
 			case patch.CategoryID != nil:
 				if c, err = h.loadCategory(ctx, *patch.CategoryID); err != nil {
-					return ProductResult{}, err
+					return ProductResult{}, nil, err
 				}
 				patch.Category = c
 			case p.CategoryID() != nil:
 				// The patch keeps the product's category. A product's stream does not hear of its
 				// category's deletion: a deleted category is dropped rather than named again.
 				if c, err = h.loadCategory(ctx, *p.CategoryID()); err != nil {
-					return ProductResult{}, err
+					return ProductResult{}, nil, err
 				}
 				patch.ClearCategory = !c.Exists()
 			}
 			if err := p.Update(patch); err != nil {
-				return ProductResult{}, withID(err, "product", cmd.ID)
+				return ProductResult{}, nil, withID(err, "product", cmd.ID)
 			}
 			changes, err := referenceCategory(p, c)
-			if err != nil {
-				return ProductResult{}, err
-			}
-			res := productResult(p, 0)
-			res.Position, err = appendChanges(ctx, h.store, md, res, changes...)
-			if err != nil {
-				return ProductResult{}, err
-			}
-			return res, nil
+			return productResult(p, 0), changes, err
 		})
-	}, ProductResult.withPosition)
 }
 
 // AdjustStock is the command to change stock: by Delta, or to Quantity when that is set.
@@ -292,11 +263,11 @@ type AdjustStock struct {
 
 // AdjustStock moves a product's stock (retried on a version clash: concurrent deltas all apply).
 func (h *Catalog) AdjustStock(ctx context.Context, md domain.Metadata, cmd AdjustStock) (ProductResult, error) {
-	return keyed(ctx, h.store, md, "AdjustStock", func(ctx context.Context) (ProductResult, error) {
-		return retryOnConflict(ctx, func(ctx context.Context) (ProductResult, error) {
+	return execute(ctx, h, md, "AdjustStock", redecideOnConflict, ProductResult.withPosition,
+		func(ctx context.Context) (ProductResult, []Change, error) {
 			p, err := h.loadProduct(ctx, cmd.ID)
 			if err != nil {
-				return ProductResult{}, err
+				return ProductResult{}, nil, err
 			}
 			if cmd.Quantity != nil {
 				err = p.SetStock(*cmd.Quantity)
@@ -304,32 +275,25 @@ func (h *Catalog) AdjustStock(ctx context.Context, md domain.Metadata, cmd Adjus
 				err = p.AdjustStock(cmd.Delta)
 			}
 			if err != nil {
-				return ProductResult{}, withID(err, "product", cmd.ID)
+				return ProductResult{}, nil, withID(err, "product", cmd.ID)
 			}
-			res := productResult(p, 0)
-			res.Position, err = appendChanges(ctx, h.store, md, res, productChange(p))
-			if err != nil {
-				return ProductResult{}, err
-			}
-			return res, nil
+			return productResult(p, 0), []Change{productChange(p)}, nil
 		})
-	}, ProductResult.withPosition)
 }
 
 // DeleteProduct removes a product from the catalog.
 func (h *Catalog) DeleteProduct(ctx context.Context, md domain.Metadata, id int64) (int64, error) {
-	return keyed(ctx, h.store, md, "DeleteProduct", func(ctx context.Context) (int64, error) {
-		return retryOnConflict(ctx, func(ctx context.Context) (int64, error) {
+	return execute(ctx, h, md, "DeleteProduct", redecideOnConflict, positionOnly,
+		func(ctx context.Context) (int64, []Change, error) {
 			p, err := h.loadProduct(ctx, id)
 			if err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 			if err := p.Delete(); err != nil {
-				return 0, withID(err, "product", id)
+				return 0, nil, withID(err, "product", id)
 			}
-			return appendChanges(ctx, h.store, md, int64(0), productChange(p))
+			return 0, []Change{productChange(p)}, nil
 		})
-	}, positionOnly)
 }
 
 // withID names the resource in a not-found error.

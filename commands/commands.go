@@ -141,3 +141,43 @@ func retryOnConflict[T any](ctx context.Context, decide func(ctx context.Context
 	}
 	return res, domain.Conflict("too many concurrent changes; try again")
 }
+
+// conflictPolicy says what a command does when it loses a version race.
+type conflictPolicy bool
+
+const (
+	// once: the command is decided once; a version clash is the client's 409 (a create, whose
+	// new stream cannot clash but for a duplicate).
+	once conflictPolicy = false
+	// redecideOnConflict: the command is decided again on fresh state (see retryOnConflict).
+	redecideOnConflict conflictPolicy = true
+)
+
+// execute is the pipeline every command runs, written once: under an Idempotency-Key it runs at
+// most once (keyed); decide loads what it needs and returns the command's result and the changes
+// it recorded; those are appended atomically, each stream at its expected version, with the
+// result stored beside the key; a version clash re-decides on fresh state when the policy says so.
+// withPosition puts the position of the last appended event into the result.
+func execute[R any](ctx context.Context, h *Catalog, md domain.Metadata, command string, policy conflictPolicy,
+	withPosition func(R, int64) R, decide func(ctx context.Context) (R, []Change, error),
+) (R, error) {
+	run := func(ctx context.Context) (R, error) {
+		res, changes, err := decide(ctx)
+		if err != nil {
+			var zero R
+			return zero, err
+		}
+		pos, err := appendChanges(ctx, h.store, md, res, changes...)
+		if err != nil {
+			var zero R
+			return zero, err
+		}
+		return withPosition(res, pos), nil
+	}
+	return keyed(ctx, h.store, md, command, func(ctx context.Context) (R, error) {
+		if policy == redecideOnConflict {
+			return retryOnConflict(ctx, run)
+		}
+		return run(ctx)
+	}, withPosition)
+}

@@ -27,7 +27,7 @@ type EngineConfig struct {
 	Handlers []BatchHandler
 	Logger   *slog.Logger
 	// PollInterval is how long a caught-up subscriber sleeps before polling again while events
-	// flow (5ms).
+	// flow (2ms).
 	PollInterval time.Duration
 	// IdlePollInterval is the wait after about a second without events (50ms).
 	IdlePollInterval time.Duration
@@ -43,7 +43,7 @@ type EngineConfig struct {
 
 func (c *EngineConfig) setDefaults() {
 	if c.PollInterval <= 0 {
-		c.PollInterval = 5 * time.Millisecond
+		c.PollInterval = 2 * time.Millisecond
 	}
 	if c.IdlePollInterval <= 0 {
 		c.IdlePollInterval = 50 * time.Millisecond

@@ -30,7 +30,7 @@ func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, erro
 		LogFormat:              "json",
 		LogLevel:               "info",
 		DBMaxConns:             20,
-		ProjectionPollInterval: 5 * time.Millisecond,
+		ProjectionPollInterval: 2 * time.Millisecond,
 		ShutdownTimeout:        15 * time.Second,
 	}
 	if stderrIsTerminal {

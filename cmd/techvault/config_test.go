@@ -16,7 +16,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults on a terminal", nil, true, func(c Config) bool {
 			return c.HTTPAddr == ":8080" && c.LogFormat == "text" && c.LogLevel == "info" &&
-				c.DBMaxConns == 20 && c.ProjectionPollInterval == 5*time.Millisecond && c.AdminToken == ""
+				c.DBMaxConns == 20 && c.ProjectionPollInterval == 2*time.Millisecond && c.AdminToken == ""
 		}, ""},
 		{"json when not a terminal", nil, false, func(c Config) bool { return c.LogFormat == "json" }, ""},
 		{"overrides", map[string]string{"HTTP_ADDR": ":9000", "LOG_FORMAT": "json", "LOG_LEVEL": "debug",

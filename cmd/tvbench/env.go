@@ -322,7 +322,7 @@ func (e *env) startApp(ctx context.Context, db *scratchDB, projectors []appProje
 	quiet := newMutableHandler(e.log.Handler())
 	unmute := context.AfterFunc(ctx, quiet.mute) // an interrupt is not a warning
 	a, err := app.New(ctx, app.Config{Pool: db.Pool, Redis: rdb, RedisPrefix: prefix, AdminToken: benchAdminToken,
-		Projectors: projectors, ProjectionPollInterval: 10 * time.Millisecond}, slog.New(quiet))
+		Projectors: projectors, ProjectionPollInterval: 0}, slog.New(quiet)) // 0: the engine default, as serve
 	if err != nil {
 		cleanRedis()
 		return nil, err

@@ -114,7 +114,7 @@ func benchLag(ctx context.Context, env *env, cfg config, out io.Writer) (result,
 func (r *lagRun) header() {
 	c := r.cfg
 	fmt.Fprintf(r.out, "== lag: commit -> visible in the products read table; the application runs as serve builds it (internal/app:\n")
-	fmt.Fprintf(r.out, "   engine with PollInterval 10ms, Redis product cards, the API listening on 127.0.0.1)%s\n",
+	fmt.Fprintf(r.out, "   engine with the default PollInterval (2ms, as serve), Redis product cards, the API listening on 127.0.0.1)%s\n",
 		map[bool]string{true: ", products projector only", false: ""}[c.productsOnly])
 	fmt.Fprintf(r.out, "   %s appends/s paced by a 1 ms ticker (open loop) over %d writers and %s products; %s warm-up, %s measured;\n",
 		num(c.rate), c.writers, num(c.products), c.warmup, c.duration)

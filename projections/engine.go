@@ -198,7 +198,6 @@ func execAll(ctx context.Context, tx *sql.Tx, stmts []Stmt) error {
 // commit together and a batch costs the same few round trips however many events it holds.
 type Engine struct {
 	router *message.Router
-	log    *slog.Logger
 }
 
 // NewEngine builds the router; Run starts it.
@@ -231,9 +230,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			return nil, fmt.Errorf("subscriber for %s: %w", p.Name(), err)
 		}
 		h := &batchHandler{h: p, db: cfg.DB, failing: failing, log: cfg.Logger.With("consumer", p.Name())}
+		h.recorded.Store(true) // a failure row may survive from an earlier process
 		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, h.handle)
 	}
-	return &Engine{router: router, log: cfg.Logger}, nil
+	return &Engine{router: router}, nil
 }
 
 // Run runs the projectors until ctx is done or Close is called.
@@ -251,6 +251,9 @@ type batchHandler struct {
 	db      *sql.DB
 	log     *slog.Logger
 	failing *atomic.Bool // a batch failed and has not been handled since
+	// recorded is set while a projector_failures row may exist for the consumer (after a failure,
+	// and at start, since an earlier process may have left one): the next handled batch deletes it.
+	recorded atomic.Bool
 }
 
 // handle handles a batch in the subscriber's transaction. When the batch fails, it records the
@@ -279,12 +282,14 @@ func (h *batchHandler) handle(msg *message.Message) error {
 			return nil
 		}
 	}
-	if h.failing.Load() {
+	if h.recorded.Load() {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM projector_failures WHERE projector = $1`, h.h.Name()); err != nil {
 			return err
 		}
+		h.recorded.Store(false)
+	}
+	if h.failing.Swap(false) {
 		h.log.Info("consumer recovered", "position", b.To.Position)
-		h.failing.Store(false)
 	}
 	return nil
 }
@@ -321,6 +326,7 @@ func (h *batchHandler) fail(ctx context.Context, tx *sql.Tx, evs []eventstore.Ev
 		h.log.Error("rolling back a failed batch", "err", err)
 	}
 	h.failing.Store(true)
+	h.recorded.Store(true)
 	h.log.Error("cannot handle event; retrying it, nothing behind it is handled meanwhile",
 		"position", culprit.Position, "stream_id", culprit.StreamID, "event_type", culprit.Type, "err", cause)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

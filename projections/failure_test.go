@@ -165,3 +165,23 @@ func TestLeftoverShadows(t *testing.T) {
 		t.Fatalf("products_rebuild still exists (%v)", err)
 	}
 }
+
+// A failure recorded by an earlier process (which stopped before the event applied) is cleared by
+// the first batch this process handles: status never reports a failure that is over.
+func TestFailureLeftByAnEarlierProcessIsCleared(t *testing.T) {
+	e := projtest.NewEnv(t)
+	ctx := t.Context()
+	if _, err := e.Pool.Exec(ctx, `INSERT INTO projector_failures (projector, position, event_type, error)
+		VALUES ('products', 1, 'ProductCreated', 'gone since')`); err != nil {
+		t.Fatal(err)
+	}
+	projtest.StartEngine(t, e, 0)
+	projtest.BulkProducts(t, e, 1, 0)
+	projtest.Eventually(t, "the stale failure cleared", func() (bool, string) {
+		st, err := e.Ck.Status(ctx, catalogproj.ProductsProjector)
+		if err != nil {
+			return false, err.Error()
+		}
+		return st[0].Failure == nil && st[0].LagEvents == 0, fmt.Sprintf("%+v", st[0])
+	})
+}

@@ -130,7 +130,7 @@ func (c *ProductCards) Get(ctx context.Context, id int64) (card []byte, ok bool)
 		if card, ok := c.local.get(id); ok {
 			return card, true
 		}
-		epoch = c.local.begin()
+		epoch = c.local.begin(id)
 	}
 	f := cardFetch{key: c.key(id), reply: make(chan cardReply, 1)}
 	select {

@@ -233,57 +233,53 @@ type batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// chunk is a run of events read from the log, and the cursor after it.
-type chunk struct {
-	events []eventstore.Event
-	next   eventstore.Cursor
-	err    error
-}
-
-// readChunk reads up to rebuildBatch events of the projector's stream types after cursor. The
-// cursor it returns is that of the last event read; a chunk shorter than rebuildBatch ends the log.
-func readChunk(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor) chunk {
+// readChunk appends to into up to rebuildBatch events of the projector's stream types after
+// cursor, and returns the cursor of the last one and how many it read; fewer than rebuildBatch
+// means the end of the log.
+func readChunk(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor, into []eventstore.Event) ([]eventstore.Event, eventstore.Cursor, int, error) {
 	rows, err := r.Query(ctx, eventstore.ReadAfterProjectedQuery,
 		fmt.Sprint(cursor.TxID), cursor.Position, rebuildBatch, p.StreamTypes())
 	if err != nil {
-		return chunk{next: cursor, err: fmt.Errorf("reading log: %w", err)}
+		return into, cursor, 0, fmt.Errorf("reading log: %w", err)
 	}
 	defer rows.Close()
-	c := chunk{events: make([]eventstore.Event, 0, rebuildBatch), next: cursor}
+	n := 0
 	for rows.Next() {
 		e, err := eventstore.ScanProjected(rows)
 		if err != nil {
-			return chunk{next: cursor, err: fmt.Errorf("reading log: %w", err)}
+			return into, cursor, n, fmt.Errorf("reading log: %w", err)
 		}
-		c.events = append(c.events, e)
-		c.next = eventstore.Cursor{TxID: e.TxID, Position: e.Position}
+		into = append(into, e)
+		cursor = eventstore.Cursor{TxID: e.TxID, Position: e.Position}
+		n++
 	}
 	if err := rows.Err(); err != nil {
-		return chunk{next: cursor, err: fmt.Errorf("reading log: %w", err)}
+		return into, cursor, n, fmt.Errorf("reading log: %w", err)
 	}
-	return c
+	return into, cursor, n, nil
 }
 
-// readAhead reads the log after cursor into a channel, up to a whole apply window ahead of its
-// taker, so the next window is read and decoded while the current one is written.
-func readAhead(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor) <-chan chunk {
-	chunks := make(chan chunk, applyWindow/rebuildBatch)
-	go func() {
-		defer close(chunks)
-		for cur := cursor; ; {
-			c := readChunk(ctx, r, p, cur)
-			select {
-			case chunks <- c:
-			case <-ctx.Done():
-				return
-			}
-			if c.err != nil || len(c.events) < rebuildBatch {
-				return
-			}
-			cur = c.next
+// window is up to applyWindow events read from the log straight into a reused buffer, the cursor
+// after them, and whether the log ended there.
+type window struct {
+	events []eventstore.Event
+	end    eventstore.Cursor
+	last   bool
+	err    error
+}
+
+// readWindow reads chunks into buf until it holds applyWindow events or the log ends.
+func readWindow(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor, buf []eventstore.Event) window {
+	w := window{events: buf[:0], end: cursor}
+	for len(w.events) < applyWindow {
+		var n int
+		w.events, w.end, n, w.err = readChunk(ctx, r, p, w.end, w.events)
+		if w.err != nil || n < rebuildBatch {
+			w.last = true
+			return w
 		}
-	}()
-	return chunks
+	}
+	return w
 }
 
 // appliedWindow is a window of events turned into statements, and the cursor after it.
@@ -293,41 +289,18 @@ type appliedWindow struct {
 	end    eventstore.Cursor
 }
 
-// applyWindows gathers the chunks next returns into windows of applyWindow events, lets the
-// projector turn each into statements, and hands them to emit in log order. A window's backing
-// array is reused once Apply has returned: statements hold values decoded from the events, never
-// the events themselves.
-func applyWindows(next func() (chunk, bool), p Projector, t Tables, cursor eventstore.Cursor, emit func(appliedWindow) error) error {
-	window, end := make([]eventstore.Event, 0, applyWindow+rebuildBatch), cursor
-	flush := func() error {
-		if len(window) == 0 {
-			return emit(appliedWindow{end: end})
-		}
-		stmts, err := p.Apply(t, window)
-		if err != nil {
-			return fmt.Errorf("applying events up to %d: %w", end.Position, err)
-		}
-		n := len(window)
-		window = window[:0]
-		return emit(appliedWindow{stmts: stmts, events: n, end: end})
-	}
-	for c, ok := next(); ok; c, ok = next() {
-		if c.err != nil {
-			return c.err
-		}
-		window, end = append(window, c.events...), c.next
-		if len(window) >= applyWindow {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
+// newWindowBuffer holds a window and its last chunk's overshoot.
+func newWindowBuffer() []eventstore.Event {
+	return make([]eventstore.Event, 0, applyWindow+rebuildBatch)
 }
 
 // replay applies every committed event after cursor to the tables and returns the new cursor and
-// how many events it read. When r and w are different connections it runs as a pipeline: the log
-// is read a window ahead, the next window is folded while the current one is written.
+// how many events it read. When r and w are different connections it runs as a pipeline: one
+// goroutine reads the log into windows of applyWindow events (straight into two reused buffers,
+// never copied), another folds each window with Apply, and this one writes the statements, so a
+// product's many events become one row write and reading, folding and writing overlap.
+// Statements hold values decoded from the events, never the events, so a buffer is reused as
+// soon as Apply returns.
 func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cursor eventstore.Cursor) (eventstore.Cursor, int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -346,41 +319,94 @@ func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cu
 		cursor = a.end
 		return nil
 	}
+	apply := func(win window) (appliedWindow, error) {
+		a := appliedWindow{events: len(win.events), end: win.end}
+		if len(win.events) == 0 {
+			return a, nil
+		}
+		var err error
+		if a.stmts, err = p.Apply(t, win.events); err != nil {
+			return a, fmt.Errorf("applying events up to %d: %w", win.end.Position, err)
+		}
+		return a, nil
+	}
 	if any(r) == any(w) {
 		// One connection (the swap's transaction): read, apply and write in turn.
-		cur, done := cursor, false
-		next := func() (chunk, bool) {
-			if done {
-				return chunk{}, false
+		buf := newWindowBuffer()
+		for cur := cursor; ; {
+			win := readWindow(ctx, r, p, cur, buf)
+			if win.err != nil {
+				return cursor, n, win.err
 			}
-			c := readChunk(ctx, r, p, cur)
-			cur, done = c.next, c.err != nil || len(c.events) < rebuildBatch
-			return c, true
+			a, err := apply(win)
+			if err == nil {
+				err = write(a)
+			}
+			if err != nil || win.last {
+				return cursor, n, err
+			}
+			cur = win.end
 		}
-		err := applyWindows(next, p, t, cursor, write)
-		return cursor, n, err
 	}
-	chunks := readAhead(ctx, r, p, cursor)
-	next := func() (chunk, bool) { c, ok := <-chunks; return c, ok }
-	windows := make(chan appliedWindow, 1)
-	applyErr := make(chan error, 1)
-	go func() {
+
+	free := make(chan []eventstore.Event, 2)
+	free <- newWindowBuffer()
+	free <- newWindowBuffer()
+	windows := make(chan window, 1)
+	go func() { // reader
 		defer close(windows)
-		applyErr <- applyWindows(next, p, t, cursor, func(a appliedWindow) error {
+		for cur := cursor; ; {
+			var buf []eventstore.Event
 			select {
-			case windows <- a:
-				return nil
+			case buf = <-free:
 			case <-ctx.Done():
-				return ctx.Err()
+				return
 			}
-		})
+			win := readWindow(ctx, r, p, cur, buf)
+			select {
+			case windows <- win:
+			case <-ctx.Done():
+				return
+			}
+			if win.err != nil || win.last {
+				return
+			}
+			cur = win.end
+		}
 	}()
-	for a := range windows {
+	applied := make(chan appliedWindow, 1)
+	applyErr := make(chan error, 1)
+	go func() { // applier
+		defer close(applied)
+		for win := range windows {
+			if win.err != nil {
+				applyErr <- win.err
+				return
+			}
+			a, err := apply(win)
+			free <- win.events[:0]
+			if err != nil {
+				applyErr <- err
+				return
+			}
+			select {
+			case applied <- a:
+			case <-ctx.Done():
+				applyErr <- ctx.Err()
+				return
+			}
+		}
+		applyErr <- nil
+	}()
+	for a := range applied {
 		if err := write(a); err != nil {
 			return cursor, n, err // the deferred cancel stops the reader and the applier
 		}
 	}
-	return cursor, n, <-applyErr
+	if err := <-applyErr; err != nil {
+		return cursor, n, err
+	}
+	return cursor, n, ctx.Err() // a reader stopped by cancellation ends the windows early
 }
 
 // shadowName is the table a rebuild of table fills before the swap.

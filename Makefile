@@ -10,13 +10,17 @@ TECHVAULT := ./cmd/techvault
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT         := $(BIN_DIR)/golangci-lint
 
+# Local stand-ins the integration tests run as real processes (installed into bin/ by `make tools`).
+MAILPIT_VERSION := v1.33.1
+MAILPIT         := $(BIN_DIR)/mailpit
+
 # Optional local settings (see .env.example): KEY=value lines, exported to every command.
 ifneq (,$(wildcard .env))
 include .env
 export $(shell sed -n 's/^[[:space:]]*\(export[[:space:]]\+\)\?\([A-Za-z_][A-Za-z0-9_]*\)[[:space:]]*=.*/\2/p' .env)
 endif
 
-.PHONY: help run build test lint bench wrk migrate seed services fmt vet clean
+.PHONY: help run build test lint bench wrk migrate seed services tools fmt vet clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,7 +37,7 @@ run: services ## Start Postgres+Redis, migrate, seed the demo catalog, serve HTT
 build: ## Build bin/techvault
 	$(GO) build -o bin/techvault $(TECHVAULT)
 
-test: services ## Run all tests with the race detector
+test: services tools ## Run all tests with the race detector
 	$(GO) test -race -count=1 ./...
 
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (installed into bin/ on first use)
@@ -41,6 +45,11 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (installed into bin/ on first use)
 
 $(GOLANGCI_LINT):
 	GOBIN=$(BIN_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+tools: $(MAILPIT) ## Install the pinned test stand-ins into bin/ (mailpit: a real SMTP server with an API)
+
+$(MAILPIT):
+	GOBIN=$(BIN_DIR) $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
 
 # Extra tvbench flags, e.g. make bench BENCH_FLAGS="-saturation-duration 5s" (go run ./cmd/tvbench -h).
 BENCH_FLAGS ?=

@@ -84,7 +84,7 @@ type CreateCategory struct {
 
 // CreateCategory adds a category under a newly allocated id.
 func (h *Catalog) CreateCategory(ctx context.Context, md domain.Metadata, cmd CreateCategory) (CategoryResult, error) {
-	return execute(ctx, h, md, "CreateCategory", once, CategoryResult.withPosition,
+	return execute(ctx, h.store, md, "CreateCategory", once, CategoryResult.withPosition,
 		func(ctx context.Context) (CategoryResult, []Change, error) {
 			// Validate before allocating, so bad input burns no id.
 			if _, err := catalog.NewCategory(0, cmd.Name, cmd.Description); err != nil {
@@ -112,7 +112,7 @@ type UpdateCategory struct {
 // UpdateCategory changes a category (retried on a version clash: the patch is re-applied to the
 // fresh state).
 func (h *Catalog) UpdateCategory(ctx context.Context, md domain.Metadata, cmd UpdateCategory) (CategoryResult, error) {
-	return execute(ctx, h, md, "UpdateCategory", redecideOnConflict, CategoryResult.withPosition,
+	return execute(ctx, h.store, md, "UpdateCategory", redecideOnConflict, CategoryResult.withPosition,
 		func(ctx context.Context) (CategoryResult, []Change, error) {
 			c, err := h.loadCategory(ctx, cmd.ID)
 			if err != nil {
@@ -127,7 +127,7 @@ func (h *Catalog) UpdateCategory(ctx context.Context, md domain.Metadata, cmd Up
 
 // DeleteCategory removes a category; its products become uncategorised.
 func (h *Catalog) DeleteCategory(ctx context.Context, md domain.Metadata, id int64) (int64, error) {
-	return execute(ctx, h, md, "DeleteCategory", redecideOnConflict, positionOnly,
+	return execute(ctx, h.store, md, "DeleteCategory", redecideOnConflict, positionOnly,
 		func(ctx context.Context) (int64, []Change, error) {
 			c, err := h.loadCategory(ctx, id)
 			if err != nil {
@@ -155,7 +155,7 @@ type CreateProduct struct {
 // state, under the id it was given first.
 func (h *Catalog) CreateProduct(ctx context.Context, md domain.Metadata, cmd CreateProduct) (ProductResult, error) {
 	var id int64
-	return execute(ctx, h, md, "CreateProduct", redecideOnConflict, ProductResult.withPosition,
+	return execute(ctx, h.store, md, "CreateProduct", redecideOnConflict, ProductResult.withPosition,
 		func(ctx context.Context) (ProductResult, []Change, error) {
 			in := catalog.NewProductInput{Name: cmd.Name, Description: cmd.Description, Price: cmd.Price,
 				CategoryID: cmd.CategoryID, Stock: cmd.Stock}
@@ -219,7 +219,7 @@ type UpdateProduct struct {
 // UpdateProduct changes a product (retried on a version clash). When the product ends up in a
 // category, the category records the reference in the same append (see referenceCategory).
 func (h *Catalog) UpdateProduct(ctx context.Context, md domain.Metadata, cmd UpdateProduct) (ProductResult, error) {
-	return execute(ctx, h, md, "UpdateProduct", redecideOnConflict, ProductResult.withPosition,
+	return execute(ctx, h.store, md, "UpdateProduct", redecideOnConflict, ProductResult.withPosition,
 		func(ctx context.Context) (ProductResult, []Change, error) {
 			p, err := h.loadProduct(ctx, cmd.ID)
 			if err != nil {
@@ -263,7 +263,7 @@ type AdjustStock struct {
 
 // AdjustStock moves a product's stock (retried on a version clash: concurrent deltas all apply).
 func (h *Catalog) AdjustStock(ctx context.Context, md domain.Metadata, cmd AdjustStock) (ProductResult, error) {
-	return execute(ctx, h, md, "AdjustStock", redecideOnConflict, ProductResult.withPosition,
+	return execute(ctx, h.store, md, "AdjustStock", redecideOnConflict, ProductResult.withPosition,
 		func(ctx context.Context) (ProductResult, []Change, error) {
 			p, err := h.loadProduct(ctx, cmd.ID)
 			if err != nil {
@@ -283,7 +283,7 @@ func (h *Catalog) AdjustStock(ctx context.Context, md domain.Metadata, cmd Adjus
 
 // DeleteProduct removes a product from the catalog.
 func (h *Catalog) DeleteProduct(ctx context.Context, md domain.Metadata, id int64) (int64, error) {
-	return execute(ctx, h, md, "DeleteProduct", redecideOnConflict, positionOnly,
+	return execute(ctx, h.store, md, "DeleteProduct", redecideOnConflict, positionOnly,
 		func(ctx context.Context) (int64, []Change, error) {
 			p, err := h.loadProduct(ctx, id)
 			if err != nil {

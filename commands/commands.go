@@ -158,7 +158,7 @@ const (
 // it recorded; those are appended atomically, each stream at its expected version, with the
 // result stored beside the key; a version clash re-decides on fresh state when the policy says so.
 // withPosition puts the position of the last appended event into the result.
-func execute[R any](ctx context.Context, h *Catalog, md domain.Metadata, command string, policy conflictPolicy,
+func execute[R any](ctx context.Context, store EventStore, md domain.Metadata, command string, policy conflictPolicy,
 	withPosition func(R, int64) R, decide func(ctx context.Context) (R, []Change, error),
 ) (R, error) {
 	run := func(ctx context.Context) (R, error) {
@@ -167,14 +167,14 @@ func execute[R any](ctx context.Context, h *Catalog, md domain.Metadata, command
 			var zero R
 			return zero, err
 		}
-		pos, err := appendChanges(ctx, h.store, md, res, changes...)
+		pos, err := appendChanges(ctx, store, md, res, changes...)
 		if err != nil {
 			var zero R
 			return zero, err
 		}
 		return withPosition(res, pos), nil
 	}
-	return keyed(ctx, h.store, md, command, func(ctx context.Context) (R, error) {
+	return keyed(ctx, store, md, command, func(ctx context.Context) (R, error) {
 		if policy == redecideOnConflict {
 			return retryOnConflict(ctx, run)
 		}

@@ -312,6 +312,18 @@ func (s *Store) Load(ctx context.Context, streamID string) ([]Event, error) {
 	return evs, nil
 }
 
+// EventAt returns the event at a position of the log; ok is false when there is none.
+func (s *Store) EventAt(ctx context.Context, position int64) (e Event, ok bool, err error) {
+	e, err = scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE "offset" = $1`, position))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Event{}, false, nil
+	}
+	if err != nil {
+		return Event{}, false, fmt.Errorf("reading the event at %d: %w", position, err)
+	}
+	return e, true, nil
+}
+
 // visibleAfter selects committed events after a cursor, in delivery order. Events of transactions
 // that may still commit (transaction_id >= the snapshot's xmin) are held back, so a reader that
 // advances its cursor never skips a late commit.

@@ -130,10 +130,16 @@ type RunningEngine struct {
 // subscribed. The engine is stopped when the test ends, if it was not stopped before.
 func StartEngine(t *testing.T, e *Env, batchSize int) *RunningEngine {
 	t.Helper()
+	return StartEngineWith(t, e, catalogproj.Projectors(), batchSize)
+}
+
+// StartEngineWith is StartEngine for the given projectors.
+func StartEngineWith(t *testing.T, e *Env, ps []projections.Projector, batchSize int) *RunningEngine {
+	t.Helper()
 	sqlDB := stdlib.OpenDBFromPool(e.Pool)
 	eng, err := projections.NewEngine(projections.EngineConfig{
 		DB:           sqlDB,
-		Projectors:   catalogproj.Projectors(),
+		Projectors:   ps,
 		Logger:       e.Log,
 		PollInterval: 5 * time.Millisecond,
 		BatchSize:    batchSize,

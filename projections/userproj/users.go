@@ -35,7 +35,7 @@ func (Users) Tables() []string {
 func (Users) StreamTypes() []string { return []string{user.StreamType} }
 
 // open is the SQL of a sealed column's plaintext (” once the key is gone).
-func open(col string) string { return "coalesce(pii_open(" + col + ", k.key), '')" }
+func open(col string) string { return "coalesce(pii_open(" + col + ", b.key), '')" }
 
 // fold is a batch's effect on the account tables, folded in log order. Every event carries the
 // absolute values it sets, so the fold needs no current row.
@@ -91,12 +91,14 @@ func (es *entities) get(id, userID int64) *entity {
 }
 
 type imageRow struct {
-	userID    int64
-	set       bool // false: removed
-	publicID  string
-	url       user.Sealed
-	version   int64
-	updatedAt time.Time
+	userID      int64
+	set         bool // false: removed
+	deleteFirst bool // removed earlier in the batch, then set again: a new row
+	publicID    string
+	url         user.Sealed
+	version     int64
+	createdAt   time.Time
+	updatedAt   time.Time
 }
 
 func (f *fold) user(id int64) *userRow {
@@ -181,7 +183,15 @@ func (f *fold) apply(e eventstore.Event, d any) {
 		f.addresses.primaries[d.UserID] = d.AddressID
 	case user.ImageSet:
 		touch(d.UserID)
-		f.images[d.UserID] = &imageRow{userID: d.UserID, set: true, publicID: d.PublicID, url: d.URL, version: e.Version, updatedAt: at}
+		r := &imageRow{userID: d.UserID, set: true, publicID: d.PublicID, url: d.URL, version: e.Version, createdAt: at, updatedAt: at}
+		if prev, ok := f.images[d.UserID]; ok {
+			if prev.set {
+				r.createdAt, r.deleteFirst = prev.createdAt, prev.deleteFirst
+			} else {
+				r.deleteFirst = true
+			}
+		}
+		f.images[d.UserID] = r
 	case user.ImageRemoved:
 		touch(d.UserID)
 		f.images[d.UserID] = &imageRow{userID: d.UserID}
@@ -387,16 +397,19 @@ func (f *fold) imageStmts(t projections.Tables) []projections.Stmt {
 	var (
 		setUsers, versions []int64
 		publicIDs, urls    []string
-		at                 []time.Time
+		created, at        []time.Time
 		removed            []int64
 	)
 	for uid, r := range f.images {
-		if !r.set {
+		if !r.set || r.deleteFirst {
 			removed = append(removed, uid)
+		}
+		if !r.set {
 			continue
 		}
 		setUsers, versions = append(setUsers, uid), append(versions, r.version)
-		publicIDs, urls, at = append(publicIDs, r.publicID), append(urls, string(r.url)), append(at, r.updatedAt.UTC())
+		publicIDs, urls = append(publicIDs, r.publicID), append(urls, string(r.url))
+		created, at = append(created, r.createdAt.UTC()), append(at, r.updatedAt.UTC())
 	}
 	var out []projections.Stmt
 	if len(removed) > 0 {
@@ -404,12 +417,12 @@ func (f *fold) imageStmts(t projections.Tables) []projections.Stmt {
 	}
 	if len(setUsers) > 0 {
 		out = append(out, projections.Stmt{SQL: t.Sub(`INSERT INTO {user_image} AS x (id, user_id, image_id, url, version, created_at, updated_at)
-			SELECT b.user_id, b.user_id, b.public_id, left(` + open("b.url") + `, 255), b.version, b.at, b.at
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamp[]) AS b(user_id, public_id, url, version, at)
+			SELECT b.user_id, b.user_id, b.public_id, left(coalesce(pii_open(b.url, k.key), ''), 255), b.version, b.created, b.at
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamp[], $6::timestamp[]) AS b(user_id, public_id, url, version, created, at)
 			LEFT JOIN user_keys k ON k.user_id = b.user_id
 			ON CONFLICT (id) DO UPDATE SET image_id = excluded.image_id, url = excluded.url, version = excluded.version,
 				updated_at = excluded.updated_at
-			WHERE x.version < excluded.version`), Args: []any{setUsers, publicIDs, urls, versions, at}})
+			WHERE x.version < excluded.version`), Args: []any{setUsers, publicIDs, urls, versions, created, at}})
 	}
 	return out
 }

@@ -1,0 +1,229 @@
+package images
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cloudinary/cloudinary-go/v2/api"
+	"github.com/cloudinary/cloudinary-go/v2/api/uploader"
+	"github.com/cloudinary/cloudinary-go/v2/config"
+	"github.com/cloudinary/cloudinary-go/v2/logger"
+
+	"github.com/techvault/techvault/domain"
+)
+
+// Store keeps images: what the application needs of Cloudinary.
+type Store interface {
+	// Upload stores data (already judged by Sniff) under publicID, replacing what was there.
+	// A failure of the store matches domain.ErrUnavailable.
+	Upload(ctx context.Context, publicID string, data []byte) (Uploaded, error)
+	// Destroy removes the image with the public id Upload returned. Destroying a missing image
+	// is no error. A failure of the store matches domain.ErrUnavailable.
+	Destroy(ctx context.Context, publicID string) error
+}
+
+// Uploaded describes a stored image.
+type Uploaded struct {
+	PublicID string // the full public id (Folder included): the one Destroy takes
+	URL      string // the https delivery URL; it names the version, so a replacement gets a new one
+	Bytes    int
+	Format   string // Cloudinary's name: "jpg", "png", "webp"
+}
+
+// DefaultUploadPrefix is Cloudinary's API base.
+const DefaultUploadPrefix = "https://api.cloudinary.com"
+
+// Config configures Cloudinary.
+type Config struct {
+	CloudName string
+	APIKey    string
+	APISecret string
+	// UploadPrefix is the API base; DefaultUploadPrefix if empty. Tests point it at
+	// cloudinarytest's server.
+	UploadPrefix string
+	// Folder, if set, prefixes every public id ("techvault/users"). It is joined here rather
+	// than sent as Cloudinary's folder parameter, whose meaning depends on the account's folder
+	// mode.
+	Folder string
+	// Timeout bounds each call; 30s if zero.
+	Timeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.UploadPrefix == "" {
+		c.UploadPrefix = DefaultUploadPrefix
+	}
+	c.UploadPrefix = strings.TrimRight(c.UploadPrefix, "/")
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	return c
+}
+
+// Validate reports a missing credential, a bad upload prefix or folder, or a negative timeout.
+// Its messages never hold the secret.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.CloudName == "":
+		return errors.New("cloudinary: cloud name is required")
+	case c.APIKey == "":
+		return errors.New("cloudinary: API key is required")
+	case c.APISecret == "":
+		return errors.New("cloudinary: API secret is required")
+	case c.Timeout < 0:
+		return errors.New("cloudinary: timeout must not be negative")
+	}
+	u, err := url.Parse(c.UploadPrefix)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return fmt.Errorf("cloudinary: upload prefix %q must be an http(s) URL", c.UploadPrefix)
+	}
+	if c.Folder != "" {
+		if err := checkPublicID(c.Folder); err != nil {
+			return fmt.Errorf("cloudinary: folder: %w", err)
+		}
+	}
+	return nil
+}
+
+// LogValue masks the secret and the key when the config is logged.
+func (c Config) LogValue() slog.Value {
+	c = c.withDefaults()
+	return slog.GroupValue(
+		slog.String("cloud_name", c.CloudName),
+		slog.String("api_key", mask(c.APIKey)),
+		slog.String("api_secret", mask(c.APISecret)),
+		slog.String("upload_prefix", c.UploadPrefix),
+		slog.String("folder", c.Folder),
+		slog.Duration("timeout", c.Timeout),
+	)
+}
+
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+// Cloudinary is a Store over Cloudinary's upload API (cloudinary-go).
+type Cloudinary struct {
+	cfg    Config
+	upload *uploader.API
+}
+
+var _ Store = (*Cloudinary)(nil)
+
+// NewCloudinary validates cfg and returns a store. It makes no call.
+func NewCloudinary(cfg Config) (*Cloudinary, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cc, err := config.NewFromParams(cfg.CloudName, cfg.APIKey, cfg.APISecret)
+	if err != nil {
+		return nil, fmt.Errorf("cloudinary: %w", err)
+	}
+	// cloudinary-go copies its configuration into each of its APIs when they are built: the
+	// prefix must be in it before (setting it on a built client's Config has no effect).
+	cc.API.UploadPrefix = cfg.UploadPrefix
+	up, err := uploader.NewWithConfiguration(cc)
+	if err != nil {
+		return nil, fmt.Errorf("cloudinary: %w", err)
+	}
+	// Failures come back as errors; the library's own log lines (stdlib log) are not wanted.
+	up.Logger.SetLevel(logger.NONE)
+	return &Cloudinary{cfg: cfg, upload: up}, nil
+}
+
+// PublicID is the full public id Upload stores name under: Folder/name.
+func (c *Cloudinary) PublicID(name string) string {
+	if c.cfg.Folder == "" {
+		return name
+	}
+	return c.cfg.Folder + "/" + name
+}
+
+// Upload stores data under PublicID(publicID), replacing an earlier image of that id and
+// invalidating CDN copies of it. Data should have passed Sniff; Cloudinary is also told to accept
+// JPEG, PNG and WebP only. A refusal or failure of Cloudinary matches domain.ErrUnavailable: the
+// client's input was judged before, so what fails here is not its fault.
+func (c *Cloudinary) Upload(ctx context.Context, publicID string, data []byte) (Uploaded, error) {
+	if err := checkPublicID(publicID); err != nil {
+		return Uploaded{}, fmt.Errorf("cloudinary upload: %w", err)
+	}
+	id := c.PublicID(publicID)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	res, err := c.upload.Upload(ctx, bytes.NewReader(data), uploader.UploadParams{
+		PublicID:       id,
+		Overwrite:      api.Bool(true),
+		Invalidate:     api.Bool(true),
+		AllowedFormats: api.CldAPIArray{"jpg", "png", "webp"},
+	})
+	switch {
+	case err != nil:
+		return Uploaded{}, unavailable("upload", id, err.Error())
+	case res.Error.Message != "":
+		return Uploaded{}, unavailable("upload", id, res.Error.Message)
+	case res.PublicID == "" || res.SecureURL == "":
+		return Uploaded{}, unavailable("upload", id, "the answer names no public id or URL")
+	}
+	return Uploaded{PublicID: res.PublicID, URL: res.SecureURL, Bytes: res.Bytes, Format: res.Format}, nil
+}
+
+// Destroy removes the image publicID (a full id, as Upload returned it) and invalidates CDN copies
+// of it. An image that is not there is no error: destroying is idempotent, so a side effect may
+// repeat it. A failure of Cloudinary matches domain.ErrUnavailable.
+func (c *Cloudinary) Destroy(ctx context.Context, publicID string) error {
+	if err := checkPublicID(publicID); err != nil {
+		return fmt.Errorf("cloudinary destroy: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	res, err := c.upload.Destroy(ctx, uploader.DestroyParams{
+		PublicID:     publicID,
+		ResourceType: string(api.Image),
+		Invalidate:   api.Bool(true),
+	})
+	switch {
+	case err != nil:
+		return unavailable("destroy", publicID, err.Error())
+	case res.Error.Message != "":
+		return unavailable("destroy", publicID, res.Error.Message)
+	case res.Result == "ok", res.Result == "not found":
+		return nil
+	}
+	return unavailable("destroy", publicID, fmt.Sprintf("unexpected result %q", res.Result))
+}
+
+func unavailable(op, publicID, msg string) error {
+	return fmt.Errorf("cloudinary %s %s: %s: %w", op, publicID, msg, domain.ErrUnavailable)
+}
+
+// checkPublicID refuses ids Cloudinary would mangle or refuse: empty, slashes at an end, empty
+// segments, and characters it reserves.
+func checkPublicID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("public id is empty")
+	case len(id) > 255:
+		return errors.New("public id is longer than 255 bytes")
+	case strings.HasPrefix(id, "/") || strings.HasSuffix(id, "/") || strings.Contains(id, "//"):
+		return fmt.Errorf("public id %q has an empty segment", id)
+	case strings.ContainsAny(id, `?&#\%<>+ `):
+		return fmt.Errorf("public id %q holds a reserved character", id)
+	}
+	for _, seg := range strings.Split(id, "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("public id %q has a %q segment", id, seg)
+		}
+	}
+	return nil
+}

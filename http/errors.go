@@ -40,6 +40,7 @@ var errorCodes = []struct {
 	{errBadRequest, nethttp.StatusBadRequest, "invalid"},
 	{errUnsupportedMedia, nethttp.StatusUnsupportedMediaType, "invalid"},
 	{errTooLarge, nethttp.StatusRequestEntityTooLarge, "invalid"},
+	{errTooManyRequests, nethttp.StatusTooManyRequests, "rate_limited"},
 	{domain.ErrUnavailable, nethttp.StatusServiceUnavailable, "unavailable"},
 }
 
@@ -48,6 +49,7 @@ var (
 	errBadRequest       = errors.New("bad request")
 	errUnsupportedMedia = errors.New("unsupported media type")
 	errTooLarge         = errors.New("request body too large")
+	errTooManyRequests  = errors.New("rate limited")
 )
 
 // badRequest is a 400 about field.
@@ -83,7 +85,7 @@ func errorResponse(err error) (int, ErrorBody) {
 			case errors.Is(e.kind, domain.ErrConcurrency):
 				d.Message = "the resource was changed concurrently; reload and try again"
 			case errors.Is(e.kind, domain.ErrUnavailable):
-				d.Message = "the database is unavailable for a moment; retry (a command with the same Idempotency-Key, so it cannot apply twice)"
+				d.Message = "a service this request needs is unavailable for a moment; retry (a command with the same Idempotency-Key, so it cannot apply twice)"
 			}
 			return e.status, ErrorBody{Error: d}
 		}

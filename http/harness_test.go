@@ -16,15 +16,40 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/techvault/techvault/auth"
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/internal/app"
 	"github.com/techvault/techvault/internal/testdb"
+	"github.com/techvault/techvault/ratelimit"
 	"github.com/techvault/techvault/views/cards"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
 
-const adminToken = "test-admin-token"
+// testSecret is the server secret of every harness; tokens issued under it work in any of them
+// (they name a user, not a database).
+var testSecret = []byte("http-test-secret-http-test-secret-http-test")
+
+// testTokens issues tokens under testSecret; adminToken is an admin's access token (user 1, who
+// need not exist: the routes check the token's role, the commands check the accounts).
+var (
+	testTokens = func() *auth.Tokens {
+		t, err := app.NewTokens(testSecret, time.Hour, 0)
+		if err != nil {
+			panic(err)
+		}
+		return t
+	}()
+	adminToken = accessToken(1, "admin")
+)
+
+func accessToken(userID int64, role string) string {
+	tok, _, err := testTokens.IssueAccess(auth.AccessClaims{UserID: userID, Role: role, Session: "00000000-0000-7000-8000-000000000001"})
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
 
 // harness is a running API over a fresh database: router, projectors and product cards.
 type harness struct {
@@ -36,10 +61,13 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	redis      *redis.Client // nil: the test Redis
-	prefix     string
-	adminToken *string
-	cors       []string
+	redis  *redis.Client // nil: the test Redis
+	prefix string
+	cors   []string
+	// limits replaces the default abuse limits; nil: the defaults.
+	limits *ratelimit.Policy
+	// configure adjusts the application's config further (mail, images, Google).
+	configure func(*app.Config)
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -52,12 +80,13 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.redis == nil {
 		o.redis, o.prefix = testdb.Redis(t)
 	}
-	token := adminToken
-	if o.adminToken != nil {
-		token = *o.adminToken
+	cfg := app.Config{Pool: db.Pool, Redis: o.redis, RedisPrefix: o.prefix, Secret: testSecret,
+		CORSOrigins: o.cors, Passwords: auth.Params{Memory: 64, Iterations: 1}, AccessTTL: time.Hour,
+		Limits: o.limits, LinkBase: "http://shop.test"}
+	if o.configure != nil {
+		o.configure(&cfg)
 	}
-	a, err := app.New(t.Context(), app.Config{Pool: db.Pool, Redis: o.redis, RedisPrefix: o.prefix,
-		AdminToken: token, CORSOrigins: o.cors}, log)
+	a, err := app.New(t.Context(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,11 @@
 package http
 
 import (
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	nethttp "net/http"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -82,31 +80,6 @@ func recovery() gin.HandlerFunc {
 				writeError(c, fmt.Errorf("panic: %v", r))
 			}
 		}()
-		c.Next()
-	}
-}
-
-// adminOnly admits requests bearing the admin token. Until sign-in exists this is the only
-// credential; when no token is configured the admin routes refuse everyone.
-func adminOnly(token string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if token == "" {
-			writeError(c, &domain.Error{Kind: domain.ErrForbidden, Message: "admin routes are disabled: the server has no ADMIN_TOKEN"})
-			return
-		}
-		h := c.GetHeader("Authorization")
-		got, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || got == "" {
-			c.Header("WWW-Authenticate", `Bearer realm="techvault"`)
-			writeError(c, &domain.Error{Kind: domain.ErrUnauthenticated, Message: "missing bearer token"})
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			c.Header("WWW-Authenticate", `Bearer realm="techvault", error="invalid_token"`)
-			writeError(c, &domain.Error{Kind: domain.ErrUnauthenticated, Message: "invalid bearer token"})
-			return
-		}
-		c.Set(actorKey, "admin")
 		c.Next()
 	}
 }

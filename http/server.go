@@ -12,10 +12,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/techvault/techvault/auth"
+	"github.com/techvault/techvault/auth/oidc"
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/images"
 	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/queries"
+	"github.com/techvault/techvault/ratelimit"
 	"github.com/techvault/techvault/views/cards"
 )
 
@@ -32,8 +36,20 @@ type Config struct {
 	Positions PositionWaiter
 	// Projectors are the projectors the admin API reports and rebuilds.
 	Projectors []projections.Projector
-	// AdminToken admits admin requests (Authorization: Bearer ...); empty disables admin routes.
-	AdminToken string
+	// Users runs the account commands and UserQueries reads the account tables.
+	Users       *commands.Users
+	UserQueries *queries.UserQueries
+	// Tokens issues and checks access, refresh and link tokens.
+	Tokens *auth.Tokens
+	// Limiter, when set, applies LimitPolicy to sign-in, registration and password reset; keys
+	// are hashed with LimitKey (a secret, so Redis holds no address in a guessable form).
+	Limiter     *ratelimit.Limiter
+	LimitPolicy ratelimit.Policy
+	LimitKey    []byte
+	// Images stores pictures (Cloudinary); nil answers uploads with 503.
+	Images images.Store
+	// Google runs sign-in with Google; nil answers its routes with 404.
+	Google *oidc.Provider
 	// MinPositionWait bounds how long a query waits for X-Min-Position (2s).
 	MinPositionWait time.Duration
 	// CORSOrigins are the browser origins allowed to call the API ("*": any; none: no CORS).
@@ -53,6 +69,12 @@ type PositionWaiter interface {
 func (c Config) Validate() error {
 	if c.Logger == nil || c.Pool == nil || c.Positions == nil || c.Catalog == nil || c.Queries == nil || c.Checkpoints == nil {
 		return errors.New("http: logger, pool, positions, catalog, queries and checkpoints are required")
+	}
+	if c.Users == nil || c.UserQueries == nil || c.Tokens == nil {
+		return errors.New("http: users, user queries and tokens are required")
+	}
+	if c.Limiter != nil && len(c.LimitKey) < 32 {
+		return errors.New("http: a limiter needs a LimitKey of at least 32 bytes")
 	}
 	return nil
 }
@@ -94,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(requestContext(cfg.Logger), recovery(), cors(cfg.CORSOrigins), strictQuery())
+	r.Use(requestContext(cfg.Logger), recovery(), cors(cfg.CORSOrigins), strictQuery(), authenticate(cfg.Tokens))
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, domain.NotFound("no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -131,8 +153,40 @@ func (s *Server) routes(r *gin.Engine) {
 	v1.GET("/products", s.listProducts)
 	v1.GET("/products/:id", s.getProduct)
 
-	admin := v1.Group("", adminOnly(s.cfg.AdminToken))
-	// Commands honour Idempotency-Key.
+	// Sign-in. An Idempotency-Key is checked everywhere, but an anonymous command's is not
+	// stored: keys are per signed-in actor.
+	v1.POST("/auth/register", idempotent, s.register)
+	v1.POST("/auth/verify-email", idempotent, s.verifyEmail)
+	v1.POST("/auth/login", idempotent, s.login)
+	v1.POST("/auth/refresh", idempotent, s.refresh)
+	v1.POST("/auth/password-reset/request", idempotent, s.requestPasswordReset)
+	v1.POST("/auth/password-reset/confirm", idempotent, s.confirmPasswordReset)
+	s.googleRoutes(v1)
+
+	// The caller's own account. Commands honour Idempotency-Key.
+	user := v1.Group("", signedIn)
+	user.POST("/auth/logout", idempotent, s.logout)
+	user.GET("/users/me", s.getMe)
+	user.PATCH("/users/me", idempotent, s.updateMe)
+	user.DELETE("/users/me", idempotent, s.deleteMe)
+	user.POST("/users/me/emails", idempotent, accountCommand(nethttp.StatusCreated, s.addEmail))
+	user.DELETE("/users/me/emails/:id", idempotent, accountCommand(nethttp.StatusOK, byID(s.cfg.Users.RemoveEmailByID)))
+	user.POST("/users/me/emails/:id/primary", idempotent, accountCommand(nethttp.StatusOK, byID(s.cfg.Users.MakeEmailPrimaryByID)))
+	user.POST("/users/me/phones", idempotent, accountCommand(nethttp.StatusCreated, s.addPhone))
+	user.DELETE("/users/me/phones/:id", idempotent, accountCommand(nethttp.StatusOK, byID(s.cfg.Users.RemovePhoneByID)))
+	user.POST("/users/me/phones/:id/primary", idempotent, accountCommand(nethttp.StatusOK, byID(s.cfg.Users.MakePhonePrimaryByID)))
+	user.GET("/users/me/addresses", s.listAddresses)
+	user.POST("/users/me/addresses", idempotent, accountCommand(nethttp.StatusCreated, s.saveAddress))
+	user.PATCH("/users/me/addresses/:id", idempotent, accountCommand(nethttp.StatusOK, s.saveAddress))
+	user.DELETE("/users/me/addresses/:id", idempotent, accountCommand(nethttp.StatusOK, byID(s.cfg.Users.RemoveAddressByID)))
+	user.POST("/users/me/addresses/:id/primary", idempotent, accountCommand(nethttp.StatusOK, byID(s.cfg.Users.MakeAddressPrimaryByID)))
+	s.imageRoutes(user)
+	user.GET("/notifications", s.listNotifications)
+	user.POST("/notifications/:id/read", idempotent, accountCommand(nethttp.StatusOK, s.readNotification))
+	user.POST("/notifications/read-all", idempotent, accountCommand(nethttp.StatusOK, s.readAllNotifications))
+
+	admin := v1.Group("", roles(roleAdmin))
+	admin.GET("/users", s.listUsers)
 	admin.POST("/categories", idempotent, s.createCategory)
 	admin.PATCH("/categories/:id", idempotent, s.updateCategory)
 	admin.DELETE("/categories/:id", idempotent, deleteBy(s.cfg.Catalog.DeleteCategory))

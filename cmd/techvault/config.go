@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -10,16 +11,26 @@ import (
 
 // Config is every setting, read once from the environment (see README and .env.example).
 type Config struct {
-	DatabaseURL            string
-	RedisURL               string
-	HTTPAddr               string
-	LogFormat              string // text or json
-	LogLevel               string
-	AdminToken             string
-	CORSOrigins            []string
-	DBMaxConns             int32
-	ProjectionPollInterval time.Duration
-	ShutdownTimeout        time.Duration
+	DatabaseURL string
+	RedisURL    string
+	HTTPAddr    string
+	LogFormat   string // text or json
+	LogLevel    string
+	// Secret is TECHVAULT_SECRET: the root of the server's keys (see internal/app.Config.Secret).
+	Secret []byte
+	// SMTP* configure the account mail; LinkBase is where its links point.
+	SMTPHost, SMTPUser, SMTPPassword, SMTPFrom, SMTPTLS string
+	SMTPPort                                            int
+	LinkBase                                            string
+	// CloudinaryURL is cloudinary://KEY:SECRET@CLOUD (Cloudinary's own form); CloudinaryAPI
+	// overrides its API base (a local stand-in).
+	CloudinaryURL, CloudinaryAPI string
+	// Google* configure sign-in with Google.
+	GoogleClientID, GoogleClientSecret, GoogleRedirectURL, GoogleIssuer string
+	CORSOrigins                                                         []string
+	DBMaxConns                                                          int32
+	ProjectionPollInterval                                              time.Duration
+	ShutdownTimeout                                                     time.Duration
 }
 
 func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, error) {
@@ -46,7 +57,33 @@ func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, erro
 	str("HTTP_ADDR", &c.HTTPAddr)
 	str("LOG_FORMAT", &c.LogFormat)
 	str("LOG_LEVEL", &c.LogLevel)
-	c.AdminToken = getenv("ADMIN_TOKEN")
+	if v := getenv("TECHVAULT_SECRET"); v != "" {
+		if len(v) < 32 {
+			return c, errors.New("TECHVAULT_SECRET must have at least 32 characters (e.g. openssl rand -base64 48)")
+		}
+		c.Secret = []byte(v)
+	}
+	c.SMTPPort = 25
+	str("SMTP_HOST", &c.SMTPHost)
+	str("SMTP_USER", &c.SMTPUser)
+	c.SMTPPassword = getenv("SMTP_PASSWORD")
+	str("SMTP_FROM", &c.SMTPFrom)
+	str("SMTP_TLS", &c.SMTPTLS)
+	if v := getenv("SMTP_PORT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return c, fmt.Errorf("SMTP_PORT must be a port number, got %q", v)
+		}
+		c.SMTPPort = n
+	}
+	c.LinkBase = "http://localhost:8080"
+	str("LINK_BASE_URL", &c.LinkBase)
+	str("CLOUDINARY_URL", &c.CloudinaryURL)
+	str("CLOUDINARY_API_URL", &c.CloudinaryAPI)
+	str("GOOGLE_CLIENT_ID", &c.GoogleClientID)
+	c.GoogleClientSecret = getenv("GOOGLE_CLIENT_SECRET")
+	str("GOOGLE_REDIRECT_URL", &c.GoogleRedirectURL)
+	str("GOOGLE_ISSUER_URL", &c.GoogleIssuer)
 	for _, o := range strings.Split(getenv("CORS_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, o)
@@ -98,9 +135,10 @@ func (c Config) Validate() error {
 
 // String masks secrets, so the config can be logged.
 func (c Config) String() string {
-	return fmt.Sprintf("database=%s redis=%s http=%s log=%s/%s admin_token=%s db_max_conns=%d poll=%s",
+	return fmt.Sprintf("database=%s redis=%s http=%s log=%s/%s secret=%s smtp=%s:%d db_max_conns=%d poll=%s cloudinary=%s google=%v",
 		maskURL(c.DatabaseURL), maskURL(c.RedisURL), c.HTTPAddr, c.LogFormat, c.LogLevel,
-		mask(c.AdminToken), c.DBMaxConns, c.ProjectionPollInterval)
+		mask(string(c.Secret)), c.SMTPHost, c.SMTPPort, c.DBMaxConns, c.ProjectionPollInterval,
+		maskURL(c.CloudinaryURL), c.GoogleClientID != "")
 }
 
 func mask(s string) string {

@@ -16,13 +16,13 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults on a terminal", nil, true, func(c Config) bool {
 			return c.HTTPAddr == ":8080" && c.LogFormat == "text" && c.LogLevel == "info" &&
-				c.DBMaxConns == 20 && c.ProjectionPollInterval == 2*time.Millisecond && c.AdminToken == ""
+				c.DBMaxConns == 20 && c.ProjectionPollInterval == 2*time.Millisecond && c.Secret == nil && c.LinkBase == "http://localhost:8080"
 		}, ""},
 		{"json when not a terminal", nil, false, func(c Config) bool { return c.LogFormat == "json" }, ""},
 		{"overrides", map[string]string{"HTTP_ADDR": ":9000", "LOG_FORMAT": "json", "LOG_LEVEL": "debug",
-			"ADMIN_TOKEN": "s3cret", "DB_MAX_CONNS": "8", "PROJECTION_POLL_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "3s"}, true,
+			"TECHVAULT_SECRET": strings.Repeat("s", 32), "SMTP_HOST": "mail", "SMTP_PORT": "1025", "DB_MAX_CONNS": "8", "PROJECTION_POLL_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "3s"}, true,
 			func(c Config) bool {
-				return c.HTTPAddr == ":9000" && c.LogFormat == "json" && c.LogLevel == "debug" && c.AdminToken == "s3cret" &&
+				return c.HTTPAddr == ":9000" && c.LogFormat == "json" && c.LogLevel == "debug" && string(c.Secret) == strings.Repeat("s", 32) && c.SMTPHost == "mail" && c.SMTPPort == 1025 &&
 					c.DBMaxConns == 8 && c.ProjectionPollInterval == 50*time.Millisecond && c.ShutdownTimeout == 3*time.Second
 			}, ""},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, true, nil, "LOG_FORMAT"},
@@ -31,6 +31,8 @@ func TestLoadConfig(t *testing.T) {
 		{"pool too small", map[string]string{"DB_MAX_CONNS": "1"}, true, nil, "DB_MAX_CONNS"},
 		{"bad poll interval", map[string]string{"PROJECTION_POLL_INTERVAL": "soon"}, true, nil, "PROJECTION_POLL_INTERVAL"},
 		{"negative shutdown timeout", map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, true, nil, "SHUTDOWN_TIMEOUT"},
+		{"short secret", map[string]string{"TECHVAULT_SECRET": "short"}, true, nil, "TECHVAULT_SECRET"},
+		{"bad smtp port", map[string]string{"SMTP_PORT": "mail"}, true, nil, "SMTP_PORT"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,13 +52,14 @@ func TestLoadConfig(t *testing.T) {
 
 func TestConfigStringMasksSecrets(t *testing.T) {
 	c, err := loadConfig(func(k string) string {
-		return map[string]string{"ADMIN_TOKEN": "topsecret", "DATABASE_URL": "postgres://u:pw@db/x", "REDIS_URL": "redis://:rpw@r:6379/0"}[k]
+		return map[string]string{"TECHVAULT_SECRET": "topsecret-topsecret-topsecret-topsecret", "SMTP_PASSWORD": "mailpw",
+			"CLOUDINARY_URL": "cloudinary://key:cloudpw@demo", "DATABASE_URL": "postgres://u:pw@db/x", "REDIS_URL": "redis://:rpw@r:6379/0"}[k]
 	}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.String()
-	for _, secret := range []string{"topsecret", "pw@", "rpw"} {
+	for _, secret := range []string{"topsecret", "pw@", "rpw", "mailpw", "cloudpw"} {
 		if strings.Contains(s, secret) {
 			t.Fatalf("%q leaks %q", s, secret)
 		}

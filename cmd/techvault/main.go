@@ -36,6 +36,7 @@ commands:
   projections rebuild NAME   rebuild a projection from the log while the API keeps serving
   events seal                seal every settled event not sealed yet
   events verify              recompute every hash, hash chain and seal; exit 1 on any problem
+  users promote EMAIL ROLE   give the account with this email a role (customer, admin, auditor)
 
 configuration comes from the environment: see README.md and .env.example`
 
@@ -87,6 +88,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return errors.New("projections: give status or rebuild NAME")
 		}
 		return projectionsCommand(ctx, cfg, log, stdout, args[1:])
+	case "users":
+		if len(args) != 4 || args[1] != "promote" {
+			return errors.New("users: give promote EMAIL ROLE")
+		}
+		return promoteCommand(ctx, cfg, log, stdout, args[2], args[3])
 	case "events":
 		if len(args) == 2 && args[1] == "seal" {
 			return sealCommand(ctx, cfg, log, stdout)

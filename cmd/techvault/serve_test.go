@@ -34,7 +34,7 @@ func TestSeedServeAndShutdown(t *testing.T) {
 	addr := freeAddr(t)
 	env := map[string]string{
 		"DATABASE_URL": db.URL, "REDIS_URL": testdb.RedisURL(), "HTTP_ADDR": addr,
-		"ADMIN_TOKEN": "serve-test", "LOG_FORMAT": "json", "LOG_LEVEL": "error",
+		"TECHVAULT_SECRET": "serve-test-secret-serve-test-secret", "LOG_FORMAT": "json", "LOG_LEVEL": "error",
 	}
 	getenv := func(k string) string { return env[k] }
 
@@ -99,8 +99,42 @@ func TestSeedServeAndShutdown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// The README's way to an admin: register, promote from the command line, sign in.
+	post := func(path, body, token string) (int, []byte) {
+		t.Helper()
+		req, _ := nethttp.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := nethttp.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	if status, body := post("/api/v1/auth/register", `{"first_name":"Olga","last_name":"Operator","email":"ops@example.com","password":"operator passphrase"}`, ""); status != 201 {
+		t.Fatalf("register: %d %s", status, body)
+	}
+	var promoted strings.Builder
+	if err := run(t.Context(), []string{"users", "promote", "ops@example.com", "admin"}, getenv, &promoted); err != nil ||
+		!strings.Contains(promoted.String(), "is now admin") {
+		t.Fatalf("users promote: %v: %s", err, promoted.String())
+	}
+	status, body := post("/api/v1/auth/login", `{"email":"ops@example.com","password":"operator passphrase"}`, "")
+	var session struct {
+		AccessToken string `json:"access_token"`
+		User        struct {
+			Role string `json:"role"`
+		} `json:"user"`
+	}
+	if status != 200 || json.Unmarshal(body, &session) != nil || session.User.Role != "admin" {
+		t.Fatalf("login as the promoted admin: %d %s", status, body)
+	}
 	req, _ := nethttp.NewRequest("POST", base+"/api/v1/categories", strings.NewReader(`{"name":"Networking"}`))
-	req.Header.Set("Authorization", "Bearer serve-test")
+	req.Header.Set("Authorization", "Bearer "+session.AccessToken)
 	res, err := nethttp.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +147,7 @@ func TestSeedServeAndShutdown(t *testing.T) {
 		t.Fatalf("create category: %d %v", res.StatusCode, err)
 	}
 	res.Body.Close()
-	status, body := get(fmt.Sprintf("/api/v1/categories/%d", created.ID), "X-Min-Position", fmt.Sprint(created.Position))
+	status, body = get(fmt.Sprintf("/api/v1/categories/%d", created.ID), "X-Min-Position", fmt.Sprint(created.Position))
 	if status != 200 || !strings.Contains(string(body), "Networking") {
 		t.Fatalf("read back: %d %s", status, body)
 	}

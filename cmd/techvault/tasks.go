@@ -95,3 +95,30 @@ func seedCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Wr
 		res.Categories, res.Products, res.Position)
 	return nil
 }
+
+// promoteCommand gives an account a role: the way the first admin is made.
+func promoteCommand(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, email, role string) error {
+	ac, err := appConfig(cfg)
+	if err != nil {
+		return err
+	}
+	pool, err := openMigrated(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	ac.Pool = pool
+	a, err := app.New(ctx, ac, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = a.Close() }()
+	res, err := a.Users.ChangeRole(ctx, domain.Metadata{ActorID: "operator", CorrelationID: "cli-promote"},
+		commands.ChangeRole{Email: email, Role: role})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %d is now %s (position %d); their next sign-in or token refresh carries the role\n",
+		res.UserID, role, res.Position)
+	return nil
+}

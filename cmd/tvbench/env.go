@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/techvault/techvault/auth"
 	"github.com/techvault/techvault/internal/app"
 	"github.com/techvault/techvault/internal/pgadmin"
 	"github.com/techvault/techvault/migrations"
@@ -298,8 +299,24 @@ func ctxErr(ctx context.Context) error {
 	return nil
 }
 
-// benchAdminToken is the admin token of the applications the benchmarks start.
-const benchAdminToken = "tvbench-admin"
+// benchSecret is the server secret of the applications (and serve processes) the benchmarks
+// start; benchAdminToken is an admin's access token under it.
+var (
+	benchSecret     = []byte("tvbench-secret-tvbench-secret-tvbench-secret")
+	benchAdminToken = mustAdminToken()
+)
+
+func mustAdminToken() string {
+	tokens, err := app.NewTokens(benchSecret, 24*time.Hour, 0)
+	if err != nil {
+		panic(err)
+	}
+	tok, _, err := tokens.IssueAccess(auth.AccessClaims{UserID: 1, Role: "admin", Session: "00000000-0000-7000-8000-000000000001"})
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
 
 // appUnderTest is the application as serve builds it (internal/app) over a scratch database,
 // with its engine and views running and its API served on 127.0.0.1.
@@ -321,7 +338,7 @@ func (e *env) startApp(ctx context.Context, db *scratchDB, projectors []appProje
 	}
 	quiet := newMutableHandler(e.log.Handler())
 	unmute := context.AfterFunc(ctx, quiet.mute) // an interrupt is not a warning
-	a, err := app.New(ctx, app.Config{Pool: db.Pool, Redis: rdb, RedisPrefix: prefix, AdminToken: benchAdminToken,
+	a, err := app.New(ctx, app.Config{Pool: db.Pool, Redis: rdb, RedisPrefix: prefix, Secret: benchSecret,
 		Projectors: projectors, ProjectionPollInterval: 0}, slog.New(quiet)) // 0: the engine default, as serve
 	if err != nil {
 		cleanRedis()

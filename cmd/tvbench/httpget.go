@@ -225,7 +225,7 @@ func startServe(ctx context.Context, env *env, c httpGetConfig, db *scratchDB, s
 	}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+db.URL, "REDIS_URL="+env.cfg.redisURL, "HTTP_ADDR="+addr,
-		"LOG_FORMAT=json", "LOG_LEVEL=info", "ADMIN_TOKEN="+benchAdminToken)
+		"LOG_FORMAT=json", "LOG_LEVEL=info", "TECHVAULT_SECRET="+string(benchSecret))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	stopProc, err := startProcess(env, "techvault serve", cmd)
 	stop := func() { stopProc(); _ = logFile.Close(); dropKeys(); cleanRedis() }

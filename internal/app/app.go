@@ -17,12 +17,19 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/techvault/techvault/auth"
+	"github.com/techvault/techvault/auth/oidc"
 	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/effects"
 	"github.com/techvault/techvault/eventstore"
 	api "github.com/techvault/techvault/http"
+	"github.com/techvault/techvault/images"
+	"github.com/techvault/techvault/mail"
 	"github.com/techvault/techvault/migrations"
+	"github.com/techvault/techvault/pii"
 	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/queries"
+	"github.com/techvault/techvault/ratelimit"
 	"github.com/techvault/techvault/views/cards"
 )
 
@@ -45,8 +52,26 @@ type Config struct {
 
 	// HTTPAddr is where Run listens (":8080").
 	HTTPAddr string
-	// AdminToken admits admin requests; empty disables the admin routes.
-	AdminToken string
+	// Secret (at least 32 bytes) is the root of the server's keys: token signing, the keyed
+	// lookups of emails, rate-limit keys, the Google sign-in cookie. Every process of one store
+	// needs the same; changing it signs everyone out and orphans every email reservation.
+	Secret []byte
+	// Passwords are the argon2id parameters (auth's defaults when zero; tests use cheap ones).
+	Passwords auth.Params
+	// Tokens' lifetimes (auth's defaults when zero).
+	AccessTTL, RefreshTTL time.Duration
+	// Limits, when set, replaces ratelimit.DefaultPolicy; NoLimits turns the abuse limits off.
+	Limits   *ratelimit.Policy
+	NoLimits bool
+
+	// SMTP sends the account mail; with no Host, mail is logged as not sent.
+	SMTP mail.Config
+	// LinkBase is where mailed links point (the shop's pages): <LinkBase>/verify-email?token=...
+	LinkBase string
+	// Cloudinary stores pictures; with no CloudName, uploads answer 503.
+	Cloudinary images.Config
+	// Google configures sign-in with Google; with no ClientID, its routes answer 404.
+	Google oidc.Config
 	// CORSOrigins are the browser origins allowed to call the API.
 	CORSOrigins []string
 
@@ -81,6 +106,9 @@ func (c Config) Validate() error {
 	if c.Redis == nil && c.RedisURL == "" {
 		return errors.New("app: RedisURL or Redis is required")
 	}
+	if len(c.Secret) < 32 {
+		return errors.New("app: Secret must have at least 32 bytes (set TECHVAULT_SECRET)")
+	}
 	return nil
 }
 
@@ -91,6 +119,9 @@ type App struct {
 	Redis       *redis.Client
 	Store       *eventstore.Store
 	Catalog     *commands.Catalog
+	Users       *commands.Users
+	Vault       *pii.Vault
+	Tokens      *auth.Tokens
 	Checkpoints *projections.Checkpoints
 	Cards       *cards.ProductCards
 
@@ -140,13 +171,20 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Store, a.Catalog = store, catalog
 	a.Checkpoints = projections.NewCheckpoints(a.Pool)
-	if err := a.buildProjections(); err != nil {
+	acc, err := a.buildAccounts(store)
+	if err != nil {
+		return err
+	}
+	if err := a.buildProjections(acc.reactors); err != nil {
 		return err
 	}
 	a.server, err = api.New(api.Config{
 		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Positions: a.Checkpoints.Waiter(store), Catalog: a.Catalog,
 		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Checkpoints: a.Checkpoints,
-		Projectors: a.cfg.Projectors, AdminToken: a.cfg.AdminToken, CORSOrigins: a.cfg.CORSOrigins,
+		Projectors: a.cfg.Projectors, CORSOrigins: a.cfg.CORSOrigins,
+		Users: a.Users, UserQueries: queries.NewUserQueries(a.Pool), Tokens: a.Tokens,
+		Limiter: acc.limiter, LimitPolicy: acc.policy, LimitKey: DeriveKey(a.cfg.Secret, KeyRateLimit),
+		Images: acc.images, Google: acc.google,
 	})
 	return err
 }
@@ -216,24 +254,33 @@ func (a *App) openRedis() error {
 	return nil
 }
 
-func (a *App) buildProjections() error {
+func (a *App) buildProjections(reactors []effects.Reactor) error {
 	a.sqlDB = stdlib.OpenDBFromPool(a.Pool)
 	a.closers = append(a.closers, func() { _ = a.sqlDB.Close() })
+	handlers := make([]projections.BatchHandler, 0, len(reactors))
+	for _, r := range reactors {
+		handlers = append(handlers, effects.Handler(r, a.sqlDB))
+	}
 	engine, err := projections.NewEngine(projections.EngineConfig{
-		DB: a.sqlDB, Projectors: a.cfg.Projectors, Logger: a.log, PollInterval: a.cfg.ProjectionPollInterval,
+		DB: a.sqlDB, Projectors: a.cfg.Projectors, Handlers: handlers, Logger: a.log, PollInterval: a.cfg.ProjectionPollInterval,
 	})
 	if err != nil {
 		return err
 	}
 	a.engine = engine
-	prefix := a.cfg.RedisPrefix
-	if prefix == "" {
-		prefix = "techvault:" + a.Pool.Config().ConnConfig.Database + ":"
-	}
+	prefix := a.redisPrefix()
 	// The cards hold the API's own bytes for GET /products/{id}: Redis and Postgres answer alike.
 	a.Cards, err = cards.New(cards.Config{
 		Pool: a.Pool, Redis: a.Redis, Encode: api.ProductCard, Prefix: prefix, Logger: a.log})
 	return err
+}
+
+// redisPrefix prefixes every Redis key of the application.
+func (a *App) redisPrefix() string {
+	if a.cfg.RedisPrefix != "" {
+		return a.cfg.RedisPrefix
+	}
+	return "techvault:" + a.Pool.Config().ConnConfig.Database + ":"
 }
 
 // Handler is the HTTP API, for a server of the caller's (httptest, a benchmark's listener).

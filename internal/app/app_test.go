@@ -23,7 +23,7 @@ func TestCloseLeavesGivenPoolAndRedisOpen(t *testing.T) {
 		t.Run(map[bool]string{false: "never started", true: "started"}[start], func(t *testing.T) {
 			db := testdb.New(t)
 			rdb, prefix := testdb.Redis(t)
-			a, err := app.New(t.Context(), app.Config{Pool: db.Pool, Redis: rdb, RedisPrefix: prefix}, quiet())
+			a, err := app.New(t.Context(), app.Config{Pool: db.Pool, Redis: rdb, RedisPrefix: prefix, Secret: testSecret}, quiet())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,13 +58,17 @@ func TestCloseLeavesGivenPoolAndRedisOpen(t *testing.T) {
 	}
 }
 
+var testSecret = []byte("app-test-secret-app-test-secret-app-test")
+
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  app.Config
 	}{
-		{"no database", app.Config{RedisURL: "redis://127.0.0.1:6379/0"}},
-		{"no redis", app.Config{DatabaseURL: "postgres://127.0.0.1/x"}},
+		{"no database", app.Config{RedisURL: "redis://127.0.0.1:6379/0", Secret: testSecret}},
+		{"no redis", app.Config{DatabaseURL: "postgres://127.0.0.1/x", Secret: testSecret}},
+		{"no secret", app.Config{DatabaseURL: "postgres://127.0.0.1/x", RedisURL: "redis://127.0.0.1:6379/0"}},
+		{"short secret", app.Config{DatabaseURL: "postgres://127.0.0.1/x", RedisURL: "redis://127.0.0.1:6379/0", Secret: []byte("short")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

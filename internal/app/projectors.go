@@ -5,6 +5,7 @@ import (
 
 	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/projections/userproj"
 )
 
 // Projectors returns every projector of every read model, in a stable order: the engine runs
@@ -13,6 +14,7 @@ import (
 func Projectors() []projections.Projector {
 	var all []projections.Projector
 	all = append(all, catalogproj.Projectors()...)
+	all = append(all, userproj.Projectors()...)
 	return all
 }
 

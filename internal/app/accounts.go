@@ -1,0 +1,115 @@
+package app
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/techvault/techvault/auth"
+	"github.com/techvault/techvault/auth/oidc"
+	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/effects"
+	"github.com/techvault/techvault/effects/accountfx"
+	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/images"
+	"github.com/techvault/techvault/mail"
+	"github.com/techvault/techvault/pii"
+	"github.com/techvault/techvault/ratelimit"
+)
+
+// The purposes of the keys derived from Config.Secret: each use has its own key, so none can
+// stand in for another.
+const (
+	KeyTokens    = "techvault/tokens/v1"
+	KeyLookup    = "techvault/pii-lookup/v1"
+	KeyRateLimit = "techvault/rate-limit/v1"
+	KeyOIDCState = "techvault/oidc-state/v1"
+)
+
+// DeriveKey derives the 32-byte key of one purpose from the server secret (HMAC-SHA256).
+func DeriveKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
+
+// NewTokens returns the token issuer of a server secret (tvbench signs in with it too).
+func NewTokens(secret []byte, accessTTL, refreshTTL time.Duration) (*auth.Tokens, error) {
+	return auth.NewTokens(auth.TokenConfig{Seed: DeriveKey(secret, KeyTokens), AccessTTL: accessTTL, RefreshTTL: refreshTTL})
+}
+
+// accounts is what the customers' part adds to the wiring besides the commands.
+type accounts struct {
+	reactors []effects.Reactor
+	limiter  *ratelimit.Limiter
+	policy   ratelimit.Policy
+	images   images.Store
+	google   *oidc.Provider
+}
+
+// buildAccounts wires sign-in: the key vault, passwords, tokens, the account commands, the
+// abuse limits, the picture store, Google and the account side effects.
+func (a *App) buildAccounts(store *eventstore.Store) (accounts, error) {
+	var acc accounts
+	vault, err := pii.New(a.Pool, DeriveKey(a.cfg.Secret, KeyLookup))
+	if err != nil {
+		return acc, err
+	}
+	pw, err := auth.NewPasswords(a.cfg.Passwords)
+	if err != nil {
+		return acc, err
+	}
+	tokens, err := NewTokens(a.cfg.Secret, a.cfg.AccessTTL, a.cfg.RefreshTTL)
+	if err != nil {
+		return acc, err
+	}
+	ids := store.Sequences(map[string]string{commands.UserIDs: "user_ids", commands.EmailIDs: "email_ids",
+		commands.PhoneIDs: "phone_ids", commands.AddressIDs: "address_ids"})
+	a.Vault, a.Tokens = vault, tokens
+	a.Users = commands.NewUsers(store, store, ids, vault, pw, commands.WithLogger(a.log))
+
+	if !a.cfg.NoLimits {
+		acc.policy = ratelimit.DefaultPolicy()
+		if a.cfg.Limits != nil {
+			acc.policy = *a.cfg.Limits
+		}
+		if err := acc.policy.Validate(); err != nil {
+			return acc, err
+		}
+		if acc.limiter, err = ratelimit.New(ratelimit.Config{Redis: a.Redis, Prefix: a.redisPrefix(), Logger: a.log}); err != nil {
+			return acc, err
+		}
+	}
+	if a.cfg.Cloudinary.CloudName != "" {
+		c, err := images.NewCloudinary(a.cfg.Cloudinary)
+		if err != nil {
+			return acc, err
+		}
+		acc.images = c
+		acc.reactors = append(acc.reactors, accountfx.Images{Store: c})
+	}
+	if a.cfg.Google.ClientID != "" {
+		gc := a.cfg.Google
+		gc.StateKey = DeriveKey(a.cfg.Secret, KeyOIDCState)
+		if acc.google, err = oidc.New(gc); err != nil {
+			return acc, err
+		}
+	}
+	acc.reactors = append(acc.reactors, accountfx.KeyShredder{Keys: vault})
+	if a.cfg.SMTP.Host != "" {
+		sender, err := mail.New(a.cfg.SMTP)
+		if err != nil {
+			return acc, err
+		}
+		m, err := accountfx.NewMail(accountfx.MailConfig{Sender: sender, Keys: vault, Tokens: tokens,
+			LinkBase: a.cfg.LinkBase, Logger: a.log})
+		if err != nil {
+			return acc, fmt.Errorf("account mail: %w", err)
+		}
+		acc.reactors = append(acc.reactors, m)
+	} else {
+		a.log.Warn("SMTP_HOST is not set: account mail (verification, password reset) is not sent")
+	}
+	return acc, nil
+}

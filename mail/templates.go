@@ -23,7 +23,7 @@ import (
 const (
 	// VerifyEmail asks a new customer to confirm their address. Data: LinkData.
 	VerifyEmail = "verify_email"
-	// Welcome greets a customer whose address is confirmed. Data: NameData.
+	// Welcome greets a new customer. Data: NameData.
 	Welcome = "welcome"
 	// PasswordReset carries the link to choose a new password. Data: LinkData.
 	PasswordReset = "password_reset"

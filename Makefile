@@ -25,13 +25,18 @@ endif
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# Bearer token for the admin routes of the local server (only `make run` sets it,
-# so tests see the environment as it is).
-run: export ADMIN_TOKEN ?= dev-admin-token
-run: services ## Start Postgres+Redis, migrate, seed the demo catalog, serve HTTP
+# Development settings of the local server (only `make run` sets them, so tests see the
+# environment as it is): a fixed server secret (never use it in production) and the local mail
+# catcher, whose web page shows the verification and reset mail.
+run: export TECHVAULT_SECRET ?= dev-only-secret-do-not-use-in-production-0123456789
+run: export SMTP_HOST ?= 127.0.0.1
+run: export SMTP_PORT ?= 1025
+run: services tools ## Start Postgres+Redis+mailpit, migrate, seed the demo catalog, serve HTTP
+	@scripts/mailpit.sh
 	$(GO) run $(TECHVAULT) migrate
 	$(GO) run $(TECHVAULT) seed
-	@echo "techvault: admin token is '$(ADMIN_TOKEN)' (Authorization: Bearer $(ADMIN_TOKEN))"
+	@echo "techvault: register at POST /api/v1/auth/register, then make yourself admin with"
+	@echo "           TECHVAULT_SECRET='$(TECHVAULT_SECRET)' go run ./cmd/techvault users promote YOUR_EMAIL admin"
 	$(GO) run $(TECHVAULT) serve
 
 build: ## Build bin/techvault

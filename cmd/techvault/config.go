@@ -64,6 +64,7 @@ func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, erro
 		c.Secret = []byte(v)
 	}
 	c.SMTPPort = 25
+	c.SMTPFrom = "Tech Vault <no-reply@techvault.local>"
 	str("SMTP_HOST", &c.SMTPHost)
 	str("SMTP_USER", &c.SMTPUser)
 	c.SMTPPassword = getenv("SMTP_PASSWORD")

@@ -614,7 +614,7 @@ func TestTokenConfigMasksSeed(t *testing.T) {
 	var log bytes.Buffer
 	slog.New(slog.NewJSONHandler(&log, nil)).Info("config", "tokens", cfg)
 	for _, out := range []string{cfg.String(), fmt.Sprint(cfg), fmt.Sprintf("%v", &cfg), log.String()} {
-		for _, enc := range []string{base64.StdEncoding.EncodeToString(s), fmt.Sprint(s), fmt.Sprintf("%x", s)} {
+		for _, enc := range []string{base64.StdEncoding.EncodeToString(s), string(s), fmt.Sprintf("%x", s)} {
 			if strings.Contains(out, enc) {
 				t.Fatalf("the seed shows in %q", out)
 			}

@@ -70,8 +70,6 @@ type addressRequest struct {
 	Country  string `json:"country"`
 }
 
-type readRequest struct{}
-
 // accountResponse answers an account command: what it created or changed, and where its last
 // event landed.
 type accountResponse struct {

@@ -195,7 +195,7 @@ func humanDuration(v any) (string, error) {
 			unit time.Duration
 			name string
 		}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}} {
-			if d >= u.unit && d%u.unit == 0 && !(u.unit == 24*time.Hour && d < 72*time.Hour) {
+			if d >= u.unit && d%u.unit == 0 && (u.unit != 24*time.Hour || d >= 72*time.Hour) {
 				n := int64(d / u.unit)
 				if n == 1 {
 					return "1 " + u.name, nil

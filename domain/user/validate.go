@@ -183,7 +183,7 @@ func CleanAddress(a Address) (Address, error) {
 		return Address{}, domain.Invalid("post_code", "post_code must have 1 to 20 characters")
 	}
 	for _, r := range pc {
-		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r == ' ' || r == '-') {
+		if (r < '0' || r > '9') && (r < 'A' || r > 'Z') && r != ' ' && r != '-' {
 			return Address{}, domain.Invalid("post_code", "post_code may hold only letters, digits, spaces and dashes")
 		}
 	}

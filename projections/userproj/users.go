@@ -65,7 +65,7 @@ type entity struct {
 	id, userID           int64
 	created, removed     bool
 	values               []user.Sealed // email: [email]; phone: [number]; address: [city, post code, country]
-	primary, verified    bool
+	verified             bool
 	version              int64
 	createdAt, updatedAt time.Time
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -504,6 +505,7 @@ func (h *Users) GoogleSignIn(ctx context.Context, md domain.Metadata, id GoogleI
 		return SessionResult{}, err
 	}
 	if r.Holder() != 0 {
+		md.ActorID = strconv.FormatInt(r.Holder(), 10)
 		res, err := execute(ctx, h.store, md, "LinkGoogle", redecideOnConflict, withAccountPosition,
 			func(ctx context.Context) (AccountResult, []Change, error) {
 				u, err := h.loadAccount(ctx, r.Holder())
@@ -563,6 +565,7 @@ func (h *Users) registerWithGoogle(ctx context.Context, md domain.Metadata, id G
 		return SessionResult{}, err
 	}
 	var u *user.User
+	md.ActorID = strconv.FormatInt(userID, 10)
 	_, err = execute(ctx, h.store, md, "RegisterWithGoogle", once, withAccountPosition,
 		func(ctx context.Context) (AccountResult, []Change, error) {
 			u, err = user.Register(user.RegisterInput{ID: userID, FirstName: sealed[0], LastName: sealed[1],

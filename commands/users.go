@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -223,6 +224,8 @@ func (h *Users) Register(ctx context.Context, md domain.Metadata, cmd Register) 
 	if err != nil {
 		return AccountResult{}, err
 	}
+	// The new account is its own actor.
+	md.ActorID = strconv.FormatInt(userID, 10)
 	res, err := execute(ctx, h.store, md, "Register", redecideOnConflict, withAccountPosition,
 		func(ctx context.Context) (AccountResult, []Change, error) {
 			u, err := user.Register(user.RegisterInput{ID: userID, FirstName: sealed[0], LastName: sealed[1],

@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -257,5 +258,19 @@ func TestEraseReleasesTheEmailAndShredsTheKey(t *testing.T) {
 	again := register(t, users, "leaving@example.com")
 	if again.UserID == acct.UserID {
 		t.Fatal("the new account reuses the erased id")
+	}
+}
+
+// Every event of an account names its acting user, the anonymous registration included.
+func TestEventsCarryTheActingUser(t *testing.T) {
+	users, store, _ := newUsers(t)
+	acct := register(t, users, "actor@example.com")
+	var missing int
+	if err := store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM events
+		WHERE coalesce(metadata->>'actor_id', '') <> $1`, fmt.Sprint(acct.UserID)).Scan(&missing); err != nil {
+		t.Fatal(err)
+	}
+	if missing != 0 {
+		t.Fatalf("%d events of the registration do not name user %d as their actor", missing, acct.UserID)
 	}
 }

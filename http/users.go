@@ -250,7 +250,9 @@ func (s *Server) verifyEmail(c *gin.Context) {
 		writeError(c, linkError(err, "verification"))
 		return
 	}
-	res, err := s.cfg.Users.VerifyEmail(c, metadata(c), commands.VerifyEmail{UserID: claims.UserID, EmailID: emailID})
+	md := metadata(c)
+	md.ActorID = fmt.Sprint(claims.UserID) // the link's owner acts
+	res, err := s.cfg.Users.VerifyEmail(c, md, commands.VerifyEmail{UserID: claims.UserID, EmailID: emailID})
 	if err != nil {
 		writeError(c, err)
 		return
@@ -349,7 +351,9 @@ func (s *Server) confirmPasswordReset(c *gin.Context) {
 		writeError(c, linkError(err, "reset"))
 		return
 	}
-	res, err := s.cfg.Users.ResetPassword(c, metadata(c), commands.ResetPassword{UserID: claims.UserID,
+	md := metadata(c)
+	md.ActorID = fmt.Sprint(claims.UserID) // the link's owner acts
+	res, err := s.cfg.Users.ResetPassword(c, md, commands.ResetPassword{UserID: claims.UserID,
 		RequestID: claims.Ref, Password: req.Password})
 	if err != nil {
 		writeError(c, err)

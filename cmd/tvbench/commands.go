@@ -5,10 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	nethttp "net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -210,10 +208,8 @@ func (l loadResult) rate() float64 {
 
 // postStock has clients concurrent clients post {"delta":1} for d: client i to ids i, i+clients, ...
 func postStock(ctx context.Context, base string, ids []int64, clients int, d time.Duration) loadResult {
-	tr := &nethttp.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &nethttp.Client{Transport: tr, Timeout: 30 * time.Second}
+	client := loadClient(clients)
+	defer client.CloseIdleConnections()
 	ws := make([]loadResult, clients)
 	lats := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
@@ -255,24 +251,9 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
+// stockDelta is the body of every stock adjustment the commands benchmark posts.
+var stockDelta = []byte(`{"delta":1}`)
+
 func postOne(ctx context.Context, client *nethttp.Client, url string) error {
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, url, strings.NewReader(`{"delta":1}`))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+benchAdminToken)
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	body, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != nethttp.StatusOK {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, abbreviate(body, 120))
-	}
-	return nil
+	return postJSON(ctx, client, url, benchAdminToken, stockDelta, nethttp.StatusOK, nil)
 }

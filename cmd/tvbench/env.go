@@ -329,17 +329,26 @@ type appUnderTest struct {
 // Close stops the API, the application and the Redis prefix (idempotent).
 func (a *appUnderTest) Close() { a.stop() }
 
-// startApp builds and starts the application with the given projectors (nil: serve's). Warnings
-// go to stderr until Close, which silences them first (a stop on purpose is not a warning).
-func (e *env) startApp(ctx context.Context, db *scratchDB, projectors []appProjector) (*appUnderTest, error) {
+// withoutLimits turns the application's abuse limits off (a load from one address would meet
+// them at once); only benchmarks that measure past them use it.
+func withoutLimits(c *app.Config) { c.NoLimits = true }
+
+// startApp builds and starts the application with the given projectors (nil: serve's), the
+// options changing its config. Warnings go to stderr until Close, which silences them first (a
+// stop on purpose is not a warning).
+func (e *env) startApp(ctx context.Context, db *scratchDB, projectors []appProjector, opts ...func(*app.Config)) (*appUnderTest, error) {
 	rdb, prefix, cleanRedis, err := e.newRedis(ctx)
 	if err != nil {
 		return nil, err
 	}
 	quiet := newMutableHandler(e.log.Handler())
 	unmute := context.AfterFunc(ctx, quiet.mute) // an interrupt is not a warning
-	a, err := app.New(ctx, app.Config{Pool: db.Pool, Redis: rdb, RedisPrefix: prefix, Secret: benchSecret,
-		Projectors: projectors, ProjectionPollInterval: 0}, slog.New(quiet)) // 0: the engine default, as serve
+	cfg := app.Config{Pool: db.Pool, Redis: rdb, RedisPrefix: prefix, Secret: benchSecret,
+		Projectors: projectors, ProjectionPollInterval: 0} // 0: the engine default, as serve
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := app.New(ctx, cfg, slog.New(quiet))
 	if err != nil {
 		cleanRedis()
 		return nil, err

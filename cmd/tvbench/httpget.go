@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,34 +21,22 @@ import (
 
 // httpGetConfig holds the http-get benchmark's flags.
 type httpGetConfig struct {
-	threads   int
-	conns     int
-	duration  time.Duration
-	warmup    time.Duration
-	rounds    int
+	wrkLoad
 	products  int
 	techvault string
 }
 
 func httpGetFlags(fs *flag.FlagSet, c *config) {
-	fs.IntVar(&c.httpGet.threads, "http-get-threads", 2, "http-get: wrk threads (-t)")
-	fs.IntVar(&c.httpGet.conns, "http-get-conns", 32, "http-get: wrk connections (-c)")
-	fs.DurationVar(&c.httpGet.duration, "http-get-duration", 10*time.Second, "http-get: wrk duration per side per round (-d)")
-	fs.DurationVar(&c.httpGet.warmup, "http-get-warmup", 3*time.Second, "http-get: wrk warm-up per side")
-	fs.IntVar(&c.httpGet.rounds, "http-get-rounds", 3, "http-get: rounds (each measures both sides, order alternating)")
+	wrkLoadFlags(fs, "http-get", &c.httpGet.wrkLoad)
 	fs.IntVar(&c.httpGet.products, "http-get-products", 1000, "http-get: products (the ids wrk cycles over)")
-	fs.StringVar(&c.httpGet.techvault, "http-get-techvault", "", "http-get: techvault binary to run (empty: go build ./cmd/techvault into a temporary directory)")
+	fs.StringVar(&c.httpGet.techvault, "http-get-techvault", "", "http-get, users-me: techvault binary to run (empty: go build ./cmd/techvault into a temporary directory)")
 }
 
 func (c httpGetConfig) validate() error {
-	if err := positive(map[string]int{"http-get-threads": c.threads, "http-get-conns": c.conns,
-		"http-get-rounds": c.rounds, "http-get-products": c.products}); err != nil {
+	if err := positive(map[string]int{"http-get-products": c.products}); err != nil {
 		return err
 	}
-	if c.duration < time.Second {
-		return fmt.Errorf("-http-get-duration must be at least 1s (wrk counts whole seconds), got %s", c.duration)
-	}
-	return nil
+	return c.wrkLoad.validate("http-get")
 }
 
 const httpGetTarget = 0.7
@@ -65,31 +52,32 @@ func benchHTTPGet(ctx context.Context, env *env, cfg config, out io.Writer) (res
 	fmt.Fprintf(out, "   written to a file) vs a bare Gin process (`tvbench %s`: no middleware, no log) answering the very bytes the\n", bareGinCommand)
 	fmt.Fprintf(out, "   real one served; %d rounds x %s per side (order alternating) after %s warm-up per side\n", c.rounds, c.duration, c.warmup)
 	var res result
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
-		return res, errors.New("wrk is not installed (make bench installs it: apt-get install -y wrk)")
-	}
-	dir, err := os.MkdirTemp("", "tvbench-http-get-")
+	wrk, dir, remove, err := wrkWorkspace("http-get")
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	sides, err := startHTTPGetSides(ctx, env, c, dir, out)
+	defer remove()
+	cat, err := startServedCatalog(ctx, env, c.techvault, c.products, dir, out)
 	if err != nil {
 		return res, err
 	}
-	defer sides.stop()
+	defer cat.stop()
+	bareURL, err := startBareGin(ctx, env, cat, dir, out)
+	if err != nil {
+		return res, err
+	}
 	cpuA := readCPU()
-	ratio, rates, p99s, err := wrkRounds(ctx, env, wrk, c, sides, out)
+	f, err := wrkRounds(ctx, env, wrk, c.wrkLoad, [2]wrkTarget{{name: "techvault", url: cat.url, script: cat.scriptPath},
+		{name: "bare Gin", url: bareURL, script: cat.scriptPath}}, out)
 	if err != nil {
 		return res, err
 	}
 	cpuB := readCPU()
-	fmt.Fprintf(out, "   access log: %s\n", sides.logSummary())
+	fmt.Fprintf(out, "   access log: %s\n", cat.logSummary())
 	x := row{figure: fmt.Sprintf("GET /products/{id}, wrk -c%d, INFO access logs", c.conns),
-		measured: fmt.Sprintf("%s req/s, p99 %s", num(rates[0]), ms(p99s[0])),
-		baseline: fmt.Sprintf("%s req/s, p99 %s (bare Gin)", num(rates[1]), ms(p99s[1])),
-		ratio:    ratioStr(ratio), target: fmt.Sprintf(">= %.1f", httpGetTarget), met: ratio >= httpGetTarget}
+		measured: fmt.Sprintf("%s req/s, p99 %s", num(f.rates[0]), ms(f.p99s[0])),
+		baseline: fmt.Sprintf("%s req/s, p99 %s (bare Gin)", num(f.rates[1]), ms(f.p99s[1])),
+		ratio:    ratioStr(f.ratio), target: fmt.Sprintf(">= %.1f", httpGetTarget), met: f.ratio >= httpGetTarget}
 	if !x.met {
 		x.note = "both servers and wrk count as \"everything else\" in the CPU lines; rerun on a quiet machine"
 	}
@@ -99,15 +87,62 @@ func benchHTTPGet(ctx context.Context, env *env, cfg config, out io.Writer) (res
 	return res, nil
 }
 
-// httpGetSides are the two servers under load.
-type httpGetSides struct {
-	realURL, bareURL string
-	logPath          string
-	scriptPath       string
-	stop             func()
+// servedCatalog is the real `techvault serve` process (LOG_FORMAT=json LOG_LEVEL=info, its output
+// written to a file) on a scratch database seeded with products, every one of them checked to be
+// answered from Redis, and a wrk script cycling over them. http-get and users-me load it.
+type servedCatalog struct {
+	db         *scratchDB
+	url        string
+	logPath    string
+	scriptPath string
+	ids        []int64
+	bodies     map[int64]string // each product's answer, as served
+	stops      []func()
 }
 
-func (s *httpGetSides) logSummary() string {
+// stop stops what was started, last first (the server, then the database).
+func (s *servedCatalog) stop() {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+}
+
+// startServedCatalog seeds a scratch database with products, starts techvault serve on it (bin,
+// or a fresh build into dir when empty), reads every product back and writes the wrk script.
+func startServedCatalog(ctx context.Context, env *env, bin string, products int, dir string, out io.Writer) (*servedCatalog, error) {
+	db, err := env.newDB(ctx, 8, nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &servedCatalog{db: db, logPath: filepath.Join(dir, "techvault-serve.log"), scriptPath: filepath.Join(dir, "ids.lua"),
+		stops: []func(){db.Close}}
+	if err := s.start(ctx, env, bin, products, dir); err != nil {
+		s.stop()
+		return nil, err
+	}
+	fmt.Fprintf(out, "   checked: all %s products answered by techvault serve with %s: redis\n", num(len(s.ids)), readSourceHeader)
+	return s, nil
+}
+
+func (s *servedCatalog) start(ctx context.Context, env *env, bin string, products int, dir string) error {
+	ids, err := seedProducts(ctx, s.db, products)
+	if err != nil {
+		return err
+	}
+	s.ids = ids
+	if bin, err = techvaultBinary(ctx, env, bin, dir); err != nil {
+		return err
+	}
+	if err := s.serve(ctx, env, bin); err != nil {
+		return err
+	}
+	if s.bodies, err = fetchBodies(ctx, s.url, ids); err != nil {
+		return err
+	}
+	return writeWrkScript(s.scriptPath, ids)
+}
+
+func (s *servedCatalog) logSummary() string {
 	b, err := os.ReadFile(s.logPath)
 	if err != nil {
 		return err.Error()
@@ -135,53 +170,6 @@ func (s *httpGetSides) logSummary() string {
 	return text
 }
 
-// startHTTPGetSides seeds a scratch database, starts techvault serve on it, collects its answers
-// and starts the bare Gin process serving them.
-func startHTTPGetSides(ctx context.Context, env *env, c httpGetConfig, dir string, out io.Writer) (*httpGetSides, error) {
-	db, err := env.newDB(ctx, 8, nil)
-	if err != nil {
-		return nil, err
-	}
-	sides := &httpGetSides{logPath: filepath.Join(dir, "techvault-serve.log"), scriptPath: filepath.Join(dir, "ids.lua")}
-	var stops []func()
-	sides.stop = func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
-	stops = append(stops, db.Close)
-	ids, err := seedProducts(ctx, db, c.products)
-	if err != nil {
-		sides.stop()
-		return nil, err
-	}
-	stop, err := startServe(ctx, env, c, db, sides, dir)
-	stops = append(stops, stop)
-	if err != nil {
-		sides.stop()
-		return nil, err
-	}
-	bodies, err := fetchBodies(ctx, sides.realURL, ids)
-	if err != nil {
-		sides.stop()
-		return nil, err
-	}
-	stop, err = startBareGin(ctx, env, bodies, dir, sides)
-	stops = append(stops, stop)
-	if err == nil {
-		err = writeWrkScript(sides.scriptPath, ids)
-	}
-	if err != nil {
-		sides.stop()
-		return nil, err
-	}
-	sample := bodies[ids[0]]
-	fmt.Fprintf(out, "   checked: all %s products answered by techvault serve with %s: redis; the bare process serves those same\n",
-		num(len(ids)), readSourceHeader)
-	fmt.Fprintf(out, "   bodies (%d bytes for product %d, e.g. %s)\n", len(sample), ids[0], abbreviate([]byte(sample), 60))
-	return sides, nil
-}
-
 func seedProducts(ctx context.Context, db *scratchDB, n int) ([]int64, error) {
 	store, err := eventstore.New(eventstore.Config{Pool: db.Pool})
 	if err != nil {
@@ -198,70 +186,85 @@ func seedProducts(ctx context.Context, db *scratchDB, n int) ([]int64, error) {
 	return ids, nil
 }
 
-// startServe builds (unless given) and starts `techvault serve` on the scratch database.
-func startServe(ctx context.Context, env *env, c httpGetConfig, db *scratchDB, sides *httpGetSides, dir string) (func(), error) {
-	bin := c.techvault
-	if bin == "" {
-		bin = filepath.Join(dir, "techvault")
-		env.progress("http-get: go build -o %s ./cmd/techvault", bin)
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/techvault")
-		if b, err := build.CombinedOutput(); err != nil {
-			return func() {}, fmt.Errorf("building techvault (run tvbench from the repository root, or give -http-get-techvault): %w\n%s", err, b)
-		}
+// techvaultBinary returns bin, or builds ./cmd/techvault into dir when bin is empty.
+func techvaultBinary(ctx context.Context, env *env, bin, dir string) (string, error) {
+	if bin != "" {
+		return bin, nil
 	}
+	bin = filepath.Join(dir, "techvault")
+	env.progress("go build -o %s ./cmd/techvault", bin)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/techvault")
+	if b, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building techvault (run tvbench from the repository root, or give -http-get-techvault): %w\n%s", err, b)
+	}
+	return bin, nil
+}
+
+// serve starts `techvault serve` on the scratch database and waits until it answers.
+func (s *servedCatalog) serve(ctx context.Context, env *env, bin string) error {
 	rdb, _, cleanRedis, err := env.newRedis(ctx)
 	if err != nil {
-		return func() {}, err
+		return err
 	}
-	// serve keys its views by database; they go when the benchmark ends.
-	dropKeys := env.dropRedisKeys(rdb, "techvault:"+db.Name+":", false)
+	s.stops = append(s.stops, cleanRedis)
+	// serve keys its views (and its rate limits) by database; they go when the benchmark ends.
+	s.stops = append(s.stops, env.dropRedisKeys(rdb, "techvault:"+s.db.Name+":", false))
 	addr, err := freeAddr()
 	if err != nil {
-		return cleanRedis, err
+		return err
 	}
-	logFile, err := os.Create(sides.logPath)
+	logFile, err := os.Create(s.logPath)
 	if err != nil {
-		return cleanRedis, err
+		return err
 	}
+	s.stops = append(s.stops, func() { _ = logFile.Close() })
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+db.URL, "REDIS_URL="+env.cfg.redisURL, "HTTP_ADDR="+addr,
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+s.db.URL, "REDIS_URL="+env.cfg.redisURL, "HTTP_ADDR="+addr,
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "TECHVAULT_SECRET="+string(benchSecret))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	stopProc, err := startProcess(env, "techvault serve", cmd)
-	stop := func() { stopProc(); _ = logFile.Close(); dropKeys(); cleanRedis() }
+	s.stops = append(s.stops, stopProc)
 	if err != nil {
-		return stop, err
+		return err
 	}
-	sides.realURL = "http://" + addr
-	return stop, waitHTTP(ctx, sides.realURL+"/healthz", 60*time.Second)
+	s.url = "http://" + addr
+	return waitHTTP(ctx, s.url+"/healthz", 60*time.Second)
 }
 
-// startBareGin writes the bodies and starts this program's bare-gin subcommand on them.
-func startBareGin(ctx context.Context, env *env, bodies map[int64]string, dir string, sides *httpGetSides) (func(), error) {
+// startBareGin writes the served bodies and starts this program's bare-gin subcommand on them; it
+// returns its URL (the process stops with cat).
+func startBareGin(ctx context.Context, env *env, cat *servedCatalog, dir string, out io.Writer) (string, error) {
 	path := filepath.Join(dir, "bodies.json")
-	b, err := json.Marshal(bodies)
+	b, err := json.Marshal(cat.bodies)
 	if err != nil {
-		return func() {}, err
+		return "", err
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return func() {}, err
+		return "", err
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return func() {}, err
+		return "", err
 	}
 	addr, err := freeAddr()
 	if err != nil {
-		return func() {}, err
+		return "", err
 	}
 	cmd := exec.Command(self, bareGinCommand, "-addr", addr, "-bodies", path)
 	cmd.Stderr = env.stderr
 	stop, err := startProcess(env, "bare gin", cmd)
+	cat.stops = append(cat.stops, stop)
 	if err != nil {
-		return stop, err
+		return "", err
 	}
-	sides.bareURL = "http://" + addr
-	return stop, waitHTTP(ctx, sides.bareURL+"/api/v1/products/0", 30*time.Second)
+	url := "http://" + addr
+	if err := waitHTTP(ctx, url+"/api/v1/products/0", 30*time.Second); err != nil {
+		return "", err
+	}
+	sample := cat.bodies[cat.ids[0]]
+	fmt.Fprintf(out, "   the bare process serves those same bodies (%d bytes for product %d, e.g. %s)\n",
+		len(sample), cat.ids[0], abbreviate([]byte(sample), 60))
+	return url, nil
 }
 
 // startProcess starts cmd; the returned function (also registered as a cleanup) stops it with
@@ -335,21 +338,9 @@ func fetchBodies(ctx context.Context, base string, ids []int64) (map[int64]strin
 }
 
 func getProduct(ctx context.Context, client *nethttp.Client, base string, id int64) (string, string, error) {
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, base+"/api/v1/products/"+strconv.FormatInt(id, 10), nil)
-	if err != nil {
-		return "", "", err
-	}
-	resp, err := client.Do(req)
+	b, h, err := getOK(ctx, client, base+"/api/v1/products/"+strconv.FormatInt(id, 10), "")
 	if err != nil {
 		return "", "", fmt.Errorf("GET product %d: %w", id, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", "", fmt.Errorf("GET product %d: %w", id, err)
-	}
-	if resp.StatusCode != nethttp.StatusOK {
-		return "", "", fmt.Errorf("GET product %d: status %d: %s", id, resp.StatusCode, abbreviate(b, 100))
-	}
-	return string(b), resp.Header.Get(readSourceHeader), nil
+	return string(b), h.Get(readSourceHeader), nil
 }

@@ -1,14 +1,15 @@
 // Command tvbench measures Tech Vault against same-run baselines:
 //
-//	go run ./cmd/tvbench [flags] all|append|lag|saturation|commands|rebuild|http-get [flags]
+//	go run ./cmd/tvbench [flags] all|append|lag|saturation|commands|rebuild|http-get|signin|users-me [flags]
 //
 // Every benchmark works in a scratch database of its own (CREATE DATABASE tvbench_<random> on the
 // server of TEST_DATABASE_URL, migrated, dropped WITH (FORCE) at the end, on failure and on
 // Ctrl-C) and a Redis key prefix of its own (deleted at the end). The application under test is
-// built by internal/app, as `techvault serve` builds it (http-get runs the real binary). Nothing
-// is asserted: the tool measures, prints one block per benchmark, each figure as a ratio to a
-// baseline measured in the same run, and a summary table; it exits non-zero only when a
-// benchmark could not run. One file per benchmark; env.go and stats.go hold what they share.
+// built by internal/app, as `techvault serve` builds it (http-get and users-me run the real
+// binary). Nothing is asserted: the tool measures, prints one block per benchmark, each figure as
+// a ratio to a baseline measured in the same run, and a summary table; it exits non-zero only when
+// a benchmark could not run. One file per benchmark; env.go, stats.go, wrk.go (driving wrk) and
+// accounts.go (the API's accounts and JSON calls) hold what they share.
 package main
 
 import (
@@ -38,6 +39,8 @@ type config struct {
 	commands   commandsConfig
 	rebuild    rebuildConfig
 	httpGet    httpGetConfig
+	signin     signinConfig
+	usersMe    usersMeConfig
 }
 
 // benchmark is one runnable benchmark: its name, a line for the usage text, its flags and run.
@@ -55,6 +58,8 @@ var benchmarks = []benchmark{
 	{"commands", "POST /products/{id}/stock over HTTP on 10,000- vs 10-event streams (target >= 0.8)", commandsFlags, benchCommands},
 	{"rebuild", "Rebuild(products) over 1M events vs a plain read (target >= 100,000 events/s)", rebuildFlags, benchRebuild},
 	{"http-get", "wrk -t2 -c32 GET /products/{id}: techvault serve vs bare Gin (target >= 0.7)", httpGetFlags, benchHTTPGet},
+	{"signin", "16 clients POST /auth/login over HTTP vs bare argon2id checks, same params (target >= 0.8)", signinFlags, benchSignin},
+	{"users-me", "wrk -t2 -c32 GET /users/me vs GET /products/{id}, one techvault serve (target >= 0.7)", usersMeFlags, benchUsersMe},
 }
 
 func envOr(def string, keys ...string) string {
@@ -150,7 +155,7 @@ func parseArgs(args []string, cfg *config, stderr io.Writer) ([]benchmark, int) 
 
 func (c config) validate() error {
 	for _, err := range []error{c.append.validate(), c.lag.validate(), c.saturation.validate(),
-		c.commands.validate(), c.rebuild.validate(), c.httpGet.validate()} {
+		c.commands.validate(), c.rebuild.validate(), c.httpGet.validate(), c.signin.validate(), c.usersMe.validate()} {
 		if err != nil {
 			return err
 		}

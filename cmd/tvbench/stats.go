@@ -90,3 +90,29 @@ func abbreviate(b []byte, n int) string {
 	}
 	return string(b[:n]) + "..."
 }
+
+// abRounds measures two sides round after round, the order alternating (A B, B A, A B, ...) so
+// that a slow drift of the machine's load favours neither. It returns each side's per-round rates
+// and the per-round ratios A/B: quote the median ratio, each pairing two sides measured back to
+// back, which cancels drifts better than a ratio of medians.
+func abRounds(rounds int, measure func(round, side int) (float64, error)) ([2][]float64, []float64, error) {
+	var rates [2][]float64
+	var ratios []float64
+	for round := range rounds {
+		order := [2]int{0, 1}
+		if round%2 == 1 {
+			order = [2]int{1, 0}
+		}
+		var got [2]float64
+		for _, i := range order {
+			r, err := measure(round, i)
+			if err != nil {
+				return rates, ratios, err
+			}
+			got[i] = r
+			rates[i] = append(rates[i], r)
+		}
+		ratios = append(ratios, got[0]/got[1])
+	}
+	return rates, ratios, nil
+}

@@ -3,16 +3,66 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// wrkLoad is how wrk loads a server: threads, connections, and the rounds that measure it.
+type wrkLoad struct {
+	threads  int
+	conns    int
+	duration time.Duration
+	warmup   time.Duration
+	rounds   int
+}
+
+// wrkLoadFlags registers a benchmark's wrk flags, named after it (-<name>-threads, -<name>-conns, ...).
+func wrkLoadFlags(fs *flag.FlagSet, name string, w *wrkLoad) {
+	fs.IntVar(&w.threads, name+"-threads", 2, name+": wrk threads (-t)")
+	fs.IntVar(&w.conns, name+"-conns", 32, name+": wrk connections (-c)")
+	fs.DurationVar(&w.duration, name+"-duration", 10*time.Second, name+": wrk duration per side per round (-d)")
+	fs.DurationVar(&w.warmup, name+"-warmup", 3*time.Second, name+": wrk warm-up per side")
+	fs.IntVar(&w.rounds, name+"-rounds", 3, name+": rounds (each measures both sides, order alternating)")
+}
+
+func (w wrkLoad) validate(name string) error {
+	if err := positive(map[string]int{name + "-threads": w.threads, name + "-conns": w.conns, name + "-rounds": w.rounds}); err != nil {
+		return err
+	}
+	if w.duration < time.Second {
+		return fmt.Errorf("-%s-duration must be at least 1s (wrk counts whole seconds), got %s", name, w.duration)
+	}
+	return nil
+}
+
+// wrkTarget is one side under wrk: its name in the report, the URL, and a Lua script or headers.
+type wrkTarget struct {
+	name    string
+	url     string
+	script  string   // a Lua script's path (empty: GET url)
+	headers []string // wrk -H values
+}
+
+// wrkWorkspace finds wrk and makes a temporary directory; the returned function removes it.
+func wrkWorkspace(name string) (wrk, dir string, remove func(), err error) {
+	wrk, err = exec.LookPath("wrk")
+	if err != nil {
+		return "", "", nil, errors.New("wrk is not installed (make bench installs it: apt-get install -y wrk)")
+	}
+	dir, err = os.MkdirTemp("", "tvbench-"+name+"-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	return wrk, dir, func() { _ = os.RemoveAll(dir) }, nil
+}
 
 // writeWrkScript writes a wrk Lua script whose requests cycle over the products (each wrk thread
 // starts at its own offset).
@@ -47,10 +97,16 @@ var (
 	wrkErrors   = regexp.MustCompile(`Socket errors:[^\n]*`)
 )
 
-func runWrk(ctx context.Context, wrk string, c httpGetConfig, script, url string, d time.Duration) (wrkResult, error) {
+func runWrk(ctx context.Context, wrk string, w wrkLoad, t wrkTarget, d time.Duration) (wrkResult, error) {
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	cmd := exec.CommandContext(ctx, wrk, "-t"+strconv.Itoa(c.threads), "-c"+strconv.Itoa(c.conns), "-d"+strconv.Itoa(secs)+"s",
-		"--latency", "-s", script, url)
+	args := []string{"-t" + strconv.Itoa(w.threads), "-c" + strconv.Itoa(w.conns), "-d" + strconv.Itoa(secs) + "s", "--latency"}
+	for _, h := range t.headers {
+		args = append(args, "-H", h)
+	}
+	if t.script != "" {
+		args = append(args, "-s", t.script)
+	}
+	cmd := exec.CommandContext(ctx, wrk, append(args, t.url)...)
 	var outBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
 	if err := cmd.Run(); err != nil {
@@ -76,41 +132,40 @@ func runWrk(ctx context.Context, wrk string, c httpGetConfig, script, url string
 	return r, nil
 }
 
-// wrkRounds warms both sides up, then measures them round after round (order alternating). It
-// returns the median of the per-round ratios (real / bare), the median rates and p99s.
-func wrkRounds(ctx context.Context, env *env, wrk string, c httpGetConfig, s *httpGetSides, out io.Writer) (float64, [2]float64, [2]time.Duration, error) {
-	urls := [2]string{s.realURL, s.bareURL}
-	names := [2]string{"techvault", "bare Gin"}
-	var rates [2][]float64
+// wrkFigures are the medians over the rounds of a two-sided wrk measurement.
+type wrkFigures struct {
+	ratio float64          // median of the per-round ratios (side 0 / side 1)
+	rates [2]float64       // median req/s of each side
+	p99s  [2]time.Duration // median p99 of each side
+}
+
+// wrkRounds warms both targets up, then measures them round after round (order alternating); a
+// non-2xx answer or a socket error fails the measurement.
+func wrkRounds(ctx context.Context, env *env, wrk string, w wrkLoad, ts [2]wrkTarget, out io.Writer) (wrkFigures, error) {
+	for _, t := range ts {
+		env.progress("warming up %s for %s", t.name, w.warmup)
+		if _, err := runWrk(ctx, wrk, w, t, w.warmup); err != nil {
+			return wrkFigures{}, err
+		}
+	}
 	var p99s [2][]float64
-	var ratios []float64
-	for i := range urls {
-		env.progress("http-get: warming up %s for %s", names[i], c.warmup)
-		if _, err := runWrk(ctx, wrk, c, s.scriptPath, urls[i], c.warmup); err != nil {
-			return 0, [2]float64{}, [2]time.Duration{}, err
+	rates, ratios, err := abRounds(w.rounds, func(round, i int) (float64, error) {
+		cpuA := readCPU()
+		r, err := runWrk(ctx, wrk, w, ts[i], w.duration)
+		if err != nil {
+			return 0, err
 		}
+		if r.non2xx > 0 || r.errors != "" {
+			return 0, fmt.Errorf("%s: %d non-2xx responses %s", ts[i].name, r.non2xx, r.errors)
+		}
+		p99s[i] = append(p99s[i], float64(r.p99))
+		fmt.Fprintf(out, "   round %d  %-9s %8s req/s  p99 %-9s (%s requests; CPU: %s)\n", round+1, ts[i].name, num(r.rate),
+			ms(r.p99), num(r.requests), cpuUse(cpuA, readCPU()))
+		return r.rate, nil
+	})
+	if err != nil {
+		return wrkFigures{}, err
 	}
-	for round := range c.rounds {
-		order := []int{0, 1}
-		if round%2 == 1 {
-			slices.Reverse(order)
-		}
-		var got [2]float64
-		for _, i := range order {
-			cpuA := readCPU()
-			r, err := runWrk(ctx, wrk, c, s.scriptPath, urls[i], c.duration)
-			if err != nil {
-				return 0, [2]float64{}, [2]time.Duration{}, err
-			}
-			if r.non2xx > 0 || r.errors != "" {
-				return 0, [2]float64{}, [2]time.Duration{}, fmt.Errorf("%s: %d non-2xx responses %s", names[i], r.non2xx, r.errors)
-			}
-			got[i] = r.rate
-			rates[i], p99s[i] = append(rates[i], r.rate), append(p99s[i], float64(r.p99))
-			fmt.Fprintf(out, "   round %d  %-9s %8s req/s  p99 %-9s (%s requests; CPU: %s)\n", round+1, names[i], num(r.rate),
-				ms(r.p99), num(r.requests), cpuUse(cpuA, readCPU()))
-		}
-		ratios = append(ratios, got[0]/got[1])
-	}
-	return median(ratios), [2]float64{median(rates[0]), median(rates[1])}, [2]time.Duration{time.Duration(median(p99s[0])), time.Duration(median(p99s[1]))}, nil
+	return wrkFigures{ratio: median(ratios), rates: [2]float64{median(rates[0]), median(rates[1])},
+		p99s: [2]time.Duration{time.Duration(median(p99s[0])), time.Duration(median(p99s[1]))}}, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/techvault/techvault/queries"
 	"github.com/techvault/techvault/ratelimit"
 	"github.com/techvault/techvault/views/cards"
+	"github.com/techvault/techvault/views/profiles"
 )
 
 // Config wires the API to the rest of the application.
@@ -36,9 +37,11 @@ type Config struct {
 	Positions PositionWaiter
 	// Projectors are the projectors the admin API reports and rebuilds.
 	Projectors []projections.Projector
-	// Users runs the account commands and UserQueries reads the account tables.
+	// Users runs the account commands and UserQueries reads the account tables; Profiles, when
+	// set, caches the accounts for GET /users/me (reads with X-Min-Position bypass it).
 	Users       *commands.Users
 	UserQueries *queries.UserQueries
+	Profiles    *profiles.Profiles
 	// Tokens issues and checks access, refresh and link tokens.
 	Tokens *auth.Tokens
 	// Limiter, when set, applies LimitPolicy to sign-in, registration and password reset; keys

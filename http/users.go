@@ -369,7 +369,11 @@ func (s *Server) getMe(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	u, err := s.cfg.UserQueries.User(c, me(c).UserID)
+	read := s.cfg.UserQueries.User
+	if s.cfg.Profiles != nil && c.GetHeader(MinPositionHeader) == "" {
+		read = s.cfg.Profiles.User
+	}
+	u, err := read(c, me(c).UserID)
 	if err != nil {
 		writeError(c, err)
 		return

@@ -31,6 +31,7 @@ import (
 	"github.com/techvault/techvault/queries"
 	"github.com/techvault/techvault/ratelimit"
 	"github.com/techvault/techvault/views/cards"
+	"github.com/techvault/techvault/views/profiles"
 )
 
 // Config is what the application needs, read by cmd (never from the environment here).
@@ -129,6 +130,9 @@ type App struct {
 	log     *slog.Logger
 	sqlDB   *sql.DB
 	engine  *projections.Engine
+	// userQueries and profiles read the accounts (profiles: the cache GET /users/me reads).
+	userQueries *queries.UserQueries
+	profiles    *profiles.Profiles
 	server  *api.Server
 	closers []func() // owned resources, closed last-in first-out
 
@@ -175,6 +179,10 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.userQueries = queries.NewUserQueries(a.Pool)
+	if a.profiles, err = profiles.New(a.Pool, a.userQueries, a.log); err != nil {
+		return err
+	}
 	if err := a.buildProjections(acc.reactors); err != nil {
 		return err
 	}
@@ -182,7 +190,7 @@ func (a *App) build(ctx context.Context) error {
 		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Positions: a.Checkpoints.Waiter(store), Catalog: a.Catalog,
 		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Checkpoints: a.Checkpoints,
 		Projectors: a.cfg.Projectors, CORSOrigins: a.cfg.CORSOrigins,
-		Users: a.Users, UserQueries: queries.NewUserQueries(a.Pool), Tokens: a.Tokens,
+		Users: a.Users, UserQueries: a.userQueries, Profiles: a.profiles, Tokens: a.Tokens,
 		Limiter: acc.limiter, LimitPolicy: acc.policy, LimitKey: DeriveKey(a.cfg.Secret, KeyRateLimit),
 		Images: acc.images, Google: acc.google,
 	})
@@ -297,7 +305,11 @@ func (a *App) Start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.bgCancel = cancel
 	a.started = true
-	a.bg.Add(4)
+	a.bg.Add(5)
+	go func() {
+		defer a.bg.Done()
+		_ = a.profiles.Run(bgCtx)
+	}()
 	go func() {
 		defer a.bg.Done()
 		_ = a.Store.RunSealer(bgCtx, eventstore.DefaultSealInterval, a.log)

@@ -7,6 +7,7 @@ package userproj
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/techvault/techvault/domain/user"
@@ -25,8 +26,32 @@ func Projectors() []projections.Projector {
 	return []projections.Projector{Users{}, Notifications{}}
 }
 
+// ProfilesChannel is the NOTIFY channel on which the users projector announces the accounts a
+// batch changed (after its commit), for the in-process profile caches.
+const ProfilesChannel = "techvault_profiles"
+
 // Users projects the account tables.
 type Users struct{}
+
+// NotifyChannel implements projections.Notifier.
+func (Users) NotifyChannel() string { return ProfilesChannel }
+
+// Notifications are the ids of the accounts a batch changed.
+func (Users) Notifications(batch []eventstore.Event) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range batch {
+		if e.StreamType != user.StreamType {
+			continue
+		}
+		id := strings.TrimPrefix(e.StreamID, "user-")
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
 
 func (Users) Name() string { return UsersProjector }
 func (Users) Tables() []string {

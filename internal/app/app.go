@@ -126,15 +126,15 @@ type App struct {
 	Checkpoints *projections.Checkpoints
 	Cards       *cards.ProductCards
 
-	cfg     Config
-	log     *slog.Logger
-	sqlDB   *sql.DB
-	engine  *projections.Engine
+	cfg    Config
+	log    *slog.Logger
+	sqlDB  *sql.DB
+	engine *projections.Engine
 	// userQueries and profiles read the accounts (profiles: the cache GET /users/me reads).
 	userQueries *queries.UserQueries
 	profiles    *profiles.Profiles
-	server  *api.Server
-	closers []func() // owned resources, closed last-in first-out
+	server      *api.Server
+	closers     []func() // owned resources, closed last-in first-out
 
 	started   bool
 	bgCancel  context.CancelFunc

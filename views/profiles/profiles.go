@@ -26,14 +26,13 @@ import (
 
 // Profiles caches queries.UserView by account id.
 type Profiles struct {
-	pool    *pgxpool.Pool
-	q       *queries.UserQueries
-	log     *slog.Logger
-	cache   *otter.Cache[int64, queries.UserView]
-	mu      sync.Mutex
-	epochs  [stripes]uint64
-	serving sync.Mutex // held while not listening: nothing is cached then
-	live    bool
+	pool   *pgxpool.Pool
+	q      *queries.UserQueries
+	log    *slog.Logger
+	cache  *otter.Cache[int64, queries.UserView]
+	mu     sync.Mutex
+	epochs [stripes]uint64
+	live   bool // listening: fills are cached
 }
 
 const (

@@ -41,7 +41,7 @@ func TestProfilesFollowTheLog(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { cancel(); _ = <-done })
 
 	md := domain.Metadata{ActorID: "test"}
 	acct, err := users.Register(ctx, md, commands.Register{FirstName: "Cached", LastName: "Person", Email: "cached@example.com", Password: "very secret phrase 1"})

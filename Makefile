@@ -13,6 +13,8 @@ GOLANGCI_LINT         := $(BIN_DIR)/golangci-lint
 # Local stand-ins the integration tests run as real processes (installed into bin/ by `make tools`).
 MAILPIT_VERSION := v1.33.1
 MAILPIT         := $(BIN_DIR)/mailpit
+STRIPE_MOCK_VERSION := v0.203.0
+STRIPE_MOCK         := $(BIN_DIR)/stripe-mock
 
 # Optional local settings (see .env.example): KEY=value lines, exported to every command.
 ifneq (,$(wildcard .env))
@@ -51,10 +53,13 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (installed into bin/ on first use)
 $(GOLANGCI_LINT):
 	GOBIN=$(BIN_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-tools: $(MAILPIT) ## Install the pinned test stand-ins into bin/ (mailpit: a real SMTP server with an API)
+tools: $(MAILPIT) $(STRIPE_MOCK) ## Install the pinned test stand-ins into bin/ (mailpit: SMTP with an API; stripe-mock: Stripe's API)
 
 $(MAILPIT):
 	GOBIN=$(BIN_DIR) $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+
+$(STRIPE_MOCK):
+	GOBIN=$(BIN_DIR) $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
 # Extra tvbench flags, e.g. make bench BENCH_FLAGS="-saturation-duration 5s" (go run ./cmd/tvbench -h).
 BENCH_FLAGS ?=

@@ -39,9 +39,14 @@ func TestProfilesFollowTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); _ = <-done })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := p.Run(ctx); err != nil {
+			t.Errorf("profiles: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 
 	md := domain.Metadata{ActorID: "test"}
 	acct, err := users.Register(ctx, md, commands.Register{FirstName: "Cached", LastName: "Person", Email: "cached@example.com", Password: "very secret phrase 1"})

@@ -27,11 +27,11 @@ import (
 type caller int
 
 const (
-	anonymous caller = iota // no token
-	customer                // customer A, who owns the resources the paths name
-	other                   // customer B, acting on A's ids
-	auditor
-	admin
+	byNobody   caller = iota // no token
+	byCustomer               // customer A, who owns the resources the paths name
+	byOther                  // customer B, acting on A's ids
+	byAuditor
+	byAdmin
 	callers
 )
 
@@ -41,7 +41,7 @@ func (c caller) String() string {
 
 // runOrder is the order a row's callers run in: A, whose request may use up the resource (a
 // removed email), comes last, so that everyone else is refused an id that still exists.
-var runOrder = []caller{anonymous, other, auditor, admin, customer}
+var runOrder = []caller{byNobody, byOther, byAuditor, byAdmin, byCustomer}
 
 // statuses is a row of the matrix: the status each caller must get.
 type statuses [callers]int
@@ -106,12 +106,12 @@ const matrixPassword = "Tr0ub4dor&3-horse"
 func TestRoleMatrix(t *testing.T) {
 	h, _ := newImageHarness(t, generousLimits())
 	e := &matrixEnv{t: t, h: h, png: pngImage(t)}
-	for _, c := range []caller{customer, other, auditor, admin} {
+	for _, c := range []caller{byCustomer, byOther, byAuditor, byAdmin} {
 		role := "customer"
 		switch c {
-		case auditor:
+		case byAuditor:
 			role = "auditor"
-		case admin:
+		case byAdmin:
 			role = "admin"
 		}
 		e.users[c] = e.signUp(role, true)
@@ -132,7 +132,7 @@ func TestRoleMatrix(t *testing.T) {
 					req = tc.request(e, c, p)
 				}
 				token := e.users[c].token
-				if req.token != "" && c != anonymous {
+				if req.token != "" && c != byNobody {
 					token = req.token
 				}
 				headers := slices.Clone(req.headers)
@@ -267,16 +267,16 @@ func roleMatrix() []roleCase {
 			}},
 		{route: "POST /api/v1/auth/login", want: public(200),
 			request: func(e *matrixEnv, _ caller, _ params) call {
-				a := e.users[customer]
+				a := e.users[byCustomer]
 				return call{body: fmt.Sprintf(`{"email":%q,"password":%q}`, a.email, a.password)}
 			}},
 		{route: "POST /api/v1/auth/refresh", want: public(200),
 			request: func(e *matrixEnv, _ caller, _ params) call {
-				return call{body: fmt.Sprintf(`{"refresh_token":%q}`, e.login(e.users[customer]).RefreshToken)}
+				return call{body: fmt.Sprintf(`{"refresh_token":%q}`, e.login(e.users[byCustomer]).RefreshToken)}
 			}},
 		{route: "POST /api/v1/auth/password-reset/request", want: public(202),
 			request: func(e *matrixEnv, _ caller, _ params) call {
-				return call{body: fmt.Sprintf(`{"email":%q}`, e.users[customer].email)}
+				return call{body: fmt.Sprintf(`{"email":%q}`, e.users[byCustomer].email)}
 			}},
 		{route: "POST /api/v1/auth/password-reset/confirm", want: public(200),
 			request: func(e *matrixEnv, _ caller, _ params) call {
@@ -321,7 +321,7 @@ func roleMatrix() []roleCase {
 			}},
 		{route: "DELETE /api/v1/users/me/image", want: signedIn(200),
 			request: func(e *matrixEnv, c caller, _ params) call {
-				if c != anonymous {
+				if c != byNobody {
 					e.putImage(e.users[c].token) // something to remove
 				}
 				return call{}
@@ -333,7 +333,7 @@ func roleMatrix() []roleCase {
 		// Erasing an account: each caller erases a throwaway account of its own role.
 		{route: "DELETE /api/v1/users/me", want: signedIn(200),
 			request: func(e *matrixEnv, c caller, _ params) call {
-				role := map[caller]string{customer: "customer", other: "customer", auditor: "auditor", admin: "admin"}[c]
+				role := map[caller]string{byCustomer: "customer", byOther: "customer", byAuditor: "auditor", byAdmin: "admin"}[c]
 				if role == "" {
 					return call{}
 				}
@@ -396,18 +396,18 @@ func (e *matrixEnv) signUp(role string, login bool) account {
 	return a
 }
 
-type session struct {
+type tokenPair struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
 }
 
-func (e *matrixEnv) login(a account) session {
+func (e *matrixEnv) login(a account) tokenPair {
 	e.t.Helper()
 	r := e.h.do("POST", "/api/v1/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, a.email, a.password))
 	if r.status != 200 {
 		e.t.Fatalf("login: %d %s", r.status, r.body)
 	}
-	var s session
+	var s tokenPair
 	r.json(e.t, &s)
 	return s
 }
@@ -488,7 +488,7 @@ func issueResetToken(t *testing.T, h *harness, userID int64, iat time.Time) stri
 // asA runs a request as customer A and requires want; it returns the id of what was created.
 func (e *matrixEnv) asA(method, path, body string, want int) int64 {
 	e.t.Helper()
-	r := e.h.do(method, path, body, "Authorization", "Bearer "+e.users[customer].token)
+	r := e.h.do(method, path, body, "Authorization", "Bearer "+e.users[byCustomer].token)
 	if r.status != want {
 		e.t.Fatalf("%s %s as A: %d, want %d: %s", method, path, r.status, want, r.body)
 	}
@@ -504,7 +504,7 @@ func (e *matrixEnv) addEmail(verified bool) int64 {
 	e.t.Helper()
 	id := e.asA("POST", "/api/v1/users/me/emails", fmt.Sprintf(`{"email":%q}`, e.freshEmail()), 201)
 	if verified {
-		r := e.h.do("POST", "/api/v1/auth/verify-email", fmt.Sprintf(`{"token":%q}`, e.verifyToken(e.users[customer].id, id)))
+		r := e.h.do("POST", "/api/v1/auth/verify-email", fmt.Sprintf(`{"token":%q}`, e.verifyToken(e.users[byCustomer].id, id)))
 		if r.status != 200 {
 			e.t.Fatalf("verify-email: %d %s", r.status, r.body)
 		}
@@ -525,7 +525,7 @@ func (e *matrixEnv) addAddress() int64 {
 // notification is the id of A's welcome notification, listed through the API.
 func (e *matrixEnv) notification() int64 {
 	e.t.Helper()
-	a := e.users[customer]
+	a := e.users[byCustomer]
 	r := e.h.do("GET", "/api/v1/notifications", "", "Authorization", "Bearer "+a.token,
 		"X-Min-Position", strconv.FormatInt(a.position, 10))
 	var list page[struct {

@@ -449,7 +449,7 @@ func TestBadTokens(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("first refresh: %d %s", r.status, r.body)
 	}
-	var next session
+	var next tokenPair
 	r.json(t, &next)
 	checkBad(t, h.do("POST", "/api/v1/auth/refresh", fmt.Sprintf(`{"refresh_token":%q}`, s.RefreshToken)), 401, "unauthenticated", "", "session has ended")
 	checkBad(t, h.do("POST", "/api/v1/auth/refresh", fmt.Sprintf(`{"refresh_token":%q}`, next.RefreshToken)), 401, "unauthenticated", "", "session has ended")

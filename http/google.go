@@ -37,7 +37,7 @@ func (s *Server) googleCallback(c *gin.Context) {
 		writeError(c, errGoogleOff)
 		return
 	}
-	if !s.limit(c, limitLogin, "") {
+	if !s.limit(c, limitGoogle, "") {
 		return
 	}
 	id, err := s.cfg.Google.Finish(c, c.Request, c.Writer)

@@ -58,6 +58,7 @@ type harness struct {
 	store *eventstore.Store
 	cards *cards.ProductCards
 	srv   *httptest.Server
+	app   *app.App
 }
 
 type harnessOpts struct {
@@ -98,7 +99,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		srv.Close()
 		_ = a.Close()
 	})
-	return &harness{t: t, db: db, store: a.Store, cards: a.Cards, srv: srv}
+	return &harness{t: t, db: db, store: a.Store, cards: a.Cards, srv: srv, app: a}
 }
 
 type testWriter struct{ t *testing.T }

@@ -16,6 +16,9 @@ type limitKind int
 
 const (
 	limitLogin limitKind = iota
+	// limitGoogle is Google's callback: it names no account, so only the client's address is
+	// limited (a per-account rule keyed on no address would be one budget for every user).
+	limitGoogle
 	limitRegister
 	limitReset
 	limitResetConfirm
@@ -43,6 +46,8 @@ func (s *Server) limit(c *gin.Context, kind limitKind, email string) bool {
 	switch kind {
 	case limitLogin:
 		checks = []check{{p.SignInIP, ip}, {p.SignInAccount, s.accountKey(email)}}
+	case limitGoogle:
+		checks = []check{{p.SignInIP, ip}}
 	case limitRegister:
 		checks = []check{{p.RegisterIP, ip}}
 	case limitReset:

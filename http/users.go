@@ -343,7 +343,7 @@ func (s *Server) confirmPasswordReset(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if !s.limit(c, limitReset, "") {
+	if !s.limit(c, limitResetConfirm, "") {
 		return
 	}
 	claims, err := s.cfg.Tokens.ParseAction(auth.PurposePasswordReset, req.Token)

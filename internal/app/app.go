@@ -294,6 +294,17 @@ func (a *App) redisPrefix() string {
 // Handler is the HTTP API, for a server of the caller's (httptest, a benchmark's listener).
 func (a *App) Handler() nethttp.Handler { return a.server.Handler() }
 
+// Routes lists the API's routes as "METHOD /path" (Gin syntax, ":id" for a parameter), for tests
+// that must cover every route of the router.
+func (a *App) Routes() []string {
+	routes := a.server.Routes()
+	out := make([]string, 0, len(routes))
+	for _, r := range routes {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
 // Start runs the projection engine and the Redis views in the background and returns once every
 // projector is subscribed. Close stops them.
 func (a *App) Start(ctx context.Context) error {

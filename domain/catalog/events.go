@@ -95,6 +95,22 @@ type ProductStockAdjusted struct {
 	Stock     int64 `json:"stock"`
 }
 
+// ProductStockReserved.v1: an order took Quantity of the product's stock, which is now Stock.
+type ProductStockReserved struct {
+	ProductID int64 `json:"product_id"`
+	OrderID   int64 `json:"order_id"`
+	Quantity  int64 `json:"quantity"`
+	Stock     int64 `json:"stock"`
+}
+
+// ProductStockReleased.v1: a cancelled order gave back Quantity; the stock is now Stock.
+type ProductStockReleased struct {
+	ProductID int64 `json:"product_id"`
+	OrderID   int64 `json:"order_id"`
+	Quantity  int64 `json:"quantity"`
+	Stock     int64 `json:"stock"`
+}
+
 // ProductDeleted.v1: a product was removed from the catalog.
 type ProductDeleted struct {
 	ProductID int64 `json:"product_id"`
@@ -116,6 +132,10 @@ func (CategoryReferenced) EventType() string   { return "CategoryReferenced" }
 func (ProductCreated) EventType() string       { return "ProductCreated" }
 func (ProductUpdated) EventType() string       { return "ProductUpdated" }
 func (ProductStockAdjusted) EventType() string { return "ProductStockAdjusted" }
+func (ProductStockReserved) EventType() string { return "ProductStockReserved" }
+func (ProductStockReleased) EventType() string { return "ProductStockReleased" }
+func (ProductStockReserved) SchemaVersion() int { return 1 }
+func (ProductStockReleased) SchemaVersion() int { return 1 }
 func (ProductDeleted) EventType() string       { return "ProductDeleted" }
 
 func (CategoryCreated) SchemaVersion() int      { return 1 }
@@ -150,6 +170,10 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 		e = &ProductStockAdjusted{}
 	case "ProductDeleted.1":
 		e = &ProductDeleted{}
+	case "ProductStockReserved.1":
+		e = &ProductStockReserved{}
+	case "ProductStockReleased.1":
+		e = &ProductStockReleased{}
 	case "DemoCatalogSeeded.1":
 		e = &DemoCatalogSeeded{}
 	default:
@@ -179,6 +203,10 @@ func deref(e domain.Event) domain.Event {
 	case *ProductStockAdjusted:
 		return *v
 	case *ProductDeleted:
+		return *v
+	case *ProductStockReserved:
+		return *v
+	case *ProductStockReleased:
 		return *v
 	case *DemoCatalogSeeded:
 		return *v

@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"fmt"
+
 	"github.com/techvault/techvault/domain"
 )
 
@@ -169,6 +171,30 @@ func (p *Product) SetStock(quantity int64) error {
 	return p.AdjustStock(quantity - p.stock)
 }
 
+// Reserve takes quantity of the stock for an order; the product must exist and have it.
+func (p *Product) Reserve(orderID, quantity int64) error {
+	if !p.Exists() {
+		return &domain.Error{Kind: domain.ErrConflict, Field: "product_id", Message: "a product in the cart is no longer sold"}
+	}
+	if quantity < 1 {
+		return domain.Invalid("quantity", "quantity must be positive")
+	}
+	if p.stock < quantity {
+		return &domain.Error{Kind: domain.ErrConflict, Field: "quantity",
+			Message: fmt.Sprintf("%s: only %d in stock", p.name, p.stock)}
+	}
+	p.record(ProductStockReserved{ProductID: p.id, OrderID: orderID, Quantity: quantity, Stock: p.stock - quantity})
+	return nil
+}
+
+// Release gives back what an order reserved (a deleted product takes it back too, harmlessly).
+func (p *Product) Release(orderID, quantity int64) {
+	if p == nil || quantity < 1 {
+		return
+	}
+	p.record(ProductStockReleased{ProductID: p.id, OrderID: orderID, Quantity: quantity, Stock: p.stock + quantity})
+}
+
 // Delete removes the product from the catalog.
 func (p *Product) Delete() error {
 	if err := p.mustExist(); err != nil {
@@ -209,6 +235,10 @@ func (p *Product) apply(e domain.Event) {
 	case ProductUpdated:
 		p.name, p.description, p.price, p.categoryID = e.Name, e.Description, e.Price, e.CategoryID
 	case ProductStockAdjusted:
+		p.stock = e.Stock
+	case ProductStockReserved:
+		p.stock = e.Stock
+	case ProductStockReleased:
 		p.stock = e.Stock
 	case ProductDeleted:
 		p.deleted = true

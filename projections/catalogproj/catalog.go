@@ -287,6 +287,12 @@ func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]project
 		case catalog.ProductStockAdjusted:
 			r := fold.row(d.ProductID)
 			r.hasStock, r.stock, r.version, r.at = true, d.Stock, e.Version, e.RecordedAt
+		case catalog.ProductStockReserved:
+			r := fold.row(d.ProductID)
+			r.hasStock, r.stock, r.version, r.at = true, d.Stock, e.Version, e.RecordedAt
+		case catalog.ProductStockReleased:
+			r := fold.row(d.ProductID)
+			r.hasStock, r.stock, r.version, r.at = true, d.Stock, e.Version, e.RecordedAt
 		case catalog.ProductDeleted:
 			fold.row(d.ProductID).deleted = true
 		case catalog.CategoryDeleted:

@@ -1,0 +1,358 @@
+// Package order is the orders' domain: an order placed from a cart (lines with their price
+// snapshot, totals, a copy of the address), its payment and its life:
+// pending_payment → paid → shipped → delivered, with cancelled and refunded.
+package order
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/techvault/techvault/domain"
+)
+
+// StreamType of orders.
+const StreamType = "order"
+
+// StreamID is the event stream of one order.
+func StreamID(id int64) string { return fmt.Sprintf("order-%d", id) }
+
+// Statuses.
+const (
+	PendingPayment = "pending_payment"
+	Paid           = "paid"
+	Shipped        = "shipped"
+	Delivered      = "delivered"
+	Cancelled      = "cancelled"
+	Refunded       = "refunded"
+)
+
+// Line is one product of an order, with its price when the order was placed.
+type Line struct {
+	ProductID int64        `json:"product_id"`
+	Name      string       `json:"name"`
+	Quantity  int64        `json:"quantity"`
+	UnitPrice domain.Money `json:"unit_price"`
+	Total     domain.Money `json:"total"`
+}
+
+// Address is the order's copy of the delivery address, sealed with the customer's key (personal
+// data: an erased customer's orders keep their totals, not their address).
+type Address struct {
+	City     string `json:"city"`
+	PostCode string `json:"post_code"`
+	Country  string `json:"country"`
+}
+
+// Placed.v1: an order was placed from the customer's cart. Subtotal is the sum of the lines'
+// totals; Discount what the promo took (rounded half up to the cent for a percentage); Total =
+// Subtotal − Discount.
+type Placed struct {
+	OrderID   int64        `json:"order_id"`
+	UserID    int64        `json:"user_id"`
+	Lines     []Line       `json:"lines"`
+	Subtotal  domain.Money `json:"subtotal"`
+	Discount  domain.Money `json:"discount"`
+	Total     domain.Money `json:"total"`
+	Currency  string       `json:"currency"`
+	PromoID   int64        `json:"promo_id,omitempty"`
+	PromoCode string       `json:"promo_code,omitempty"`
+	AddressID int64        `json:"address_id"`
+	Address   Address      `json:"address"`
+}
+
+// PaymentRequested.v1: a Stripe PaymentIntent was made for the order's total (attempt n).
+type PaymentRequested struct {
+	OrderID  int64  `json:"order_id"`
+	IntentID string `json:"intent_id"`
+	Attempt  int    `json:"attempt"`
+}
+
+// PaymentFailed.v1: Stripe reported the intent failed (a new attempt may follow).
+type PaymentFailed struct {
+	OrderID       int64  `json:"order_id"`
+	IntentID      string `json:"intent_id"`
+	StripeEventID string `json:"stripe_event_id"`
+	Reason        string `json:"reason"`
+}
+
+// MarkedPaid.v1: Stripe reported the payment of the order's total.
+type MarkedPaid struct {
+	OrderID       int64        `json:"order_id"`
+	IntentID      string       `json:"intent_id"`
+	StripeEventID string       `json:"stripe_event_id"`
+	Amount        domain.Money `json:"amount"`
+}
+
+// MarkedShipped.v1, MarkedDelivered.v1: an admin moved the order on.
+type MarkedShipped struct {
+	OrderID int64 `json:"order_id"`
+}
+
+// MarkedDelivered.v1: the order was delivered.
+type MarkedDelivered struct {
+	OrderID int64 `json:"order_id"`
+}
+
+// MarkedCancelled.v1: the order was cancelled (by the customer, an admin, or for want of
+// payment); its stock and promo use are released in the same append.
+type MarkedCancelled struct {
+	OrderID int64  `json:"order_id"`
+	Reason  string `json:"reason"`
+}
+
+// MarkedRefunded.v1: the order's payment was refunded through Stripe.
+type MarkedRefunded struct {
+	OrderID  int64        `json:"order_id"`
+	RefundID string       `json:"refund_id"`
+	Amount   domain.Money `json:"amount"`
+}
+
+// StripeEventIgnored.v1: a Stripe event about the order changed nothing (recorded so the same
+// event id is never processed twice).
+type StripeEventIgnored struct {
+	OrderID       int64  `json:"order_id"`
+	StripeEventID string `json:"stripe_event_id"`
+	Type          string `json:"type"`
+	Reason        string `json:"reason"`
+}
+
+var registry = map[string]func() domain.Event{
+	"OrderPlaced": func() domain.Event { return &Placed{} }, "OrderPaymentRequested": func() domain.Event { return &PaymentRequested{} },
+	"OrderPaymentFailed": func() domain.Event { return &PaymentFailed{} }, "OrderPaid": func() domain.Event { return &MarkedPaid{} },
+	"OrderShipped": func() domain.Event { return &MarkedShipped{} }, "OrderDelivered": func() domain.Event { return &MarkedDelivered{} },
+	"OrderCancelled": func() domain.Event { return &MarkedCancelled{} }, "OrderRefunded": func() domain.Event { return &MarkedRefunded{} },
+	"OrderStripeEventIgnored": func() domain.Event { return &StripeEventIgnored{} },
+}
+
+func (Placed) EventType() string             { return "OrderPlaced" }
+func (PaymentRequested) EventType() string   { return "OrderPaymentRequested" }
+func (PaymentFailed) EventType() string      { return "OrderPaymentFailed" }
+func (MarkedPaid) EventType() string         { return "OrderPaid" }
+func (MarkedShipped) EventType() string      { return "OrderShipped" }
+func (MarkedDelivered) EventType() string    { return "OrderDelivered" }
+func (MarkedCancelled) EventType() string    { return "OrderCancelled" }
+func (MarkedRefunded) EventType() string     { return "OrderRefunded" }
+func (StripeEventIgnored) EventType() string { return "OrderStripeEventIgnored" }
+
+// Every order event is at schema version 1.
+func (Placed) SchemaVersion() int             { return 1 }
+func (PaymentRequested) SchemaVersion() int   { return 1 }
+func (PaymentFailed) SchemaVersion() int      { return 1 }
+func (MarkedPaid) SchemaVersion() int         { return 1 }
+func (MarkedShipped) SchemaVersion() int      { return 1 }
+func (MarkedDelivered) SchemaVersion() int    { return 1 }
+func (MarkedCancelled) SchemaVersion() int    { return 1 }
+func (MarkedRefunded) SchemaVersion() int     { return 1 }
+func (StripeEventIgnored) SchemaVersion() int { return 1 }
+
+// ErrUnknownEvent is returned by Decode for a type or version this code does not know.
+var ErrUnknownEvent = fmt.Errorf("unknown order event")
+
+// Decode turns a stored order event into its struct (by value).
+func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
+	mk, ok := registry[eventType]
+	if !ok || schemaVersion != 1 {
+		return nil, fmt.Errorf("%w: %s.v%d", ErrUnknownEvent, eventType, schemaVersion)
+	}
+	e := mk()
+	if err := json.Unmarshal(data, e); err != nil {
+		return nil, fmt.Errorf("decoding %s.v%d: %w", eventType, schemaVersion, err)
+	}
+	return reflect.ValueOf(e).Elem().Interface().(domain.Event), nil
+}
+
+// Order is one order. It changes only by recording events.
+type Order struct {
+	placed   Placed
+	status   string
+	intentID string
+	attempts int
+	stripe   []string // Stripe event ids already handled
+	version  int64
+	changes  []domain.Event
+}
+
+// PlaceInput is a priced order to place.
+type PlaceInput struct {
+	OrderID, UserID, AddressID int64
+	Lines                      []Line
+	Discount                   domain.Money
+	Currency                   string
+	PromoID                    int64
+	PromoCode                  string
+	Address                    Address
+}
+
+// Place records a new order; totals are computed here from the lines.
+func Place(in PlaceInput) (*Order, error) {
+	if len(in.Lines) == 0 {
+		return nil, &domain.Error{Kind: domain.ErrConflict, Field: "cart", Message: "the cart is empty"}
+	}
+	var subtotal domain.Money
+	lines := slices.Clone(in.Lines)
+	for i, l := range lines {
+		if l.Quantity < 1 || l.UnitPrice < 0 {
+			return nil, domain.Invalid("lines", "impossible order line")
+		}
+		lines[i].Total = l.UnitPrice * domain.Money(l.Quantity)
+		subtotal += lines[i].Total
+	}
+	if in.Discount < 0 || in.Discount > subtotal {
+		return nil, domain.Invalid("discount", "impossible discount")
+	}
+	o := &Order{}
+	o.record(Placed{OrderID: in.OrderID, UserID: in.UserID, Lines: lines, Subtotal: subtotal, Discount: in.Discount,
+		Total: subtotal - in.Discount, Currency: in.Currency, PromoID: in.PromoID, PromoCode: in.PromoCode,
+		AddressID: in.AddressID, Address: in.Address})
+	return o, nil
+}
+
+// Rehydrate rebuilds an order from its stream; nil when it is empty.
+func Rehydrate(history []domain.Event) *Order {
+	if len(history) == 0 {
+		return nil
+	}
+	o := &Order{}
+	for _, e := range history {
+		o.apply(e)
+		o.version++
+	}
+	return o
+}
+
+// Accessors.
+func (o *Order) ID() int64               { return o.placed.OrderID }
+func (o *Order) UserID() int64           { return o.placed.UserID }
+func (o *Order) Placed() Placed          { return o.placed }
+func (o *Order) Status() string          { return o.status }
+func (o *Order) IntentID() string        { return o.intentID }
+func (o *Order) Attempts() int           { return o.attempts }
+func (o *Order) Version() int64          { return o.version }
+func (o *Order) Changes() []domain.Event { return o.changes }
+
+// SeenStripeEvent reports whether a Stripe event was handled already.
+func (o *Order) SeenStripeEvent(id string) bool { return slices.Contains(o.stripe, id) }
+
+func (o *Order) transition(to string) error {
+	allowed := map[string][]string{
+		Paid:      {PendingPayment},
+		Shipped:   {Paid},
+		Delivered: {Shipped},
+		Cancelled: {PendingPayment},
+		Refunded:  {Paid, Shipped, Delivered},
+	}
+	if !slices.Contains(allowed[to], o.status) {
+		return domain.Conflict("order %d is %s; it cannot become %s", o.ID(), o.status, to)
+	}
+	return nil
+}
+
+// RequestPayment records a new PaymentIntent for a pending order.
+func (o *Order) RequestPayment(intentID string) error {
+	if o.status != PendingPayment {
+		return domain.Conflict("order %d is %s; there is nothing to pay", o.ID(), o.status)
+	}
+	o.record(PaymentRequested{OrderID: o.ID(), IntentID: intentID, Attempt: o.attempts + 1})
+	return nil
+}
+
+// PaymentSucceeded applies Stripe's word that an intent was paid. Amount and currency must
+// match the order. A repeat of a Stripe event changes nothing; a success for an order that moved
+// on (cancelled meanwhile) is recorded as ignored.
+func (o *Order) PaymentSucceeded(stripeEventID, intentID string, amount domain.Money, currency string) error {
+	if o.SeenStripeEvent(stripeEventID) {
+		return nil
+	}
+	if amount != o.placed.Total || currency != o.placed.Currency {
+		return domain.Invalid("amount", "the payment (%s %s) does not match the order's total (%s %s)",
+			amount, currency, o.placed.Total, o.placed.Currency)
+	}
+	if o.status != PendingPayment {
+		o.record(StripeEventIgnored{OrderID: o.ID(), StripeEventID: stripeEventID, Type: "payment_succeeded", Reason: "order is " + o.status})
+		return nil
+	}
+	o.record(MarkedPaid{OrderID: o.ID(), IntentID: intentID, StripeEventID: stripeEventID, Amount: amount})
+	return nil
+}
+
+// PaymentFailedFor applies Stripe's word that an intent failed: the order stays payable.
+func (o *Order) PaymentFailedFor(stripeEventID, intentID, reason string) {
+	if o.SeenStripeEvent(stripeEventID) {
+		return
+	}
+	if o.status != PendingPayment {
+		o.record(StripeEventIgnored{OrderID: o.ID(), StripeEventID: stripeEventID, Type: "payment_failed", Reason: "order is " + o.status})
+		return
+	}
+	o.record(PaymentFailed{OrderID: o.ID(), IntentID: intentID, StripeEventID: stripeEventID, Reason: reason})
+}
+
+// Ship, Deliver, Cancel and Refund move the order on; a backward or skipping move is a conflict.
+func (o *Order) Ship() error {
+	if err := o.transition(Shipped); err != nil {
+		return err
+	}
+	o.record(MarkedShipped{OrderID: o.ID()})
+	return nil
+}
+
+// Deliver marks a shipped order delivered.
+func (o *Order) Deliver() error {
+	if err := o.transition(Delivered); err != nil {
+		return err
+	}
+	o.record(MarkedDelivered{OrderID: o.ID()})
+	return nil
+}
+
+// Cancel cancels an unpaid order.
+func (o *Order) Cancel(reason string) error {
+	if err := o.transition(Cancelled); err != nil {
+		return err
+	}
+	o.record(MarkedCancelled{OrderID: o.ID(), Reason: reason})
+	return nil
+}
+
+// Refund records the refund of a paid order.
+func (o *Order) Refund(refundID string) error {
+	if err := o.transition(Refunded); err != nil {
+		return err
+	}
+	o.record(MarkedRefunded{OrderID: o.ID(), RefundID: refundID, Amount: o.placed.Total})
+	return nil
+}
+
+// CanRefund reports whether a refund may be asked of Stripe now.
+func (o *Order) CanRefund() error { return o.transition(Refunded) }
+
+func (o *Order) record(e domain.Event) {
+	o.apply(e)
+	o.changes = append(o.changes, e)
+}
+
+func (o *Order) apply(e domain.Event) {
+	switch e := e.(type) {
+	case Placed:
+		o.placed, o.status = e, PendingPayment
+	case PaymentRequested:
+		o.intentID, o.attempts = e.IntentID, e.Attempt
+	case PaymentFailed:
+		o.stripe = append(o.stripe, e.StripeEventID)
+	case MarkedPaid:
+		o.status = Paid
+		o.stripe = append(o.stripe, e.StripeEventID)
+	case StripeEventIgnored:
+		o.stripe = append(o.stripe, e.StripeEventID)
+	case MarkedShipped:
+		o.status = Shipped
+	case MarkedDelivered:
+		o.status = Delivered
+	case MarkedCancelled:
+		o.status = Cancelled
+	case MarkedRefunded:
+		o.status = Refunded
+	}
+}

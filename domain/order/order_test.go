@@ -1,0 +1,155 @@
+package order_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/domain/cart"
+	"github.com/techvault/techvault/domain/order"
+	"github.com/techvault/techvault/domain/promo"
+)
+
+func TestPercentDiscountRoundsHalfUp(t *testing.T) {
+	for _, tc := range []struct {
+		kind            string
+		value           int64
+		subtotal, wants domain.Money
+	}{
+		{promo.Percent, 10, 12345, 1235}, // 1234.5 cents → 1235
+		{promo.Percent, 10, 12344, 1234}, // 1234.4 → 1234
+		{promo.Percent, 15, 1, 0},        // 0.15 → 0
+		{promo.Percent, 50, 1, 1},        // 0.5 → 1
+		{promo.Percent, 100, 9999, 9999},
+		{promo.Amount, 500, 10000, 500},
+		{promo.Amount, 500, 300, 300}, // never more than the subtotal
+	} {
+		p, err := promo.New(1, "CODE", promo.Terms{Kind: tc.kind, Value: tc.value, Active: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Discount(tc.subtotal); got != tc.wants {
+			t.Errorf("%s %d of %s = %s, want %s", tc.kind, tc.value, tc.subtotal, got, tc.wants)
+		}
+	}
+}
+
+func TestPromoRedeemable(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	past, future := now.Add(-time.Hour), now.Add(time.Hour)
+	for _, tc := range []struct {
+		name  string
+		terms promo.Terms
+		used  int
+		want  string
+	}{
+		{"fine", promo.Terms{Kind: promo.Percent, Value: 10, Active: true, ExpiresAt: &future, UsageLimit: 2}, 1, ""},
+		{"inactive", promo.Terms{Kind: promo.Percent, Value: 10}, 0, promo.ReasonInactive},
+		{"expired", promo.Terms{Kind: promo.Percent, Value: 10, Active: true, ExpiresAt: &past}, 0, promo.ReasonExpired},
+		{"used up", promo.Terms{Kind: promo.Percent, Value: 10, Active: true, UsageLimit: 2}, 2, promo.ReasonUsedUp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := promo.New(1, "CODE", tc.terms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tc.used {
+				if err := p.Use(int64(i+1), now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := p.Redeemable(now); got != tc.want {
+				t.Fatalf("Redeemable = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCartRules(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(c *cart.Cart) error
+		kind error
+	}{
+		{"quantity 0", func(c *cart.Cart) error { return c.Add(cart.Product{ID: 1, Price: 100, Stock: 5}, 0) }, domain.ErrInvalid},
+		{"quantity 100", func(c *cart.Cart) error { return c.Add(cart.Product{ID: 1, Price: 100, Stock: 500}, 100) }, domain.ErrInvalid},
+		{"more than the stock", func(c *cart.Cart) error { return c.Add(cart.Product{ID: 1, Price: 100, Stock: 2}, 3) }, domain.ErrConflict},
+		{"a deleted product", func(c *cart.Cart) error { return c.Add(cart.Product{ID: 1, Deleted: true, Stock: 5}, 1) }, domain.ErrNotFound},
+		{"a line past 99", func(c *cart.Cart) error {
+			if err := c.Add(cart.Product{ID: 1, Price: 100, Stock: 500}, 60); err != nil {
+				return err
+			}
+			return c.Add(cart.Product{ID: 1, Price: 100, Stock: 500}, 40)
+		}, domain.ErrInvalid},
+		{"a second code", func(c *cart.Cart) error {
+			if err := c.ApplyPromo(1, "ONE"); err != nil {
+				return err
+			}
+			return c.ApplyPromo(2, "TWO")
+		}, domain.ErrConflict},
+		{"checkout of an empty cart", func(c *cart.Cart) error { return c.CheckOut(1) }, domain.ErrConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.run(cart.New(7)); !errors.Is(err, tc.kind) {
+				t.Fatalf("err = %v, want %v", err, tc.kind)
+			}
+		})
+	}
+	c := cart.New(7)
+	_ = c.Add(cart.Product{ID: 1, Price: 100, Stock: 10}, 2)
+	_ = c.Add(cart.Product{ID: 1, Price: 150, Stock: 10}, 3) // the remembered price stays
+	if l := c.Lines(); len(l) != 1 || l[0].Quantity != 5 || l[0].UnitPrice != 100 {
+		t.Fatalf("lines: %+v", l)
+	}
+}
+
+func TestOrderStateMachine(t *testing.T) {
+	place := func() *order.Order {
+		o, err := order.Place(order.PlaceInput{OrderID: 1, UserID: 2, Lines: []order.Line{{ProductID: 3, Quantity: 2, UnitPrice: 1000}},
+			Discount: 200, Currency: "USD"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return order.Rehydrate(o.Changes())
+	}
+	o := place()
+	if p := o.Placed(); p.Subtotal != 2000 || p.Total != 1800 {
+		t.Fatalf("totals: %+v", p)
+	}
+	if err := o.Ship(); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("shipping an unpaid order: %v", err)
+	}
+	if err := o.PaymentSucceeded("evt_1", "pi_1", 1700, "USD"); !errors.Is(err, domain.ErrInvalid) {
+		t.Fatalf("a wrong amount: %v", err)
+	}
+	if err := o.PaymentSucceeded("evt_1", "pi_1", 1800, "USD"); err != nil || o.Status() != order.Paid {
+		t.Fatalf("paying: %v, %s", err, o.Status())
+	}
+	n := len(o.Changes())
+	if err := o.PaymentSucceeded("evt_1", "pi_1", 1800, "USD"); err != nil || len(o.Changes()) != n {
+		t.Fatalf("a repeated webhook must change nothing: %v", err)
+	}
+	if err := o.Cancel("customer"); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("cancelling a paid order: %v", err)
+	}
+	for _, step := range []func() error{o.Ship, o.Deliver} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o.Ship(); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("going backwards: %v", err)
+	}
+	if err := o.Refund("re_1"); err != nil || o.Status() != order.Refunded {
+		t.Fatalf("refund: %v", err)
+	}
+	// A success that arrives after a cancellation is recorded and ignored.
+	c := place()
+	if err := c.Cancel("unpaid"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PaymentSucceeded("evt_9", "pi_1", 1800, "USD"); err != nil || c.Status() != order.Cancelled || !c.SeenStripeEvent("evt_9") {
+		t.Fatalf("late success: %v %s", err, c.Status())
+	}
+}

@@ -123,20 +123,20 @@ type DemoCatalogSeeded struct {
 	Products   int `json:"products"`
 }
 
-func (DemoCatalogSeeded) EventType() string    { return "DemoCatalogSeeded" }
-func (DemoCatalogSeeded) SchemaVersion() int   { return 1 }
-func (CategoryCreated) EventType() string      { return "CategoryCreated" }
-func (CategoryUpdated) EventType() string      { return "CategoryUpdated" }
-func (CategoryDeleted) EventType() string      { return "CategoryDeleted" }
-func (CategoryReferenced) EventType() string   { return "CategoryReferenced" }
-func (ProductCreated) EventType() string       { return "ProductCreated" }
-func (ProductUpdated) EventType() string       { return "ProductUpdated" }
-func (ProductStockAdjusted) EventType() string { return "ProductStockAdjusted" }
-func (ProductStockReserved) EventType() string { return "ProductStockReserved" }
-func (ProductStockReleased) EventType() string { return "ProductStockReleased" }
+func (DemoCatalogSeeded) EventType() string     { return "DemoCatalogSeeded" }
+func (DemoCatalogSeeded) SchemaVersion() int    { return 1 }
+func (CategoryCreated) EventType() string       { return "CategoryCreated" }
+func (CategoryUpdated) EventType() string       { return "CategoryUpdated" }
+func (CategoryDeleted) EventType() string       { return "CategoryDeleted" }
+func (CategoryReferenced) EventType() string    { return "CategoryReferenced" }
+func (ProductCreated) EventType() string        { return "ProductCreated" }
+func (ProductUpdated) EventType() string        { return "ProductUpdated" }
+func (ProductStockAdjusted) EventType() string  { return "ProductStockAdjusted" }
+func (ProductStockReserved) EventType() string  { return "ProductStockReserved" }
+func (ProductStockReleased) EventType() string  { return "ProductStockReleased" }
 func (ProductStockReserved) SchemaVersion() int { return 1 }
 func (ProductStockReleased) SchemaVersion() int { return 1 }
-func (ProductDeleted) EventType() string       { return "ProductDeleted" }
+func (ProductDeleted) EventType() string        { return "ProductDeleted" }
 
 func (CategoryCreated) SchemaVersion() int      { return 1 }
 func (CategoryUpdated) SchemaVersion() int      { return 1 }

@@ -78,7 +78,15 @@ func keyed[T any](ctx context.Context, store EventStore, md domain.Metadata, com
 		return res, err
 	}
 	res, err := run(context.WithValue(ctx, keyedRunKey{}, keyedRun{actor: md.ActorID, command: command, Idempotency: k}))
+	if err == nil {
+		return res, nil
+	}
 	if !errors.Is(err, eventstore.ErrKeyTaken) {
+		// A concurrent duplicate may have won while this run re-decided on the state it left
+		// (a checked-out cart, a spent stock) and failed on it: its stored answer is the answer.
+		if res, found, serr := stored(); found || serr != nil {
+			return res, serr
+		}
 		return res, err
 	}
 	res, found, err := stored()

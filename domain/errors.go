@@ -20,6 +20,9 @@ var (
 	// ErrUnavailable: a dependency (the database) failed transiently; the request may be
 	// repeated. For a command, its outcome may be unknown: repeat it with its Idempotency-Key.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrPriceChanged: an order was refused because a price in the cart changed since it was
+	// added (the cart now shows the new price). A conflict of its own code, price_changed.
+	ErrPriceChanged = errors.New("price changed")
 )
 
 // Error is a domain error of one kind, with a message fit for clients and, where one field is at

@@ -33,6 +33,7 @@ var errorCodes = []struct {
 }{
 	{domain.ErrInvalid, nethttp.StatusUnprocessableEntity, "invalid"},
 	{domain.ErrNotFound, nethttp.StatusNotFound, "not_found"},
+	{domain.ErrPriceChanged, nethttp.StatusConflict, "price_changed"},
 	{domain.ErrConflict, nethttp.StatusConflict, "conflict"},
 	{domain.ErrConcurrency, nethttp.StatusConflict, "conflict"},
 	{domain.ErrForbidden, nethttp.StatusForbidden, "forbidden"},

@@ -169,6 +169,7 @@ type Order struct {
 	status   string
 	intentID string
 	attempts int
+	failed   bool     // the latest intent failed
 	stripe   []string // Stripe event ids already handled
 	version  int64
 	changes  []domain.Event
@@ -231,6 +232,9 @@ func (o *Order) IntentID() string        { return o.intentID }
 func (o *Order) Attempts() int           { return o.attempts }
 func (o *Order) Version() int64          { return o.version }
 func (o *Order) Changes() []domain.Event { return o.changes }
+
+// LastPaymentFailed reports whether the latest PaymentIntent failed (a new one may be made).
+func (o *Order) LastPaymentFailed() bool { return o.failed }
 
 // SeenStripeEvent reports whether a Stripe event was handled already.
 func (o *Order) SeenStripeEvent(id string) bool { return slices.Contains(o.stripe, id) }
@@ -338,9 +342,10 @@ func (o *Order) apply(e domain.Event) {
 	case Placed:
 		o.placed, o.status = e, PendingPayment
 	case PaymentRequested:
-		o.intentID, o.attempts = e.IntentID, e.Attempt
+		o.intentID, o.attempts, o.failed = e.IntentID, e.Attempt, false
 	case PaymentFailed:
 		o.stripe = append(o.stripe, e.StripeEventID)
+		o.failed = e.IntentID == o.intentID
 	case MarkedPaid:
 		o.status = Paid
 		o.stripe = append(o.stripe, e.StripeEventID)

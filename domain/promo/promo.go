@@ -171,7 +171,6 @@ type Promo struct {
 	code    string
 	terms   Terms
 	used    int64
-	orders  map[int64]bool // orders holding a use
 	deleted bool
 	version int64
 	changes []domain.Event
@@ -263,11 +262,42 @@ func (p *Promo) Use(orderID int64, now time.Time) error {
 	return nil
 }
 
-// ReleaseUse gives back an order's use (a cancelled order).
+// ReleaseUse gives back the use of a cancelled order that took one (the order knows it did).
 func (p *Promo) ReleaseUse(orderID int64) {
-	if p.Exists() && p.orders[orderID] {
+	if p != nil && p.used > 0 {
 		p.record(UseReleased{PromoID: p.id, OrderID: orderID})
 	}
+}
+
+// SnapshotSchemaVersion is the version of State in snapshots.
+const SnapshotSchemaVersion = 1
+
+// State is a promo's whole state, as a snapshot stores it (a popular code's stream grows with
+// every order).
+type State struct {
+	ID      int64  `json:"id"`
+	Code    string `json:"code"`
+	Terms   Terms  `json:"terms"`
+	Used    int64  `json:"used"`
+	Deleted bool   `json:"deleted"`
+}
+
+// Snapshot returns the promo's state.
+func (p *Promo) Snapshot() State {
+	return State{ID: p.id, Code: p.code, Terms: p.terms, Used: p.used, Deleted: p.deleted}
+}
+
+// RehydrateFrom rebuilds a promo from a snapshot at version and the events after it.
+func RehydrateFrom(s State, version int64, tail []domain.Event) (*Promo, error) {
+	if s.ID <= 0 || version <= 0 || s.Used < 0 {
+		return nil, domain.Invalid("snapshot", "impossible promo snapshot")
+	}
+	p := &Promo{id: s.ID, code: s.Code, terms: s.Terms, used: s.Used, deleted: s.Deleted, version: version}
+	for _, e := range tail {
+		p.apply(e)
+		p.version++
+	}
+	return p, nil
 }
 
 // Update replaces the terms.
@@ -313,7 +343,7 @@ func (p *Promo) record(e domain.Event) {
 func (p *Promo) apply(e domain.Event) {
 	switch e := e.(type) {
 	case Created:
-		p.id, p.code, p.terms, p.orders = e.PromoID, e.Code, e.Terms, map[int64]bool{}
+		p.id, p.code, p.terms = e.PromoID, e.Code, e.Terms
 	case Updated:
 		p.terms = e.Terms
 	case Expired:
@@ -322,10 +352,8 @@ func (p *Promo) apply(e domain.Event) {
 		p.deleted = true
 	case Used:
 		p.used++
-		p.orders[e.OrderID] = true
 	case UseReleased:
 		p.used--
-		delete(p.orders, e.OrderID)
 	}
 }
 

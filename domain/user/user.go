@@ -334,6 +334,15 @@ type SealedAddress struct {
 	City, PostCode, Country Sealed
 }
 
+// Address returns one of the account's addresses (sealed).
+func (u *User) Address(id int64) (AddressState, bool) {
+	i := slices.IndexFunc(u.s.Addresses, func(a AddressState) bool { return a.ID == id })
+	if i < 0 {
+		return AddressState{}, false
+	}
+	return u.s.Addresses[i], true
+}
+
 // HasAddress reports whether the account has this address.
 func (u *User) HasAddress(id int64) bool {
 	return slices.ContainsFunc(u.s.Addresses, func(a AddressState) bool { return a.ID == id })

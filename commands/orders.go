@@ -1,0 +1,332 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/domain/cart"
+	"github.com/techvault/techvault/domain/catalog"
+	"github.com/techvault/techvault/domain/order"
+	"github.com/techvault/techvault/domain/promo"
+	"github.com/techvault/techvault/payments"
+)
+
+// OrderResult is an order after a command. It holds no personal data (it is stored with
+// Idempotency-Keys).
+type OrderResult struct {
+	OrderID  int64
+	UserID   int64
+	Status   string
+	Subtotal domain.Money
+	Discount domain.Money
+	Total    domain.Money
+	Currency string
+	Position int64
+}
+
+func withOrderPosition(r OrderResult, pos int64) OrderResult { r.Position = pos; return r }
+
+func orderResult(o *order.Order) OrderResult {
+	p := o.Placed()
+	return OrderResult{OrderID: o.ID(), UserID: o.UserID(), Status: o.Status(), Subtotal: p.Subtotal,
+		Discount: p.Discount, Total: p.Total, Currency: p.Currency}
+}
+
+// PlaceOrder is the command to turn the caller's cart into an order delivered to one of their
+// addresses.
+type PlaceOrder struct {
+	UserID, AddressID int64
+}
+
+// PlaceOrder is one atomic append across streams, each at the version it was decided on: the new
+// order (lines with their price snapshot, totals, a sealed copy of the address), the cart (checked
+// out), the promo (one use against its limit) and every product's stock (reserved). A price that
+// changed since it was added refuses the order (domain.ErrPriceChanged); a race with another order
+// (stock, promo uses) re-decides on fresh state.
+func (h *Shop) PlaceOrder(ctx context.Context, md domain.Metadata, cmd PlaceOrder) (OrderResult, error) {
+	id, err := h.ids.NextID(ctx, OrderIDs)
+	if err != nil {
+		return OrderResult{}, err
+	}
+	return execute(ctx, h.store, md, "PlaceOrder", redecideOnConflict, withOrderPosition,
+		func(ctx context.Context) (OrderResult, []Change, error) {
+			c, err := h.loadCart(ctx, cmd.UserID)
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			if len(c.Lines()) == 0 {
+				return OrderResult{}, nil, &domain.Error{Kind: domain.ErrConflict, Field: "cart", Message: "the cart is empty"}
+			}
+			u, err := loadAggregate(ctx, h.load, userKind, cmd.UserID)
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			addr, ok := u.Address(cmd.AddressID)
+			if !u.Exists() || !ok {
+				return OrderResult{}, nil, &domain.Error{Kind: domain.ErrNotFound, Field: "address_id", Message: "address not found"}
+			}
+			lines, products, err := h.reserve(ctx, id, c.Lines())
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			changes := make([]Change, 0, len(products)+3)
+			var discount domain.Money
+			var p *promo.Promo
+			if c.PromoID() != 0 {
+				if p, err = loadAggregate(ctx, h.load, promoKind, c.PromoID()); err != nil {
+					return OrderResult{}, nil, err
+				}
+				if err := p.Use(id, h.now()); err != nil {
+					return OrderResult{}, nil, err
+				}
+				var subtotal domain.Money
+				for _, l := range lines {
+					subtotal += l.UnitPrice * domain.Money(l.Quantity)
+				}
+				discount = p.Discount(subtotal)
+				changes = append(changes, promoChange(p))
+			}
+			o, err := order.Place(order.PlaceInput{OrderID: id, UserID: cmd.UserID, AddressID: cmd.AddressID, Lines: lines,
+				Discount: discount, Currency: catalog.Currency, PromoID: c.PromoID(), PromoCode: c.Code(),
+				Address: order.Address{City: string(addr.City), PostCode: string(addr.PostCode), Country: string(addr.Country)}})
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			if err := c.CheckOut(id); err != nil {
+				return OrderResult{}, nil, err
+			}
+			changes = append(changes, orderChange(o), cartChange(c))
+			for _, pr := range products {
+				changes = append(changes, productChange(pr))
+			}
+			return orderResult(o), changes, nil
+		})
+}
+
+// reserve prices the cart's lines at the products' current prices (refusing a changed one) and
+// reserves their stock for the order.
+func (h *Shop) reserve(ctx context.Context, orderID int64, lines []cart.Line) ([]order.Line, []*catalog.Product, error) {
+	out := make([]order.Line, 0, len(lines))
+	products := make([]*catalog.Product, 0, len(lines))
+	for _, l := range lines {
+		p, err := loadAggregate(ctx, h.load, productKind, l.ProductID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.Exists() && p.Price() != l.UnitPrice {
+			return nil, nil, &domain.Error{Kind: domain.ErrPriceChanged, Field: "cart",
+				Message: fmt.Sprintf("the price of %s changed from %s to %s; the cart shows the new price", p.Name(), l.UnitPrice, p.Price())}
+		}
+		if err := p.Reserve(orderID, l.Quantity); err != nil {
+			return nil, nil, err
+		}
+		out = append(out, order.Line{ProductID: p.ID(), Name: p.Name(), Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+		products = append(products, p)
+	}
+	return out, products, nil
+}
+
+// ownOrder loads an order of the caller (any order for an admin); another's is not found.
+func (h *Shop) ownOrder(ctx context.Context, userID int64, admin bool, id int64) (*order.Order, error) {
+	o, err := h.loadOrder(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !admin && o.UserID() != userID {
+		return nil, domain.NotFound("order %d not found", id)
+	}
+	return o, nil
+}
+
+// PaymentResult is an order's PaymentIntent, to hand to the browser.
+type PaymentResult struct {
+	OrderID      int64
+	IntentID     string
+	ClientSecret string
+	Amount       domain.Money
+	Currency     string
+	Position     int64
+}
+
+// RequestPayment returns the order's PaymentIntent: the current one again while it is usable,
+// a new one (next attempt) after a failure or when none was made yet. Stripe's idempotency key
+// is derived from the order and attempt, so a repeat never makes a second intent.
+func (h *Shop) RequestPayment(ctx context.Context, md domain.Metadata, userID int64, admin bool, orderID int64) (PaymentResult, error) {
+	if h.pay == nil {
+		return PaymentResult{}, &domain.Error{Kind: domain.ErrUnavailable, Message: "payments are not configured on this server"}
+	}
+	o, err := h.ownOrder(ctx, userID, admin, orderID)
+	if err != nil {
+		return PaymentResult{}, err
+	}
+	if o.Status() != order.PendingPayment {
+		return PaymentResult{}, domain.Conflict("order %d is %s; there is nothing to pay", orderID, o.Status())
+	}
+	total := o.Placed().Total
+	if o.IntentID() != "" && !o.LastPaymentFailed() {
+		in, err := h.pay.GetIntent(ctx, o.IntentID())
+		if err != nil {
+			return PaymentResult{}, err
+		}
+		return PaymentResult{OrderID: orderID, IntentID: in.ID, ClientSecret: in.ClientSecret, Amount: total, Currency: o.Placed().Currency}, nil
+	}
+	in, err := h.pay.CreateIntent(ctx, payments.IntentRequest{OrderID: orderID, AmountCents: total.Cents(),
+		Currency: o.Placed().Currency, Attempt: o.Attempts() + 1, CustomerRef: itoa(o.UserID())})
+	if err != nil {
+		return PaymentResult{}, err
+	}
+	res, err := execute(ctx, h.store, md, "RequestPayment", redecideOnConflict, withOrderPosition,
+		func(ctx context.Context) (OrderResult, []Change, error) {
+			o, err := h.loadOrder(ctx, orderID)
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			if o.IntentID() == in.ID {
+				return orderResult(o), nil, nil
+			}
+			if err := o.RequestPayment(in.ID); err != nil {
+				return OrderResult{}, nil, err
+			}
+			return orderResult(o), []Change{orderChange(o)}, nil
+		})
+	if err != nil {
+		return PaymentResult{}, err
+	}
+	return PaymentResult{OrderID: orderID, IntentID: in.ID, ClientSecret: in.ClientSecret, Amount: total,
+		Currency: o.Placed().Currency, Position: res.Position}, nil
+}
+
+// StripeEvent is a verified Stripe webhook event about an order (package payments).
+type StripeEvent = payments.Event
+
+// ErrUnknownOrder answers a webhook about an order this store does not have.
+var ErrUnknownOrder = errors.New("the event names no order of this store")
+
+// HandleStripeEvent applies a verified Stripe event to its order, once per Stripe event id:
+// a success pays a pending order (amount and currency must match), a failure keeps it payable;
+// a repeat, or an event that arrives after the order moved on, changes nothing more.
+func (h *Shop) HandleStripeEvent(ctx context.Context, md domain.Metadata, ev StripeEvent) (OrderResult, error) {
+	switch ev.Type {
+	case payments.EventIntentSucceeded, payments.EventIntentFailed, payments.EventIntentCanceled:
+	default:
+		return OrderResult{}, nil // not about paying an order
+	}
+	if ev.OrderID <= 0 {
+		return OrderResult{}, ErrUnknownOrder
+	}
+	md.ActorID = "stripe"
+	return execute(ctx, h.store, md, "HandleStripeEvent", redecideOnConflict, withOrderPosition,
+		func(ctx context.Context) (OrderResult, []Change, error) {
+			o, err := h.loadOrder(ctx, ev.OrderID)
+			if errors.Is(err, domain.ErrNotFound) {
+				return OrderResult{}, nil, ErrUnknownOrder
+			}
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			switch ev.Type {
+			case payments.EventIntentSucceeded:
+				if err := o.PaymentSucceeded(ev.ID, ev.IntentID, domain.Money(ev.AmountCents), upper(ev.Currency)); err != nil {
+					return OrderResult{}, nil, err
+				}
+			default:
+				o.PaymentFailedFor(ev.ID, ev.IntentID, ev.FailureCode)
+			}
+			return orderResult(o), []Change{orderChange(o)}, nil
+		})
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}
+
+// OrderRef names an order and who acts on it.
+type OrderRef struct {
+	UserID  int64
+	Admin   bool
+	OrderID int64
+}
+
+// ShipOrder and DeliverOrder move a paid order on (admins).
+func (h *Shop) ShipOrder(ctx context.Context, md domain.Metadata, id int64) (OrderResult, error) {
+	return h.onOrder(ctx, md, "ShipOrder", OrderRef{Admin: true, OrderID: id}, func(o *order.Order) error { return o.Ship() })
+}
+
+// DeliverOrder marks a shipped order delivered.
+func (h *Shop) DeliverOrder(ctx context.Context, md domain.Metadata, id int64) (OrderResult, error) {
+	return h.onOrder(ctx, md, "DeliverOrder", OrderRef{Admin: true, OrderID: id}, func(o *order.Order) error { return o.Deliver() })
+}
+
+func (h *Shop) onOrder(ctx context.Context, md domain.Metadata, name string, ref OrderRef, decide func(*order.Order) error) (OrderResult, error) {
+	return execute(ctx, h.store, md, name, redecideOnConflict, withOrderPosition,
+		func(ctx context.Context) (OrderResult, []Change, error) {
+			o, err := h.ownOrder(ctx, ref.UserID, ref.Admin, ref.OrderID)
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			if err := decide(o); err != nil {
+				return OrderResult{}, nil, err
+			}
+			return orderResult(o), []Change{orderChange(o)}, nil
+		})
+}
+
+// CancelOrder cancels an unpaid order (its owner, an admin, or the unpaid-order sweeper): the
+// order, the stock of each line and the promo use are released in one append.
+func (h *Shop) CancelOrder(ctx context.Context, md domain.Metadata, ref OrderRef, reason string) (OrderResult, error) {
+	return execute(ctx, h.store, md, "CancelOrder", redecideOnConflict, withOrderPosition,
+		func(ctx context.Context) (OrderResult, []Change, error) {
+			o, err := h.ownOrder(ctx, ref.UserID, ref.Admin, ref.OrderID)
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			if err := o.Cancel(reason); err != nil {
+				return OrderResult{}, nil, err
+			}
+			changes := []Change{orderChange(o)}
+			for _, l := range o.Placed().Lines {
+				p, err := loadAggregate(ctx, h.load, productKind, l.ProductID)
+				if err != nil {
+					return OrderResult{}, nil, err
+				}
+				p.Release(o.ID(), l.Quantity)
+				changes = append(changes, productChange(p))
+			}
+			if id := o.Placed().PromoID; id != 0 {
+				p, err := loadAggregate(ctx, h.load, promoKind, id)
+				if err != nil {
+					return OrderResult{}, nil, err
+				}
+				p.ReleaseUse(o.ID())
+				changes = append(changes, promoChange(p))
+			}
+			return orderResult(o), changes, nil
+		})
+}
+
+// RefundOrder refunds a paid order through Stripe, then records it (admins).
+func (h *Shop) RefundOrder(ctx context.Context, md domain.Metadata, id int64) (OrderResult, error) {
+	if h.pay == nil {
+		return OrderResult{}, &domain.Error{Kind: domain.ErrUnavailable, Message: "payments are not configured on this server"}
+	}
+	o, err := h.loadOrder(ctx, id)
+	if err != nil {
+		return OrderResult{}, err
+	}
+	if err := o.CanRefund(); err != nil {
+		return OrderResult{}, err
+	}
+	r, err := h.pay.Refund(ctx, payments.RefundRequest{OrderID: id, IntentID: o.IntentID(), AmountCents: o.Placed().Total.Cents()})
+	if err != nil {
+		return OrderResult{}, err
+	}
+	return h.onOrder(ctx, md, "RefundOrder", OrderRef{Admin: true, OrderID: id}, func(o *order.Order) error { return o.Refund(r.ID) })
+}

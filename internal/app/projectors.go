@@ -5,6 +5,7 @@ import (
 
 	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/projections/orderproj"
 	"github.com/techvault/techvault/projections/userproj"
 )
 
@@ -15,6 +16,7 @@ func Projectors() []projections.Projector {
 	var all []projections.Projector
 	all = append(all, catalogproj.Projectors()...)
 	all = append(all, userproj.Projectors()...)
+	all = append(all, orderproj.Projectors()...)
 	return all
 }
 

@@ -1,0 +1,51 @@
+package http_test
+
+import (
+	"fmt"
+	"net/url"
+	"testing"
+)
+
+// GET /users (admins): keyset pages by id, searchable by the start of a name or an address.
+func TestAdminListsAndSearchesUsers(t *testing.T) {
+	h := newHarness(t, harnessOpts{limits: generousLimits()})
+	c := &customer{h: h}
+	for i, n := range []struct{ first, last, email string }{
+		{"Grace", "Hopper", "grace@navy.example"},
+		{"Alan", "Turing", "alan@bletchley.example"},
+		{"Ada", "Lovelace", "ada@engine.example"},
+		{"Adele", "Goldberg", "adele@parc.example"},
+	} {
+		c.call("POST", "/api/v1/auth/register", fmt.Sprintf(`{"first_name":%q,"last_name":%q,"email":%q,"password":"listing passphrase %d"}`,
+			n.first, n.last, n.email, i), 201)
+	}
+	admin := &customer{h: h, access: adminToken, lastPosition: c.lastPosition}
+	type page struct {
+		Items []struct {
+			ID        int64  `json:"id"`
+			FirstName string `json:"first_name"`
+			Email     string `json:"email"`
+		} `json:"items"`
+		NextCursor string `json:"next_cursor"`
+	}
+	var p page
+	admin.call("GET", "/api/v1/users?limit=3", "", 200).json(t, &p)
+	if len(p.Items) != 3 || p.NextCursor == "" || p.Items[0].FirstName != "Grace" {
+		t.Fatalf("first page: %+v", p)
+	}
+	var rest page
+	admin.call("GET", "/api/v1/users?limit=3&cursor="+p.NextCursor, "", 200).json(t, &rest)
+	if len(rest.Items) != 1 || rest.Items[0].FirstName != "Adele" || rest.NextCursor != "" {
+		t.Fatalf("second page: %+v", rest)
+	}
+	for q, want := range map[string]int{"ad": 2, "AdA": 1, "hop": 1, "alan@": 1, "zz": 0, "%": 0, "_": 0} {
+		var found page
+		admin.call("GET", "/api/v1/users?q="+url.QueryEscape(q), "", 200).json(t, &found)
+		if len(found.Items) != want {
+			t.Errorf("q=%q found %d users, want %d: %+v", q, len(found.Items), want, found.Items)
+		}
+	}
+	// A customer may not list accounts.
+	c.signIn("grace@navy.example", "listing passphrase 0")
+	c.call("GET", "/api/v1/users", "", 403)
+}

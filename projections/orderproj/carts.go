@@ -2,6 +2,7 @@ package orderproj
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/techvault/techvault/domain/cart"
@@ -21,6 +22,27 @@ func (Carts) Tables() []string { return []string{"carts", "cart_items"} }
 
 // StreamTypes implements projections.Projector.
 func (Carts) StreamTypes() []string { return []string{cart.StreamType} }
+
+// CartsChannel is the NOTIFY channel on which the carts projector announces the users whose cart
+// a batch changed (after its commit), for the in-process cart caches.
+const CartsChannel = "techvault_carts"
+
+// NotifyChannel implements projections.Notifier.
+func (Carts) NotifyChannel() string { return CartsChannel }
+
+// Notifications are the ids of the users whose cart a batch changed.
+func (Carts) Notifications(batch []eventstore.Event) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range batch {
+		id, ok := strings.CutPrefix(e.StreamID, "cart-")
+		if e.StreamType == cart.StreamType && ok && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
 
 // cartRow is a cart's state at the end of a batch.
 type cartRow struct {

@@ -255,6 +255,18 @@ func (h *Shop) UpdatePromo(ctx context.Context, md domain.Metadata, id int64, t 
 		})
 }
 
+// Promo reads a promo code from its stream (the current terms a partial update starts from).
+func (h *Shop) Promo(ctx context.Context, id int64) (PromoResult, error) {
+	p, err := loadAggregate(ctx, h.load, promoKind, id)
+	if err != nil {
+		return PromoResult{}, err
+	}
+	if !p.Exists() {
+		return PromoResult{}, domain.NotFound("promo code %d not found", id)
+	}
+	return promoResult(p), nil
+}
+
 // DeletePromo deletes a code and frees it.
 func (h *Shop) DeletePromo(ctx context.Context, md domain.Metadata, id int64) (PromoResult, error) {
 	return execute(ctx, h.store, md, "DeletePromo", redecideOnConflict, withPromoPosition,

@@ -1,5 +1,6 @@
--- Carts, orders and promo codes: their id sequences and the read tables of shared/SCHEMA.dbml,
--- written only by the carts, orders and promo_codes projectors (projections/orderproj).
+-- Carts, orders and promo codes: the read tables of shared/SCHEMA.dbml, written only by the
+-- carts, orders and promo_codes projectors (projections/orderproj). The id sequences are
+-- 0018_order_ids's.
 --
 -- Deviations from the brief's schema (ARCHITECTURE.md "order status and promo/discount columns"):
 -- - ids are bigint and come from the events; money is numeric(12,2) like products.price.
@@ -12,9 +13,6 @@
 -- - promo_codes.expiration_date is NULL for a code that never expires (the brief's NOT NULL
 --   DEFAULT now() would make every code expire at its creation); discount is bigint (a percentage,
 --   or an amount in cents: see kind); a deleted promo's row is deleted.
-
-CREATE SEQUENCE IF NOT EXISTS order_ids AS bigint;
-CREATE SEQUENCE IF NOT EXISTS promo_ids AS bigint;
 
 -- One cart per user, reused after each checkout: id is the user's id.
 CREATE TABLE carts (

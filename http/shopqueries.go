@@ -9,6 +9,7 @@ import (
 
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/invoice"
+	"github.com/techvault/techvault/projections/catalogproj"
 	"github.com/techvault/techvault/projections/orderproj"
 	"github.com/techvault/techvault/queries"
 )
@@ -116,7 +117,9 @@ func (s *Server) shopQueryRoutes(user, admin *gin.RouterGroup) {
 }
 
 func (s *Server) getCart(c *gin.Context) {
-	if _, err := s.awaitPosition(c, orderproj.CartsProjector); err != nil {
+	// The cart's lines are priced from the products table and discounted from the promo_codes
+	// table: a client that changed either reads its write only once their projectors caught up.
+	if _, err := s.awaitPosition(c, orderproj.CartsProjector, catalogproj.ProductsProjector, orderproj.PromoCodesProjector); err != nil {
 		writeError(c, err)
 		return
 	}

@@ -220,13 +220,16 @@ func (s *Server) placeOrder(c *gin.Context) {
 	}
 	out := placedResponse{Order: toOrderCommandResponse(res), Position: res.Position}
 	// The order stands whatever Stripe answers: a payment that cannot be requested now is
-	// requested again with POST /orders/{id}/payment.
-	pay, err := s.cfg.Shop.RequestPayment(c, metadata(c), p.UserID, false, res.OrderID)
-	switch {
-	case err == nil:
+	// requested again with POST /orders/{id}/payment. The request's Idempotency-Key is
+	// PlaceOrder's: under it the payment would be answered with the order's stored result and
+	// its intent never recorded. Unkeyed, the payment is idempotent by itself (Stripe's key is the
+	// order's and attempt's, and a recorded intent is handed out again).
+	payCtx := commands.WithIdempotency(c.Request.Context(), commands.Idempotency{})
+	pay, err := s.cfg.Shop.RequestPayment(payCtx, metadata(c), p.UserID, false, res.OrderID)
+	if err == nil {
 		out.Payment = toPaymentResponse(pay)
 		out.Position = max(out.Position, pay.Position)
-	default:
+	} else {
 		logger(c).WarnContext(c, "payment not requested with the order", "order_id", res.OrderID, "err", err)
 		_, body := errorResponse(err)
 		out.PaymentError = body.Error.Message

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/domain/order"
 	"github.com/techvault/techvault/domain/user"
 )
 
@@ -62,7 +63,20 @@ func (h *Users) checkNotification(ctx context.Context, userID, id int64) error {
 	if err != nil {
 		return unavailable(err)
 	}
-	if !ok || e.StreamID != user.StreamID(userID) {
+	if !ok {
+		return notFound
+	}
+	if e.StreamType == order.StreamType {
+		d, err := order.Decode(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			return notFound
+		}
+		if uid, _, _, ok := order.Notification(d); !ok || uid != userID {
+			return notFound
+		}
+		return nil
+	}
+	if e.StreamID != user.StreamID(userID) {
 		return notFound
 	}
 	d, err := user.Decode(e.Type, e.SchemaVersion, e.Data)

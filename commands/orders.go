@@ -10,6 +10,7 @@ import (
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/domain/order"
 	"github.com/techvault/techvault/domain/promo"
+	"github.com/techvault/techvault/domain/user"
 	"github.com/techvault/techvault/payments"
 )
 
@@ -90,7 +91,8 @@ func (h *Shop) PlaceOrder(ctx context.Context, md domain.Metadata, cmd PlaceOrde
 			}
 			o, err := order.Place(order.PlaceInput{OrderID: id, UserID: cmd.UserID, AddressID: cmd.AddressID, Lines: lines,
 				Discount: discount, Currency: catalog.Currency, PromoID: c.PromoID(), PromoCode: c.Code(),
-				Address: order.Address{City: string(addr.City), PostCode: string(addr.PostCode), Country: string(addr.Country)}})
+				Address: order.Address{City: string(addr.City), PostCode: string(addr.PostCode), Country: string(addr.Country)},
+				Email:   string(primaryEmail(u))})
 			if err != nil {
 				return OrderResult{}, nil, err
 			}
@@ -329,4 +331,10 @@ func (h *Shop) RefundOrder(ctx context.Context, md domain.Metadata, id int64) (O
 		return OrderResult{}, err
 	}
 	return h.onOrder(ctx, md, "RefundOrder", OrderRef{Admin: true, OrderID: id}, func(o *order.Order) error { return o.Refund(r.ID) })
+}
+
+// primaryEmail is the account's primary address (sealed), where order mail goes.
+func primaryEmail(u *user.User) user.Sealed {
+	e, _ := u.PrimaryEmail()
+	return e.Email
 }

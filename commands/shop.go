@@ -255,6 +255,18 @@ func (h *Shop) UpdatePromo(ctx context.Context, md domain.Metadata, id int64, t 
 		})
 }
 
+// Promo reads a promo code from its stream (the current terms a partial update starts from).
+func (h *Shop) Promo(ctx context.Context, id int64) (PromoResult, error) {
+	p, err := loadAggregate(ctx, h.load, promoKind, id)
+	if err != nil {
+		return PromoResult{}, err
+	}
+	if !p.Exists() {
+		return PromoResult{}, domain.NotFound("promo code %d not found", id)
+	}
+	return promoResult(p), nil
+}
+
 // DeletePromo deletes a code and frees it.
 func (h *Shop) DeletePromo(ctx context.Context, md domain.Metadata, id int64) (PromoResult, error) {
 	return execute(ctx, h.store, md, "DeletePromo", redecideOnConflict, withPromoPosition,
@@ -283,6 +295,10 @@ func (h *Shop) DeletePromo(ctx context.Context, md domain.Metadata, id int64) (P
 // ExpirePromos deactivates every active code whose expiry has passed (ids: the codes to look at,
 // from the read side; each is re-checked on its own stream).
 func (h *Shop) ExpirePromos(ctx context.Context, md domain.Metadata, ids []int64) (int, error) {
+	// One Idempotency-Key cannot stand for several appends: stored with the first code's expiry,
+	// it would answer for every other code, which would stay active. Each expiry is idempotent by
+	// itself (an expired code is inactive and expires no more), so they run unkeyed.
+	ctx = WithIdempotency(ctx, Idempotency{})
 	n := 0
 	for _, id := range ids {
 		res, err := execute(ctx, h.store, md, "ExpirePromo", redecideOnConflict, withPromoPosition,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	nethttp "net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -254,10 +255,11 @@ const (
 	ReadSourceHeader = "X-Read-Source"
 )
 
-// awaitPosition honours X-Min-Position: it waits (bounded) until projector has processed that
-// position. It reports whether a position was asked for. On timeout the query is answered anyway,
-// with X-Min-Position-Reached: false.
-func (s *Server) awaitPosition(c *gin.Context, projector string) (bool, error) {
+// awaitPosition honours X-Min-Position: it waits (bounded, for all of them together) until every
+// one of projectors has processed that position; a query that joins the tables of several
+// projectors names them all. It reports whether a position was asked for. On timeout the query
+// is answered anyway, with X-Min-Position-Reached: false.
+func (s *Server) awaitPosition(c *gin.Context, projectors ...string) (bool, error) {
 	h := c.GetHeader(MinPositionHeader)
 	if h == "" {
 		return false, nil
@@ -266,12 +268,17 @@ func (s *Server) awaitPosition(c *gin.Context, projector string) (bool, error) {
 	if err != nil || pos < 0 {
 		return true, badRequest(MinPositionHeader, "X-Min-Position must be a non-negative integer (a command's position)")
 	}
-	reached, err := s.cfg.Positions.WaitFor(c, projector, pos, s.cfg.MinPositionWait)
-	if errors.Is(err, projections.ErrPositionBeyondLog) {
-		return true, badRequest(MinPositionHeader, "X-Min-Position is beyond the end of the log; use the position a command returned")
-	}
-	if err != nil {
-		return true, err
+	deadline := time.Now().Add(s.cfg.MinPositionWait)
+	reached := true
+	for _, p := range projectors {
+		ok, err := s.cfg.Positions.WaitFor(c, p, pos, max(time.Until(deadline), 0))
+		if errors.Is(err, projections.ErrPositionBeyondLog) {
+			return true, badRequest(MinPositionHeader, "X-Min-Position is beyond the end of the log; use the position a command returned")
+		}
+		if err != nil {
+			return true, err
+		}
+		reached = reached && ok
 	}
 	c.Header(PositionReachedHeader, strconv.FormatBool(reached))
 	return true, nil

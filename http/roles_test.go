@@ -19,6 +19,8 @@ import (
 	"github.com/techvault/techvault/images"
 	"github.com/techvault/techvault/internal/app"
 	"github.com/techvault/techvault/internal/cloudinarytest"
+	"github.com/techvault/techvault/internal/stripetest"
+	"github.com/techvault/techvault/payments"
 	"github.com/techvault/techvault/projections/catalogproj"
 	"github.com/techvault/techvault/ratelimit"
 )
@@ -59,6 +61,10 @@ func ownedByA(s int) statuses { return statuses{401, s, 404, 404, 404} }
 // adminOnly: admins only.
 func adminOnly(s int) statuses { return statuses{401, 403, 403, 403, s} }
 
+// orderOfA: a path naming A's order. A and the admins (who see and act on every order) may use
+// it; to the other accounts it does not exist (404).
+func orderOfA(s int) statuses { return statuses{401, s, 404, 404, s} }
+
 // account is a registered account and an access token of its role.
 type account struct {
 	id       int64
@@ -84,6 +90,9 @@ type call struct {
 	headers           []string
 	// token replaces the caller's token (a throwaway account of the caller's role); "" keeps it.
 	token string
+	// params replace the row's params for this caller (an admin's own order to cancel, so that
+	// A, who runs last, still finds theirs pending); nil keeps them.
+	params params
 }
 
 // params fill a route's :name segments.
@@ -104,7 +113,12 @@ const matrixPassword = "Tr0ub4dor&3-horse"
 // customer's, an auditor's and an admin's, and checks the status each must get. A route with no
 // entry here fails the test.
 func TestRoleMatrix(t *testing.T) {
-	h, _ := newImageHarness(t, generousLimits())
+	cloud := cloudinarytest.New(t, cloudName, cloudKey, cloudSecret)
+	mock := stripetest.StartMock(t)
+	h := newHarness(t, harnessOpts{limits: generousLimits(), configure: func(c *app.Config) {
+		c.Cloudinary = images.Config{CloudName: cloudName, APIKey: cloudKey, APISecret: cloudSecret, UploadPrefix: cloud.URL()}
+		c.Stripe = stripeConfig(mock)
+	}})
 	e := &matrixEnv{t: t, h: h, png: pngImage(t)}
 	for _, c := range []caller{byCustomer, byOther, byAuditor, byAdmin} {
 		role := "customer"
@@ -142,7 +156,11 @@ func TestRoleMatrix(t *testing.T) {
 				if req.contentType != "" {
 					headers = append(headers, "Content-Type", req.contentType)
 				}
-				path := fill(t, pattern, p)
+				rp := p
+				if req.params != nil {
+					rp = req.params
+				}
+				path := fill(t, pattern, rp)
 				before := h.head()
 				r := h.do(method, path, req.body, headers...)
 				want := tc.want[c]
@@ -340,6 +358,108 @@ func roleMatrix() []roleCase {
 				return call{token: e.signUp(role, false).token}
 			}},
 
+		// Carts: every account has its own; the path names a product, not someone's line.
+		{route: "GET /api/v1/cart", want: signedIn(200)},
+		{route: "POST /api/v1/cart/items", want: signedIn(201),
+			setup: func(e *matrixEnv) params { return params{"product_id": strconv.FormatInt(e.product().ID, 10)} },
+			request: func(_ *matrixEnv, _ caller, p params) call {
+				return call{body: fmt.Sprintf(`{"product_id":%s,"quantity":1}`, p["product_id"])}
+			}},
+		{route: "PATCH /api/v1/cart/items/:product_id", want: signedIn(200),
+			setup: func(e *matrixEnv) params { return params{"product_id": strconv.FormatInt(e.product().ID, 10)} },
+			request: func(e *matrixEnv, c caller, p params) call {
+				e.addToCart(c, p["product_id"])
+				return call{body: `{"quantity":2}`}
+			}},
+		{route: "DELETE /api/v1/cart/items/:product_id", want: signedIn(200),
+			setup: func(e *matrixEnv) params { return params{"product_id": strconv.FormatInt(e.product().ID, 10)} },
+			request: func(e *matrixEnv, c caller, p params) call {
+				e.addToCart(c, p["product_id"])
+				return call{}
+			}},
+		{route: "DELETE /api/v1/cart", want: signedIn(200),
+			setup: func(e *matrixEnv) params { return params{"product_id": strconv.FormatInt(e.product().ID, 10)} },
+			request: func(e *matrixEnv, c caller, p params) call {
+				e.addToCart(c, p["product_id"])
+				return call{}
+			}},
+		{route: "POST /api/v1/cart/promo", want: signedIn(200),
+			setup: func(e *matrixEnv) params { return params{"code": e.promo().Code} },
+			request: func(e *matrixEnv, c caller, p params) call {
+				e.emptyCart(c)
+				return call{body: fmt.Sprintf(`{"code":%q}`, p["code"])}
+			}},
+		{route: "DELETE /api/v1/cart/promo", want: signedIn(200),
+			setup: func(e *matrixEnv) params { return params{"code": e.promo().Code} },
+			request: func(e *matrixEnv, c caller, p params) call {
+				e.emptyCart(c)
+				if c != byNobody {
+					e.as(c, "POST", "/api/v1/cart/promo", fmt.Sprintf(`{"code":%q}`, p["code"]), 200)
+				}
+				return call{}
+			}},
+
+		// Orders: each account places its own; A's are 404 to other customers and auditors, and
+		// the admins see and act on every order.
+		{route: "POST /api/v1/orders", want: signedIn(201),
+			request: func(e *matrixEnv, c caller, _ params) call {
+				if c == byNobody {
+					return call{body: `{"address_id":1}`}
+				}
+				return call{body: fmt.Sprintf(`{"address_id":%d}`, e.readyCart(c))}
+			}},
+		{route: "GET /api/v1/orders", want: signedIn(200)},
+		{route: "GET /api/v1/orders/:id", want: orderOfA(200),
+			setup: func(e *matrixEnv) params { return e.orderOfA().params() }, request: atPosition},
+		{route: "GET /api/v1/orders/:id/invoice", want: orderOfA(200),
+			setup: func(e *matrixEnv) params { return e.orderOfA().params() }, request: atPosition},
+		{route: "POST /api/v1/orders/:id/cancel", want: orderOfA(200),
+			setup: func(e *matrixEnv) params {
+				p := e.orderOfA().params()
+				p["admins"] = strconv.FormatInt(e.orderOfA().id, 10)
+				return p
+			},
+			request: func(_ *matrixEnv, c caller, p params) call {
+				if c == byAdmin {
+					return call{params: params{"id": p["admins"]}}
+				}
+				return call{}
+			}},
+		{route: "POST /api/v1/orders/:id/payment", want: orderOfA(200),
+			setup: func(e *matrixEnv) params { return e.orderOfA().params() }},
+		{route: "POST /api/v1/orders/:id/ship", want: adminOnly(200),
+			setup: func(e *matrixEnv) params { return e.paidOrderOfA().params() }},
+		{route: "POST /api/v1/orders/:id/deliver", want: adminOnly(200),
+			setup: func(e *matrixEnv) params {
+				o := e.paidOrderOfA()
+				e.h.admin("POST", fmt.Sprintf("/api/v1/orders/%d/ship", o.id), "", 200)
+				return o.params()
+			}},
+		{route: "POST /api/v1/orders/:id/refund", want: adminOnly(200),
+			setup: func(e *matrixEnv) params { return e.paidOrderOfA().params() }},
+		// Stripe's webhook: public, the signature is the credential. Every caller's delivery is a
+		// new event about A's order: the first pays it, the others are recorded as ignored.
+		{route: "POST /api/v1/webhooks/stripe", want: public(200),
+			setup: func(e *matrixEnv) params { return e.orderOfA().params() },
+			request: func(e *matrixEnv, _ caller, p params) call {
+				body, sig := stripetest.Webhook(e.t, stripetest.WebhookSecret, stripetest.IntentSucceeded, p["intent"],
+					mustInt(e.t, p["id"]), mustInt(e.t, p["cents"]), "usd")
+				return call{body: string(body), headers: []string{payments.SignatureHeader, sig}}
+			}},
+
+		// Promo codes: the admins'.
+		{route: "GET /api/v1/promo-codes", want: adminOnly(200)},
+		{route: "GET /api/v1/promo-codes/:id", want: adminOnly(200),
+			setup: func(e *matrixEnv) params { return e.promo().params() }, request: atPosition},
+		{route: "POST /api/v1/promo-codes", want: adminOnly(201),
+			request: jsonBody(`{"code":"MATRIX-NEW","kind":"percent","discount":10}`)},
+		{route: "PATCH /api/v1/promo-codes/:id", want: adminOnly(200),
+			setup:   func(e *matrixEnv) params { return e.promo().params() },
+			request: jsonBody(`{"discount":15,"usage_limit":3}`)},
+		{route: "DELETE /api/v1/promo-codes/:id", want: adminOnly(200),
+			setup: func(e *matrixEnv) params { return e.promo().params() }},
+		{route: "DELETE /api/v1/promo-codes/expired", want: adminOnly(200)},
+
 		// The admins' routes.
 		{route: "GET /api/v1/users", want: adminOnly(200)},
 		{route: "GET /api/v1/admin/projections", want: adminOnly(200)},
@@ -485,17 +605,23 @@ func issueResetToken(t *testing.T, h *harness, userID int64, iat time.Time) stri
 	return tok
 }
 
+// as runs a request as caller c and requires want.
+func (e *matrixEnv) as(c caller, method, path, body string, want int) response {
+	e.t.Helper()
+	r := e.h.do(method, path, body, "Authorization", "Bearer "+e.users[c].token)
+	if r.status != want {
+		e.t.Fatalf("%s %s as %s: %d, want %d: %s", method, path, c, r.status, want, r.body)
+	}
+	return r
+}
+
 // asA runs a request as customer A and requires want; it returns the id of what was created.
 func (e *matrixEnv) asA(method, path, body string, want int) int64 {
 	e.t.Helper()
-	r := e.h.do(method, path, body, "Authorization", "Bearer "+e.users[byCustomer].token)
-	if r.status != want {
-		e.t.Fatalf("%s %s as A: %d, want %d: %s", method, path, r.status, want, r.body)
-	}
 	var res struct {
 		ID int64 `json:"id"`
 	}
-	r.json(e.t, &res)
+	e.as(byCustomer, method, path, body, want).json(e.t, &res)
 	return res.ID
 }
 
@@ -624,4 +750,97 @@ func imageForm(t *testing.T, field, filename string, data []byte) (body, content
 		t.Fatal(err)
 	}
 	return b.String(), w.FormDataContentType()
+}
+
+// atPosition sends the row's position as X-Min-Position, so that a query reads the setup's write.
+func atPosition(_ *matrixEnv, _ caller, p params) call {
+	return call{headers: []string{"X-Min-Position", p["position"]}}
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// addToCart puts one of product pid into c's cart (nothing for the anonymous caller).
+func (e *matrixEnv) addToCart(c caller, pid string) {
+	e.t.Helper()
+	if c != byNobody {
+		e.as(c, "POST", "/api/v1/cart/items", fmt.Sprintf(`{"product_id":%s,"quantity":1}`, pid), 201)
+	}
+}
+
+// emptyCart removes the lines and the code of c's cart (nothing for the anonymous caller).
+func (e *matrixEnv) emptyCart(c caller) {
+	e.t.Helper()
+	if c != byNobody {
+		e.as(c, "DELETE", "/api/v1/cart", "", 200)
+	}
+}
+
+// readyCart gets c ready to order: a cart holding only a fresh product, and an address of c's,
+// whose id it returns.
+func (e *matrixEnv) readyCart(c caller) int64 {
+	e.t.Helper()
+	e.emptyCart(c)
+	e.addToCart(c, strconv.FormatInt(e.product().ID, 10))
+	var res struct {
+		ID int64 `json:"id"`
+	}
+	e.as(c, "POST", "/api/v1/users/me/addresses", addressBody, 201).json(e.t, &res)
+	return res.ID
+}
+
+// matrixOrder is an order of A's, as the matrix's rows name it.
+type matrixOrder struct {
+	id, position, cents int64
+	intent              string
+}
+
+func (o matrixOrder) params() params {
+	return params{"id": strconv.FormatInt(o.id, 10), "position": strconv.FormatInt(o.position, 10),
+		"cents": strconv.FormatInt(o.cents, 10), "intent": o.intent}
+}
+
+// orderOfA places an order for A, waiting for payment (its PaymentIntent is stripe-mock's).
+func (e *matrixEnv) orderOfA() matrixOrder {
+	e.t.Helper()
+	var res placedOrder
+	e.as(byCustomer, "POST", "/api/v1/orders", fmt.Sprintf(`{"address_id":%d}`, e.readyCart(byCustomer)), 201).json(e.t, &res)
+	if res.Payment == nil {
+		e.t.Fatalf("order %d has no payment: %s", res.Order.ID, res.PaymentError)
+	}
+	return matrixOrder{id: res.Order.ID, position: res.Position, cents: res.Order.Total.Cents(), intent: res.Payment.IntentID}
+}
+
+// paidOrderOfA is an order of A's that Stripe's webhook paid.
+func (e *matrixEnv) paidOrderOfA() matrixOrder {
+	e.t.Helper()
+	o := e.orderOfA()
+	o.position = payByWebhook(e.t, e.h, o.id, o.intent, o.cents)
+	return o
+}
+
+// matrixPromo is a promo code the matrix's rows name.
+type matrixPromo struct {
+	ID       int64  `json:"id"`
+	Code     string `json:"code"`
+	Position int64  `json:"position"`
+}
+
+func (p matrixPromo) params() params {
+	return params{"id": strconv.FormatInt(p.ID, 10), "position": strconv.FormatInt(p.Position, 10), "code": p.Code}
+}
+
+// promo is a fresh code, 1.00 off.
+func (e *matrixEnv) promo() matrixPromo {
+	e.t.Helper()
+	e.n++
+	var p matrixPromo
+	e.h.admin("POST", "/api/v1/promo-codes", fmt.Sprintf(`{"code":"MATRIX%d","kind":"amount","discount":100}`, e.n), 201).json(e.t, &p)
+	return p
 }

@@ -49,6 +49,12 @@ type Config struct {
 	Limiter     *ratelimit.Limiter
 	LimitPolicy ratelimit.Policy
 	LimitKey    []byte
+	// Shop runs the cart, promo and order commands; PromoExpiry proposes expired codes; Stripe
+	// verifies webhooks (nil: the webhook route answers 404).
+	Shop         *commands.Shop
+	OrderQueries *queries.OrderQueries
+	PromoExpiry  *queries.PromoExpiry
+	Stripe       StripeWebhooks
 	// Images stores pictures (Cloudinary); nil answers uploads with 503.
 	Images images.Store
 	// Google runs sign-in with Google; nil answers its routes with 404.
@@ -75,6 +81,9 @@ func (c Config) Validate() error {
 	}
 	if c.Users == nil || c.UserQueries == nil || c.Tokens == nil {
 		return errors.New("http: users, user queries and tokens are required")
+	}
+	if c.Shop == nil || c.PromoExpiry == nil || c.OrderQueries == nil {
+		return errors.New("http: shop and promo expiry are required")
 	}
 	if c.Limiter != nil && len(c.LimitKey) < 32 {
 		return errors.New("http: a limiter needs a LimitKey of at least 32 bytes")
@@ -189,6 +198,8 @@ func (s *Server) routes(r *gin.Engine) {
 	user.POST("/notifications/read-all", idempotent, accountCommand(nethttp.StatusOK, s.readAllNotifications))
 
 	admin := v1.Group("", roles(roleAdmin))
+	s.shopRoutes(v1, user, admin)
+	s.shopQueryRoutes(user, admin)
 	admin.GET("/users", s.listUsers)
 	admin.POST("/categories", idempotent, s.createCategory)
 	admin.PATCH("/categories/:id", idempotent, s.updateCategory)

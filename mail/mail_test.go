@@ -38,6 +38,9 @@ func templateCases(link string) []templateCase {
 		{name: mail.PasswordReset, subject: "Reset your",
 			data: mail.LinkData{Name: hostileName, Link: link, ExpiresIn: 30 * time.Minute}, link: link, expires: "30 minutes"},
 		{name: mail.PasswordChanged, subject: "password was changed", data: mail.NameData{Name: hostileName}},
+		{name: mail.OrderConfirmation, subject: "order #42 is paid", data: mail.OrderData{Name: hostileName, OrderID: 42,
+			Lines: []mail.OrderLine{{Name: "RTX 5090 <b>", Quantity: 2, Total: "3998.00 USD"}}, Subtotal: "3998.00 USD",
+			Discount: "399.80 USD", PromoCode: "TEN", Total: "3598.20 USD"}},
 	}
 }
 

@@ -29,7 +29,27 @@ const (
 	PasswordReset = "password_reset"
 	// PasswordChanged tells a customer their password was changed. Data: NameData.
 	PasswordChanged = "password_changed"
+	// OrderConfirmation confirms a paid order. Data: OrderData.
+	OrderConfirmation = "order_confirmation"
 )
+
+// OrderData is the data of the order confirmation. Amounts are preformatted ("1899.00 USD").
+type OrderData struct {
+	Name      string
+	OrderID   int64
+	Lines     []OrderLine
+	Subtotal  string
+	Discount  string // empty: no discount
+	PromoCode string
+	Total     string
+}
+
+// OrderLine is one line of an order mail.
+type OrderLine struct {
+	Name     string
+	Quantity int64
+	Total    string
+}
 
 // NameData is the data of mails that only greet the customer (Welcome, PasswordChanged).
 type NameData struct {

@@ -25,12 +25,16 @@ type Config struct {
 	// CloudinaryURL is cloudinary://KEY:SECRET@CLOUD (Cloudinary's own form); CloudinaryAPI
 	// overrides its API base (a local stand-in).
 	CloudinaryURL, CloudinaryAPI string
+	// Stripe* configure payments (STRIPE_API_URL: another API base, a local stripe-mock).
+	StripeSecretKey, StripeWebhookSecret, StripeAPI string
 	// Google* configure sign-in with Google.
 	GoogleClientID, GoogleClientSecret, GoogleRedirectURL, GoogleIssuer string
 	CORSOrigins                                                         []string
 	DBMaxConns                                                          int32
 	ProjectionPollInterval                                              time.Duration
 	ShutdownTimeout                                                     time.Duration
+	// UnpaidOrderTTL: how long an order may wait for payment (UNPAID_ORDER_TTL).
+	UnpaidOrderTTL time.Duration
 }
 
 func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, error) {
@@ -81,6 +85,9 @@ func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, erro
 	str("LINK_BASE_URL", &c.LinkBase)
 	str("CLOUDINARY_URL", &c.CloudinaryURL)
 	str("CLOUDINARY_API_URL", &c.CloudinaryAPI)
+	c.StripeSecretKey = strings.TrimSpace(getenv("STRIPE_SECRET_KEY"))
+	c.StripeWebhookSecret = strings.TrimSpace(getenv("STRIPE_WEBHOOK_SECRET"))
+	str("STRIPE_API_URL", &c.StripeAPI)
 	str("GOOGLE_CLIENT_ID", &c.GoogleClientID)
 	c.GoogleClientSecret = getenv("GOOGLE_CLIENT_SECRET")
 	str("GOOGLE_REDIRECT_URL", &c.GoogleRedirectURL)
@@ -101,7 +108,8 @@ func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, erro
 	for _, d := range []struct {
 		key string
 		dst *time.Duration
-	}{{"PROJECTION_POLL_INTERVAL", &c.ProjectionPollInterval}, {"SHUTDOWN_TIMEOUT", &c.ShutdownTimeout}} {
+	}{{"PROJECTION_POLL_INTERVAL", &c.ProjectionPollInterval}, {"SHUTDOWN_TIMEOUT", &c.ShutdownTimeout},
+		{"UNPAID_ORDER_TTL", &c.UnpaidOrderTTL}} {
 		if v := getenv(d.key); v != "" {
 			x, err := time.ParseDuration(v)
 			if err != nil || x <= 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/techvault/techvault/images"
 	"github.com/techvault/techvault/internal/app"
 	"github.com/techvault/techvault/mail"
+	"github.com/techvault/techvault/payments"
 )
 
 // appConfig is the part of the configuration the application is built from.
@@ -24,9 +25,11 @@ func appConfig(cfg Config) (app.Config, error) {
 		CORSOrigins:            cfg.CORSOrigins,
 		ProjectionPollInterval: cfg.ProjectionPollInterval,
 		ShutdownTimeout:        cfg.ShutdownTimeout,
+		UnpaidOrderTTL:         cfg.UnpaidOrderTTL,
 		LinkBase:               cfg.LinkBase,
 		SMTP: mail.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUser, Password: cfg.SMTPPassword,
 			From: cfg.SMTPFrom, TLS: cfg.SMTPTLS},
+		Stripe: payments.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, APIBase: cfg.StripeAPI},
 		Google: oidc.Config{IssuerURL: cfg.GoogleIssuer, ClientID: cfg.GoogleClientID, ClientSecret: cfg.GoogleClientSecret,
 			RedirectURL: cfg.GoogleRedirectURL, CookieSecure: strings.HasPrefix(cfg.GoogleRedirectURL, "https://")},
 	}

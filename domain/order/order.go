@@ -45,6 +45,24 @@ type Address struct {
 	Country  string `json:"country"`
 }
 
+// Notification says whether an order event tells its customer something, and what (no personal
+// data: notifications are stored readable).
+func Notification(e domain.Event) (userID int64, kind, message string, ok bool) {
+	switch e := e.(type) {
+	case MarkedPaid:
+		return e.UserID, "order_paid", fmt.Sprintf("Thank you! Order #%d is paid; we are preparing it.", e.OrderID), true
+	case MarkedShipped:
+		return e.UserID, "order_shipped", fmt.Sprintf("Order #%d is on its way.", e.OrderID), true
+	case MarkedDelivered:
+		return e.UserID, "order_delivered", fmt.Sprintf("Order #%d was delivered.", e.OrderID), true
+	case MarkedCancelled:
+		return e.UserID, "order_cancelled", fmt.Sprintf("Order #%d was cancelled.", e.OrderID), true
+	case MarkedRefunded:
+		return e.UserID, "order_refunded", fmt.Sprintf("Order #%d was refunded.", e.OrderID), true
+	}
+	return 0, "", "", false
+}
+
 // Placed.v1: an order was placed from the customer's cart. Subtotal is the sum of the lines'
 // totals; Discount what the promo took (rounded half up to the cent for a percentage); Total =
 // Subtotal − Discount.
@@ -60,6 +78,8 @@ type Placed struct {
 	PromoCode string       `json:"promo_code,omitempty"`
 	AddressID int64        `json:"address_id"`
 	Address   Address      `json:"address"`
+	// Email is the customer's primary address then (sealed): where the order's mail goes.
+	Email string `json:"email,omitempty"`
 }
 
 // PaymentRequested.v1: a Stripe PaymentIntent was made for the order's total (attempt n).
@@ -80,6 +100,7 @@ type PaymentFailed struct {
 // MarkedPaid.v1: Stripe reported the payment of the order's total.
 type MarkedPaid struct {
 	OrderID       int64        `json:"order_id"`
+	UserID        int64        `json:"user_id"`
 	IntentID      string       `json:"intent_id"`
 	StripeEventID string       `json:"stripe_event_id"`
 	Amount        domain.Money `json:"amount"`
@@ -88,23 +109,27 @@ type MarkedPaid struct {
 // MarkedShipped.v1, MarkedDelivered.v1: an admin moved the order on.
 type MarkedShipped struct {
 	OrderID int64 `json:"order_id"`
+	UserID  int64 `json:"user_id"`
 }
 
 // MarkedDelivered.v1: the order was delivered.
 type MarkedDelivered struct {
 	OrderID int64 `json:"order_id"`
+	UserID  int64 `json:"user_id"`
 }
 
 // MarkedCancelled.v1: the order was cancelled (by the customer, an admin, or for want of
 // payment); its stock and promo use are released in the same append.
 type MarkedCancelled struct {
 	OrderID int64  `json:"order_id"`
+	UserID  int64  `json:"user_id"`
 	Reason  string `json:"reason"`
 }
 
 // MarkedRefunded.v1: the order's payment was refunded through Stripe.
 type MarkedRefunded struct {
 	OrderID  int64        `json:"order_id"`
+	UserID   int64        `json:"user_id"`
 	RefundID string       `json:"refund_id"`
 	Amount   domain.Money `json:"amount"`
 }
@@ -184,6 +209,7 @@ type PlaceInput struct {
 	PromoID                    int64
 	PromoCode                  string
 	Address                    Address
+	Email                      string
 }
 
 // Place records a new order; totals are computed here from the lines.
@@ -206,7 +232,7 @@ func Place(in PlaceInput) (*Order, error) {
 	o := &Order{}
 	o.record(Placed{OrderID: in.OrderID, UserID: in.UserID, Lines: lines, Subtotal: subtotal, Discount: in.Discount,
 		Total: subtotal - in.Discount, Currency: in.Currency, PromoID: in.PromoID, PromoCode: in.PromoCode,
-		AddressID: in.AddressID, Address: in.Address})
+		AddressID: in.AddressID, Address: in.Address, Email: in.Email})
 	return o, nil
 }
 
@@ -277,7 +303,7 @@ func (o *Order) PaymentSucceeded(stripeEventID, intentID string, amount domain.M
 		o.record(StripeEventIgnored{OrderID: o.ID(), StripeEventID: stripeEventID, Type: "payment_succeeded", Reason: "order is " + o.status})
 		return nil
 	}
-	o.record(MarkedPaid{OrderID: o.ID(), IntentID: intentID, StripeEventID: stripeEventID, Amount: amount})
+	o.record(MarkedPaid{OrderID: o.ID(), UserID: o.UserID(), IntentID: intentID, StripeEventID: stripeEventID, Amount: amount})
 	return nil
 }
 
@@ -298,7 +324,7 @@ func (o *Order) Ship() error {
 	if err := o.transition(Shipped); err != nil {
 		return err
 	}
-	o.record(MarkedShipped{OrderID: o.ID()})
+	o.record(MarkedShipped{OrderID: o.ID(), UserID: o.UserID()})
 	return nil
 }
 
@@ -307,7 +333,7 @@ func (o *Order) Deliver() error {
 	if err := o.transition(Delivered); err != nil {
 		return err
 	}
-	o.record(MarkedDelivered{OrderID: o.ID()})
+	o.record(MarkedDelivered{OrderID: o.ID(), UserID: o.UserID()})
 	return nil
 }
 
@@ -316,7 +342,7 @@ func (o *Order) Cancel(reason string) error {
 	if err := o.transition(Cancelled); err != nil {
 		return err
 	}
-	o.record(MarkedCancelled{OrderID: o.ID(), Reason: reason})
+	o.record(MarkedCancelled{OrderID: o.ID(), UserID: o.UserID(), Reason: reason})
 	return nil
 }
 
@@ -325,7 +351,7 @@ func (o *Order) Refund(refundID string) error {
 	if err := o.transition(Refunded); err != nil {
 		return err
 	}
-	o.record(MarkedRefunded{OrderID: o.ID(), RefundID: refundID, Amount: o.placed.Total})
+	o.record(MarkedRefunded{OrderID: o.ID(), UserID: o.UserID(), RefundID: refundID, Amount: o.placed.Total})
 	return nil
 }
 

@@ -1,20 +1,28 @@
 package app
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/techvault/techvault/auth"
 	"github.com/techvault/techvault/auth/oidc"
 	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/effects"
 	"github.com/techvault/techvault/effects/accountfx"
+	"github.com/techvault/techvault/effects/orderfx"
 	"github.com/techvault/techvault/eventstore"
+	api "github.com/techvault/techvault/http"
 	"github.com/techvault/techvault/images"
 	"github.com/techvault/techvault/mail"
+	"github.com/techvault/techvault/payments"
 	"github.com/techvault/techvault/pii"
+	"github.com/techvault/techvault/queries"
 	"github.com/techvault/techvault/ratelimit"
 )
 
@@ -68,6 +76,9 @@ func (a *App) buildAccounts(store *eventstore.Store) (accounts, error) {
 		commands.PhoneIDs: "phone_ids", commands.AddressIDs: "address_ids"})
 	a.Vault, a.Tokens = vault, tokens
 	a.Users = commands.NewUsers(store, store, ids, vault, pw, commands.WithLogger(a.log))
+	if err := a.buildShop(store); err != nil {
+		return acc, err
+	}
 
 	if !a.cfg.NoLimits {
 		acc.policy = ratelimit.DefaultPolicy()
@@ -107,9 +118,65 @@ func (a *App) buildAccounts(store *eventstore.Store) (accounts, error) {
 		if err != nil {
 			return acc, fmt.Errorf("account mail: %w", err)
 		}
-		acc.reactors = append(acc.reactors, m)
+		acc.reactors = append(acc.reactors, m, &orderfx.Mail{Sender: sender, Keys: vault, Log: store, Logger: a.log})
 	} else {
 		a.log.Warn("SMTP_HOST is not set: account mail (verification, password reset) is not sent")
 	}
 	return acc, nil
+}
+
+// buildShop wires the cart, promo and order commands, with Stripe when it is configured.
+func (a *App) buildShop(store *eventstore.Store) error {
+	ids := store.Sequences(map[string]string{commands.OrderIDs: "order_ids", commands.PromoIDs: "promo_ids"})
+	var pay commands.Payments
+	if a.cfg.Stripe.SecretKey != "" {
+		s, err := payments.New(a.cfg.Stripe)
+		if err != nil {
+			return err
+		}
+		a.stripe, pay = s, s
+	} else {
+		a.log.Warn("STRIPE_SECRET_KEY is not set: orders are placed without payment")
+	}
+	a.Shop = commands.NewShop(store, ids, pay, nil, commands.WithLogger(a.log))
+	return nil
+}
+
+// stripeWebhooks is the webhook verifier (nil without Stripe).
+func (a *App) stripeWebhooks() api.StripeWebhooks {
+	if a.stripe == nil {
+		return nil
+	}
+	return a.stripe
+}
+
+// sweepUnpaidOrders cancels, every minute, the orders unpaid for longer than UnpaidOrderTTL. The
+// work list comes from the orders read table (built from the log, so it survives restarts); each
+// cancellation is decided on the order's own stream, where a paid or already cancelled order
+// refuses it, so no order is cancelled twice, even with several processes sweeping.
+func (a *App) sweepUnpaidOrders(ctx context.Context) {
+	unpaid := queries.NewUnpaidOrders(a.Pool)
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ids, err := unpaid.PlacedBefore(ctx, time.Now().Add(-a.cfg.UnpaidOrderTTL), 500)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("listing unpaid orders", "err", err)
+			}
+			continue
+		}
+		for _, id := range ids {
+			_, err := a.Shop.CancelOrder(ctx, domain.Metadata{ActorID: "unpaid-order-sweeper", CorrelationID: "unpaid-" + strconv.FormatInt(id, 10)},
+				commands.OrderRef{Admin: true, OrderID: id}, "unpaid")
+			if err != nil && !errors.Is(err, domain.ErrConflict) && ctx.Err() == nil {
+				a.log.Warn("cancelling an unpaid order", "order_id", id, "err", err)
+			}
+		}
+	}
 }

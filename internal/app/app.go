@@ -26,6 +26,7 @@ import (
 	"github.com/techvault/techvault/images"
 	"github.com/techvault/techvault/mail"
 	"github.com/techvault/techvault/migrations"
+	"github.com/techvault/techvault/payments"
 	"github.com/techvault/techvault/pii"
 	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/queries"
@@ -73,6 +74,12 @@ type Config struct {
 	Cloudinary images.Config
 	// Google configures sign-in with Google; with no ClientID, its routes answer 404.
 	Google oidc.Config
+	// UnpaidOrderTTL is how long an order may wait for payment before the sweeper cancels it
+	// (30m), releasing its stock and promo use.
+	UnpaidOrderTTL time.Duration
+	// Stripe takes payments; with no SecretKey, orders are placed without a PaymentIntent and
+	// the webhook route answers 404.
+	Stripe payments.Config
 	// CORSOrigins are the browser origins allowed to call the API.
 	CORSOrigins []string
 
@@ -96,6 +103,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.UnpaidOrderTTL <= 0 {
+		c.UnpaidOrderTTL = 30 * time.Minute
 	}
 }
 
@@ -121,6 +131,7 @@ type App struct {
 	Store       *eventstore.Store
 	Catalog     *commands.Catalog
 	Users       *commands.Users
+	Shop        *commands.Shop
 	Vault       *pii.Vault
 	Tokens      *auth.Tokens
 	Checkpoints *projections.Checkpoints
@@ -132,6 +143,7 @@ type App struct {
 	engine *projections.Engine
 	// userQueries and profiles read the accounts (profiles: the cache GET /users/me reads).
 	userQueries *queries.UserQueries
+	stripe      *payments.Stripe
 	profiles    *profiles.Profiles
 	server      *api.Server
 	closers     []func() // owned resources, closed last-in first-out
@@ -193,6 +205,8 @@ func (a *App) build(ctx context.Context) error {
 		Users: a.Users, UserQueries: a.userQueries, Profiles: a.profiles, Tokens: a.Tokens,
 		Limiter: acc.limiter, LimitPolicy: acc.policy, LimitKey: DeriveKey(a.cfg.Secret, KeyRateLimit),
 		Images: acc.images, Google: acc.google,
+		Shop: a.Shop, PromoExpiry: queries.NewPromoExpiry(a.Pool), Stripe: a.stripeWebhooks(),
+		OrderQueries: queries.NewOrderQueries(a.Pool, nil),
 	})
 	return err
 }
@@ -316,7 +330,11 @@ func (a *App) Start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.bgCancel = cancel
 	a.started = true
-	a.bg.Add(5)
+	a.bg.Add(6)
+	go func() {
+		defer a.bg.Done()
+		a.sweepUnpaidOrders(bgCtx)
+	}()
 	go func() {
 		defer a.bg.Done()
 		_ = a.profiles.Run(bgCtx)

@@ -4,20 +4,21 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/techvault/techvault/domain/order"
 	"github.com/techvault/techvault/domain/user"
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
 )
 
-// Notifications projects the notifications table: one row per account event that tells its
-// owner something (user.Notification), with the event's position as its id, and the owner's
-// read marks.
+// Notifications projects the notifications table: one row per account or order event that tells
+// its owner something (user.Notification, order.Notification), with the event's position as its
+// id, and the owner's read marks.
 type Notifications struct{}
 
 func (Notifications) Name() string     { return NotificationsProjector }
 func (Notifications) Tables() []string { return []string{"notifications"} }
 func (Notifications) StreamTypes() []string {
-	return []string{user.StreamType, user.NotificationsStreamType}
+	return []string{user.StreamType, user.NotificationsStreamType, order.StreamType}
 }
 
 // Apply implements projections.Projector. A read mark always follows the notifications it
@@ -33,6 +34,16 @@ func (Notifications) Apply(t projections.Tables, batch []eventstore.Event) ([]pr
 		erased             []int64
 	)
 	for _, e := range batch {
+		if e.StreamType == order.StreamType {
+			d, err := order.Decode(e.Type, e.SchemaVersion, e.Data)
+			if err != nil {
+				return nil, fmt.Errorf("event %d: %w", e.Position, err)
+			}
+			if uid, kind, msg, ok := order.Notification(d); ok {
+				ids, users, kinds, messages, at = append(ids, e.Position), append(users, uid), append(kinds, kind), append(messages, msg), append(at, e.RecordedAt.UTC())
+			}
+			continue
+		}
 		if e.StreamType != user.StreamType && e.StreamType != user.NotificationsStreamType {
 			continue
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/techvault/techvault/queries"
 	"github.com/techvault/techvault/ratelimit"
 	"github.com/techvault/techvault/views/cards"
+	"github.com/techvault/techvault/views/carts"
 	"github.com/techvault/techvault/views/profiles"
 )
 
@@ -53,8 +54,10 @@ type Config struct {
 	// verifies webhooks (nil: the webhook route answers 404).
 	Shop         *commands.Shop
 	OrderQueries *queries.OrderQueries
-	PromoExpiry  *queries.PromoExpiry
-	Stripe       StripeWebhooks
+	// Carts, when set, caches the cart views for GET /cart (reads with X-Min-Position bypass it).
+	Carts       *carts.Carts
+	PromoExpiry *queries.PromoExpiry
+	Stripe      StripeWebhooks
 	// Images stores pictures (Cloudinary); nil answers uploads with 503.
 	Images images.Store
 	// Google runs sign-in with Google; nil answers its routes with 404.

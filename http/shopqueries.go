@@ -123,7 +123,11 @@ func (s *Server) getCart(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	v, err := s.cfg.OrderQueries.Cart(c, me(c).UserID)
+	read := s.cfg.OrderQueries.Cart
+	if s.cfg.Carts != nil && c.GetHeader(MinPositionHeader) == "" {
+		read = s.cfg.Carts.Cart
+	}
+	v, err := read(c, me(c).UserID)
 	if err != nil {
 		writeError(c, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	nethttp "net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,18 @@ import (
 	"github.com/techvault/techvault/internal/testdb"
 )
 
-func TestMain(m *testing.M) { testdb.Main(m) }
+func TestMain(m *testing.M) {
+	// The crash test runs the server as a child process of the test binary, to kill it with
+	// SIGKILL: the child runs `serve` with the environment it was given, and nothing else.
+	if os.Getenv("TECHVAULT_TEST_CHILD") == "serve" {
+		if err := run(context.Background(), []string{"serve"}, os.Getenv, io.Discard); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	testdb.Main(m)
+}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

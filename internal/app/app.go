@@ -32,6 +32,7 @@ import (
 	"github.com/techvault/techvault/queries"
 	"github.com/techvault/techvault/ratelimit"
 	"github.com/techvault/techvault/views/cards"
+	"github.com/techvault/techvault/views/carts"
 	"github.com/techvault/techvault/views/profiles"
 )
 
@@ -144,9 +145,12 @@ type App struct {
 	// userQueries and profiles read the accounts (profiles: the cache GET /users/me reads).
 	userQueries *queries.UserQueries
 	stripe      *payments.Stripe
-	profiles    *profiles.Profiles
-	server      *api.Server
-	closers     []func() // owned resources, closed last-in first-out
+	// orderQueries and carts read the order platform (carts: the cache GET /cart reads).
+	orderQueries *queries.OrderQueries
+	carts        *carts.Carts
+	profiles     *profiles.Profiles
+	server       *api.Server
+	closers      []func() // owned resources, closed last-in first-out
 
 	started   bool
 	bgCancel  context.CancelFunc
@@ -192,6 +196,10 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.userQueries = queries.NewUserQueries(a.Pool)
+	a.orderQueries = queries.NewOrderQueries(a.Pool, nil)
+	if a.carts, err = carts.New(a.Pool, a.orderQueries, a.log); err != nil {
+		return err
+	}
 	if a.profiles, err = profiles.New(a.Pool, a.userQueries, a.log); err != nil {
 		return err
 	}
@@ -206,7 +214,7 @@ func (a *App) build(ctx context.Context) error {
 		Limiter: acc.limiter, LimitPolicy: acc.policy, LimitKey: DeriveKey(a.cfg.Secret, KeyRateLimit),
 		Images: acc.images, Google: acc.google,
 		Shop: a.Shop, PromoExpiry: queries.NewPromoExpiry(a.Pool), Stripe: a.stripeWebhooks(),
-		OrderQueries: queries.NewOrderQueries(a.Pool, nil),
+		OrderQueries: a.orderQueries, Carts: a.carts,
 	})
 	return err
 }
@@ -330,7 +338,11 @@ func (a *App) Start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.bgCancel = cancel
 	a.started = true
-	a.bg.Add(6)
+	a.bg.Add(7)
+	go func() {
+		defer a.bg.Done()
+		_ = a.carts.Run(bgCtx)
+	}()
 	go func() {
 		defer a.bg.Done()
 		a.sweepUnpaidOrders(bgCtx)

@@ -24,6 +24,23 @@ func (PromoCodes) Tables() []string { return []string{"promo_codes"} }
 // StreamTypes implements projections.Projector.
 func (PromoCodes) StreamTypes() []string { return []string{promo.StreamType} }
 
+// PromoCodesChannel is the NOTIFY channel on which the promo_codes projector announces that a
+// batch changed promo codes (after its commit): cart views show their discounts.
+const PromoCodesChannel = "techvault_promo_codes"
+
+// NotifyChannel implements projections.Notifier.
+func (PromoCodes) NotifyChannel() string { return PromoCodesChannel }
+
+// Notifications: one "changed" per batch that changed a code (carts re-read them all).
+func (PromoCodes) Notifications(batch []eventstore.Event) []string {
+	for _, e := range batch {
+		if e.StreamType == promo.StreamType {
+			return []string{"changed"}
+		}
+	}
+	return nil
+}
+
 // promoRow is a promo's state at the end of a batch.
 type promoRow struct {
 	id            int64

@@ -1,7 +1,8 @@
 // Package carts is an in-process cache of cart views (GET /cart) that follows the log. A cart
 // view depends on the cart and on the current price and stock of its products, so the cache
 // LISTENs to two channels: the carts projector's (the users whose cart a batch changed) and the
-// products projector's (the products a batch changed: every cached cart holding one is dropped).
+// products projector's (the products a batch changed: every cached cart holding one is dropped),
+// and the promo_codes projector's (any change to a code drops every cart: their discounts).
 // Both are sent in the projectors' transactions, so they arrive after the commit. A read with
 // X-Min-Position bypasses the cache; a lost listener connection or a rebuild empties it.
 package carts
@@ -42,6 +43,7 @@ type Carts struct {
 const (
 	stripes  = 256
 	capacity = 100_000
+	maxAge   = 30 * time.Second
 )
 
 // New returns the cache; Run makes it serve.
@@ -53,7 +55,9 @@ func New(pool *pgxpool.Pool, q *queries.OrderQueries, log *slog.Logger) (*Carts,
 		log = slog.Default()
 	}
 	c := &Carts{pool: pool, q: q, log: log, byProduct: map[int64]map[int64]bool{}}
-	c.cache = otter.Must(&otter.Options[int64, queries.CartView]{MaximumSize: capacity})
+	// A cached view also expires: a code's expiry passes without an event.
+	c.cache = otter.Must(&otter.Options[int64, queries.CartView]{MaximumSize: capacity,
+		ExpiryCalculator: otter.ExpiryWriting[int64, queries.CartView](maxAge)})
 	return c, nil
 }
 
@@ -133,7 +137,7 @@ func (c *Carts) listen(ctx context.Context) error {
 		return fmt.Errorf("acquiring listener connection: %w", err)
 	}
 	defer conn.Release()
-	for _, ch := range []string{orderproj.CartsChannel, catalogproj.ProductCardsChannel} {
+	for _, ch := range []string{orderproj.CartsChannel, catalogproj.ProductCardsChannel, orderproj.PromoCodesChannel} {
 		if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return fmt.Errorf("listening: %w", err)
 		}
@@ -148,7 +152,7 @@ func (c *Carts) listen(ctx context.Context) error {
 			}
 			return fmt.Errorf("waiting for notifications: %w", err)
 		}
-		if n.Payload == projections.ResyncNotification {
+		if n.Payload == projections.ResyncNotification || n.Channel == orderproj.PromoCodesChannel {
 			c.setLive(true)
 			continue
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +10,13 @@ import (
 	"net"
 	nethttp "net/http"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/techvault/techvault/auth"
+	"github.com/techvault/techvault/internal/app"
 )
 
 // benchPassword is the password of every account the benchmarks register: scratch accounts in
@@ -47,24 +54,52 @@ func registerUser(ctx context.Context, client *nethttp.Client, base string, i in
 
 // registerUsers registers accounts 0..n-1, workers at a time (each registration hashes a password).
 func registerUsers(ctx context.Context, client *nethttp.Client, base string, n, workers int) error {
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	for w := range workers {
+	return parallel(n, workers, func(i int) error {
+		_, err := registerUser(ctx, client, base, i)
+		return err
+	})
+}
+
+// parallel runs fn(0..n-1) on workers goroutines, each taking the next index when it is free;
+// it stops handing out indexes at the first error and returns it.
+func parallel(n, workers int, fn func(i int) error) error {
+	var (
+		wg       sync.WaitGroup
+		next     atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+	)
+	for range min(workers, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < n && errs[w] == nil; i += workers {
-				_, errs[w] = registerUser(ctx, client, base, i)
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
+					next.Store(int64(n))
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	return firstErr
+}
+
+// customerTokenTTL is the lifetime of the access tokens the benchmarks issue: longer than any run.
+const customerTokenTTL = 24 * time.Hour
+
+// issueToken issues an access token for an account registered through the API, under the
+// server's secret, as POST /auth/login issues them but for customerTokenTTL.
+func issueToken(acc accountReply) (string, error) {
+	tokens, err := app.NewTokens(benchSecret, customerTokenTTL, 0)
+	if err != nil {
+		return "", err
 	}
-	return nil
+	token, _, err := tokens.IssueAccess(auth.AccessClaims{UserID: acc.UserID, Role: acc.Role, Session: uuid.Must(uuid.NewV7()).String()})
+	return token, err
 }
 
 // loadClient is an HTTP client for conns concurrent keep-alive clients of one server.
@@ -118,7 +153,15 @@ func do(client *nethttp.Client, req *nethttp.Request, token string, want int) ([
 		return nil, nil, err
 	}
 	if resp.StatusCode != want {
-		return nil, resp.Header, fmt.Errorf("status %d: %s", resp.StatusCode, abbreviate(b, 120))
+		return nil, resp.Header, &statusError{status: resp.StatusCode, body: abbreviate(b, 120)}
 	}
 	return b, resp.Header, nil
 }
+
+// statusError is an answer with another status than the one expected.
+type statusError struct {
+	status int
+	body   string // abbreviated
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("status %d: %s", e.status, e.body) }

@@ -162,12 +162,22 @@ func (r *lagRun) setup(ctx context.Context) error {
 }
 
 func createLagProducts(ctx context.Context, store *eventstore.Store, n int) ([]*lagProduct, error) {
+	return createProducts(ctx, store, n, 0)
+}
+
+// createProducts appends ProductCreated for products 1..n, 500 streams per Append, each with the
+// given stock (0: a random stock of 10 to 99).
+func createProducts(ctx context.Context, store *eventstore.Store, n int, stock int64) ([]*lagProduct, error) {
 	r := newRand()
 	products := make([]*lagProduct, n)
 	var creates []eventstore.StreamAppend
 	for i := range products {
 		id := int64(i + 1)
 		pc, ev := productCreated(id, r)
+		if stock > 0 {
+			pc.Stock = stock
+			ev = newEvent(pc)
+		}
 		products[i] = &lagProduct{id: id, version: 1, stock: pc.Stock}
 		creates = append(creates, eventstore.StreamAppend{StreamID: catalog.ProductStreamID(id), StreamType: catalog.ProductStreamType,
 			Events: []eventstore.NewEvent{ev}})

@@ -1,15 +1,16 @@
 // Command tvbench measures Tech Vault against same-run baselines:
 //
-//	go run ./cmd/tvbench [flags] all|append|lag|saturation|commands|rebuild|http-get|signin|users-me [flags]
+//	go run ./cmd/tvbench [flags] all|append|lag|saturation|commands|rebuild|http-get|signin|users-me|checkout|cart|cart-get [flags]
 //
 // Every benchmark works in a scratch database of its own (CREATE DATABASE tvbench_<random> on the
 // server of TEST_DATABASE_URL, migrated, dropped WITH (FORCE) at the end, on failure and on
 // Ctrl-C) and a Redis key prefix of its own (deleted at the end). The application under test is
-// built by internal/app, as `techvault serve` builds it (http-get and users-me run the real
-// binary). Nothing is asserted: the tool measures, prints one block per benchmark, each figure as
-// a ratio to a baseline measured in the same run, and a summary table; it exits non-zero only when
-// a benchmark could not run. One file per benchmark; env.go, stats.go, wrk.go (driving wrk) and
-// accounts.go (the API's accounts and JSON calls) hold what they share.
+// built by internal/app, as `techvault serve` builds it (http-get, users-me and cart-get run the
+// real binary). Nothing is asserted: the tool measures, prints one block per benchmark, each
+// figure as a ratio to a baseline measured in the same run, and a summary table; it exits non-zero
+// only when a benchmark could not run. One file per benchmark; env.go, stats.go, wrk.go (driving
+// wrk), accounts.go (the API's accounts and JSON calls) and shopdata.go (the order platform's
+// customers, products, promo code and checkout calls) hold what they share.
 package main
 
 import (
@@ -41,6 +42,9 @@ type config struct {
 	httpGet    httpGetConfig
 	signin     signinConfig
 	usersMe    usersMeConfig
+	checkout   checkoutConfig
+	cart       cartConfig
+	cartGet    cartGetConfig
 }
 
 // benchmark is one runnable benchmark: its name, a line for the usage text, its flags and run.
@@ -60,6 +64,9 @@ var benchmarks = []benchmark{
 	{"http-get", "wrk -t2 -c32 GET /products/{id}: techvault serve vs bare Gin (target >= 0.7)", httpGetFlags, benchHTTPGet},
 	{"signin", "16 clients POST /auth/login over HTTP vs bare argon2id checks, same params (target >= 0.8)", signinFlags, benchSignin},
 	{"users-me", "wrk -t2 -c32 GET /users/me vs GET /products/{id}, one techvault serve (target >= 0.7)", usersMeFlags, benchUsersMe},
+	{"checkout", "16 clients loop whole checkouts over HTTP (target >= 550/s; orders lag at the end < 1 s)", checkoutFlags, benchCheckout},
+	{"cart", "AddToCart (32 clients), PlaceOrder (16) vs Store.Append; PlaceOrder after -cart-orders orders (>= 0.8, 0.5, 0.9x)", cartFlags, benchCart},
+	{"cart-get", "wrk -t2 -c32 GET /cart (3 lines) vs GET /products/{id}, one techvault serve (target >= 0.7)", cartGetFlags, benchCartGet},
 }
 
 func envOr(def string, keys ...string) string {
@@ -155,7 +162,8 @@ func parseArgs(args []string, cfg *config, stderr io.Writer) ([]benchmark, int) 
 
 func (c config) validate() error {
 	for _, err := range []error{c.append.validate(), c.lag.validate(), c.saturation.validate(),
-		c.commands.validate(), c.rebuild.validate(), c.httpGet.validate(), c.signin.validate(), c.usersMe.validate()} {
+		c.commands.validate(), c.rebuild.validate(), c.httpGet.validate(), c.signin.validate(), c.usersMe.validate(),
+		c.checkout.validate(), c.cart.validate(), c.cartGet.validate()} {
 		if err != nil {
 			return err
 		}

@@ -6,8 +6,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/techvault/techvault/internal/app"
+
 	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/projections/catalogproj"
+	"github.com/techvault/techvault/projections/orderproj"
 )
 
 // What tvbench needs of the projection framework, in one place (with synthetic.go, whose
@@ -18,6 +21,21 @@ type appProjector = projections.Projector
 
 // productsProjector is the products read model's projector name (its checkpoint key).
 const productsProjector = catalogproj.ProductsProjector
+
+// ordersProjector and cartsProjector are the order platform's projectors of orders and carts.
+const (
+	ordersProjector = orderproj.OrdersProjector
+	cartsProjector  = orderproj.CartsProjector
+)
+
+// projectorNames are the names of the projectors serve runs (every read model's).
+func projectorNames() []string {
+	var names []string
+	for _, p := range app.Projectors() {
+		names = append(names, p.Name())
+	}
+	return names
+}
 
 // catalogProjectors are the projectors serve runs.
 func catalogProjectors() []appProjector { return catalogproj.Projectors() }

@@ -42,13 +42,6 @@ func (c signinConfig) validate() error {
 
 const signinTarget = 0.8 // sign-ins/s ÷ bare hashes/s
 
-// signinSide is one side of the signin benchmark: an operation run by every client.
-type signinSide struct {
-	name string
-	unit string
-	op   func(context.Context, *rand.Rand) error
-}
-
 func benchSignin(ctx context.Context, env *env, cfg config, out io.Writer) (result, error) {
 	c := cfg.signin
 	p := auth.DefaultParams
@@ -78,16 +71,15 @@ func benchSignin(ctx context.Context, env *env, cfg config, out io.Writer) (resu
 		return res, err
 	}
 	cpuA := readCPU()
-	rates, ratios, err := signinRounds(ctx, env, c, sides, out)
+	f, err := sideRounds(ctx, env, c.rounds, c.warmup, c.duration, sides, out)
 	if err != nil {
 		return res, err
 	}
 	cpuB := readCPU()
 	fmt.Fprintf(out, "   CPU during the rounds: %s\n", cpuUse(cpuA, cpuB))
-	ratio := median(ratios)
-	x := row{figure: fmt.Sprintf("sign-in over HTTP, %d clients", c.clients), measured: num(median(rates[0])) + " sign-ins/s",
-		baseline: num(median(rates[1])) + " bare argon2id checks/s", ratio: ratioStr(ratio),
-		target: fmt.Sprintf(">= %.1f", signinTarget), met: ratio >= signinTarget}
+	x := row{figure: fmt.Sprintf("sign-in over HTTP, %d clients", c.clients), measured: num(f.rates[0]) + " sign-ins/s",
+		baseline: num(f.rates[1]) + " bare argon2id checks/s", ratio: ratioStr(f.ratio),
+		target: fmt.Sprintf(">= %.1f", signinTarget), met: f.ratio >= signinTarget}
 	if !x.met {
 		x.note = busyNote(cpuA, cpuB)
 	}
@@ -98,8 +90,8 @@ func benchSignin(ctx context.Context, env *env, cfg config, out io.Writer) (resu
 
 // signinSides registers the accounts through the API, checks that one signs in, and returns the
 // two sides: sign-in over HTTP, the bare argon2id check.
-func signinSides(ctx context.Context, client *nethttp.Client, base string, c signinConfig, out io.Writer) ([2]signinSide, error) {
-	var sides [2]signinSide
+func signinSides(ctx context.Context, client *nethttp.Client, base string, c signinConfig, out io.Writer) ([2]measuredSide, error) {
+	var sides [2]measuredSide
 	t0 := time.Now()
 	if err := registerUsers(ctx, client, base, c.users, min(c.clients, 4)); err != nil {
 		return sides, err
@@ -126,35 +118,15 @@ func signinSides(ctx context.Context, client *nethttp.Client, base string, c sig
 	if err != nil {
 		return sides, err
 	}
-	sides[0] = signinSide{name: "sign-in", unit: "sign-ins/s", op: func(ctx context.Context, r *rand.Rand) error {
+	sides[0] = writersSide("sign-in", "sign-ins/s", c.clients, func(ctx context.Context, r *rand.Rand) error {
 		return postJSON(ctx, client, url, "", bodies[r.IntN(len(bodies))], nethttp.StatusOK, nil)
-	}}
-	sides[1] = signinSide{name: "argon2id", unit: "checks/s", op: func(context.Context, *rand.Rand) error {
+	})
+	sides[1] = writersSide("argon2id", "checks/s", c.clients, func(context.Context, *rand.Rand) error {
 		ok, err := argon2id.ComparePasswordAndHash(benchPassword, hash)
 		if err == nil && !ok {
 			err = errors.New("argon2id: the password does not match its own hash")
 		}
 		return err
-	}}
-	return sides, nil
-}
-
-// signinRounds warms both sides up, then measures them round after round (order alternating).
-func signinRounds(ctx context.Context, env *env, c signinConfig, sides [2]signinSide, out io.Writer) ([2][]float64, []float64, error) {
-	for _, s := range sides {
-		env.progress("signin: warming up %s for %s", s.name, c.warmup)
-		if _, err := runWriters(ctx, c.clients, c.warmup, s.op); err != nil {
-			return [2][]float64{}, nil, fmt.Errorf("%s warm-up: %w", s.name, err)
-		}
-	}
-	return abRounds(c.rounds, func(round, i int) (float64, error) {
-		cpuA := readCPU()
-		sr, err := runWriters(ctx, c.clients, c.duration, sides[i].op)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", sides[i].name, err)
-		}
-		fmt.Fprintf(out, "   round %d  %-8s %7s %-10s p50 %-9s p99 %-9s (%s in all; CPU: %s)\n", round+1, sides[i].name,
-			num(sr.rate()), sides[i].unit, ms(sr.lat.p50), ms(sr.lat.p99), num(sr.ops), cpuUse(cpuA, readCPU()))
-		return sr.rate(), nil
 	})
+	return sides, nil
 }

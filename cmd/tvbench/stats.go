@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -115,4 +118,54 @@ func abRounds(rounds int, measure func(round, side int) (float64, error)) ([2][]
 		ratios = append(ratios, got[0]/got[1])
 	}
 	return rates, ratios, nil
+}
+
+// measuredSide is one side of a two-sided benchmark: its name and unit in the report, and how it
+// is measured for a given time.
+type measuredSide struct {
+	name    string
+	unit    string
+	measure func(ctx context.Context, d time.Duration) (sideResult, error)
+}
+
+// writersSide is a side that runs op from writers goroutines (runWriters).
+func writersSide(name, unit string, writers int, op func(context.Context, *rand.Rand) error) measuredSide {
+	return measuredSide{name: name, unit: unit, measure: func(ctx context.Context, d time.Duration) (sideResult, error) {
+		return runWriters(ctx, writers, d, op)
+	}}
+}
+
+// sideFigures are the medians over the rounds of a two-sided measurement.
+type sideFigures struct {
+	ratio float64          // median of the per-round ratios (side 0 / side 1)
+	rates [2]float64       // median rate of each side
+	p99s  [2]time.Duration // median p99 of each side
+}
+
+// sideRounds warms both sides up, then measures them round after round (abRounds: order
+// alternating), printing a line per side and round.
+func sideRounds(ctx context.Context, env *env, rounds int, warmup, d time.Duration, sides [2]measuredSide, out io.Writer) (sideFigures, error) {
+	for _, s := range sides {
+		env.progress("warming up %s for %s", s.name, warmup)
+		if _, err := s.measure(ctx, warmup); err != nil {
+			return sideFigures{}, fmt.Errorf("%s warm-up: %w", s.name, err)
+		}
+	}
+	var p99s [2][]float64
+	rates, ratios, err := abRounds(rounds, func(round, i int) (float64, error) {
+		cpuA := readCPU()
+		sr, err := sides[i].measure(ctx, d)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", sides[i].name, err)
+		}
+		p99s[i] = append(p99s[i], float64(sr.lat.p99))
+		fmt.Fprintf(out, "   round %d  %-12s %7s %-10s p50 %-9s p99 %-9s (%s in %s; CPU: %s)\n", round+1, sides[i].name,
+			num(sr.rate()), sides[i].unit, ms(sr.lat.p50), ms(sr.lat.p99), num(sr.ops), sr.elapsed.Round(time.Millisecond), cpuUse(cpuA, readCPU()))
+		return sr.rate(), nil
+	})
+	if err != nil {
+		return sideFigures{}, err
+	}
+	return sideFigures{ratio: median(ratios), rates: [2]float64{median(rates[0]), median(rates[1])},
+		p99s: [2]time.Duration{time.Duration(median(p99s[0])), time.Duration(median(p99s[1]))}}, nil
 }

@@ -227,6 +227,8 @@ type AccessClaims struct {
 	// Session is the session's (refresh token family's) id, so a signed-out session's access
 	// tokens can be told apart.
 	Session string
+	// ExpiresAt is when the token expires (set by ParseAccess; ignored by IssueAccess).
+	ExpiresAt time.Time
 }
 
 // RefreshClaims are what a refresh token says. The session logic compares Generation with the
@@ -297,7 +299,7 @@ func (t *Tokens) ParseAccess(token string) (AccessClaims, error) {
 	if cl.Role == "" || cl.Session == "" {
 		return AccessClaims{}, invalid("missing claim")
 	}
-	return AccessClaims{UserID: uid, Role: cl.Role, Session: cl.Session}, nil
+	return AccessClaims{UserID: uid, Role: cl.Role, Session: cl.Session, ExpiresAt: cl.ExpiresAt.UTC()}, nil
 }
 
 // IssueRefresh returns a signed refresh token for c and when it expires.

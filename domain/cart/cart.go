@@ -3,9 +3,7 @@
 package cart
 
 import (
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
 
 	"github.com/techvault/techvault/domain"
@@ -70,7 +68,7 @@ type CheckedOut struct {
 	OrderID int64 `json:"order_id"`
 }
 
-var registry = map[string]func() domain.Event{
+var registry = domain.Registry{
 	"CartItemAdded": func() domain.Event { return &ItemAdded{} }, "CartQuantityChanged": func() domain.Event { return &QuantityChanged{} },
 	"CartItemRemoved": func() domain.Event { return &ItemRemoved{} }, "CartCleared": func() domain.Event { return &Cleared{} },
 	"CartPromoApplied": func() domain.Event { return &PromoApplied{} }, "CartPromoRemoved": func() domain.Event { return &PromoRemoved{} },
@@ -94,20 +92,9 @@ func (PromoApplied) SchemaVersion() int    { return 1 }
 func (PromoRemoved) SchemaVersion() int    { return 1 }
 func (CheckedOut) SchemaVersion() int      { return 1 }
 
-// ErrUnknownEvent is returned by Decode for a type or version this code does not know.
-var ErrUnknownEvent = fmt.Errorf("unknown cart event")
-
 // Decode turns a stored cart event into its struct (by value).
 func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
-	mk, ok := registry[eventType]
-	if !ok || schemaVersion != 1 {
-		return nil, fmt.Errorf("%w: %s.v%d", ErrUnknownEvent, eventType, schemaVersion)
-	}
-	e := mk()
-	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("decoding %s.v%d: %w", eventType, schemaVersion, err)
-	}
-	return reflect.ValueOf(e).Elem().Interface().(domain.Event), nil
+	return registry.Decode(eventType, schemaVersion, data)
 }
 
 // Line is one product in the cart.

@@ -4,9 +4,7 @@
 package order
 
 import (
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
 
 	"github.com/techvault/techvault/domain"
@@ -143,7 +141,7 @@ type StripeEventIgnored struct {
 	Reason        string `json:"reason"`
 }
 
-var registry = map[string]func() domain.Event{
+var registry = domain.Registry{
 	"OrderPlaced": func() domain.Event { return &Placed{} }, "OrderPaymentRequested": func() domain.Event { return &PaymentRequested{} },
 	"OrderPaymentFailed": func() domain.Event { return &PaymentFailed{} }, "OrderPaid": func() domain.Event { return &MarkedPaid{} },
 	"OrderShipped": func() domain.Event { return &MarkedShipped{} }, "OrderDelivered": func() domain.Event { return &MarkedDelivered{} },
@@ -172,20 +170,9 @@ func (MarkedCancelled) SchemaVersion() int    { return 1 }
 func (MarkedRefunded) SchemaVersion() int     { return 1 }
 func (StripeEventIgnored) SchemaVersion() int { return 1 }
 
-// ErrUnknownEvent is returned by Decode for a type or version this code does not know.
-var ErrUnknownEvent = fmt.Errorf("unknown order event")
-
 // Decode turns a stored order event into its struct (by value).
 func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
-	mk, ok := registry[eventType]
-	if !ok || schemaVersion != 1 {
-		return nil, fmt.Errorf("%w: %s.v%d", ErrUnknownEvent, eventType, schemaVersion)
-	}
-	e := mk()
-	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("decoding %s.v%d: %w", eventType, schemaVersion, err)
-	}
-	return reflect.ValueOf(e).Elem().Interface().(domain.Event), nil
+	return registry.Decode(eventType, schemaVersion, data)
 }
 
 // Order is one order. It changes only by recording events.

@@ -3,9 +3,7 @@
 package promo
 
 import (
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"strings"
 	"time"
 
@@ -88,7 +86,7 @@ type CodeReleased struct {
 	PromoID int64 `json:"promo_id"`
 }
 
-var registry = map[string]func() domain.Event{
+var registry = domain.Registry{
 	"PromoCreated": func() domain.Event { return &Created{} }, "PromoUpdated": func() domain.Event { return &Updated{} },
 	"PromoExpired": func() domain.Event { return &Expired{} }, "PromoDeleted": func() domain.Event { return &Deleted{} },
 	"PromoUsed": func() domain.Event { return &Used{} }, "PromoUseReleased": func() domain.Event { return &UseReleased{} },
@@ -114,20 +112,9 @@ func (UseReleased) SchemaVersion() int  { return 1 }
 func (CodeReserved) SchemaVersion() int { return 1 }
 func (CodeReleased) SchemaVersion() int { return 1 }
 
-// ErrUnknownEvent is returned by Decode for a type or version this code does not know.
-var ErrUnknownEvent = fmt.Errorf("unknown promo event")
-
 // Decode turns a stored promo event into its struct (by value).
 func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
-	mk, ok := registry[eventType]
-	if !ok || schemaVersion != 1 {
-		return nil, fmt.Errorf("%w: %s.v%d", ErrUnknownEvent, eventType, schemaVersion)
-	}
-	e := mk()
-	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("decoding %s.v%d: %w", eventType, schemaVersion, err)
-	}
-	return reflect.ValueOf(e).Elem().Interface().(domain.Event), nil
+	return registry.Decode(eventType, schemaVersion, data)
 }
 
 // NormaliseCode checks a code (3–32 letters, digits, dashes or underscores) and returns its

@@ -8,9 +8,7 @@
 package user
 
 import (
-	"encoding/json"
 	"fmt"
-	"reflect"
 
 	"github.com/techvault/techvault/domain"
 )
@@ -284,7 +282,7 @@ type AllNotificationsRead struct {
 
 // registry is every event type of the package: name → a new value to decode into. One table,
 // so Decode, EventType and SchemaVersion cannot drift.
-var registry = map[string]func() domain.Event{
+var registry = domain.Registry{
 	"UserRegistered":         func() domain.Event { return &UserRegistered{} },
 	"ProfileUpdated":         func() domain.Event { return &ProfileUpdated{} },
 	"EmailAdded":             func() domain.Event { return &EmailAdded{} },
@@ -377,23 +375,7 @@ func (SessionEnded) SchemaVersion() int           { return 1 }
 func (NotificationsRead) SchemaVersion() int      { return 1 }
 func (AllNotificationsRead) SchemaVersion() int   { return 1 }
 
-// ErrUnknownEvent is returned by Decode for a type or version this code does not know.
-var ErrUnknownEvent = fmt.Errorf("unknown user event")
-
 // Decode turns a stored event of this package into its struct (by value).
 func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
-	mk, ok := registry[eventType]
-	if !ok || schemaVersion != 1 {
-		return nil, fmt.Errorf("%w: %s.v%d", ErrUnknownEvent, eventType, schemaVersion)
-	}
-	e := mk()
-	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("decoding %s.v%d: %w", eventType, schemaVersion, err)
-	}
-	return deref(e), nil
-}
-
-// deref returns the decoded event by value, so callers switch on value types.
-func deref(e domain.Event) domain.Event {
-	return reflect.ValueOf(e).Elem().Interface().(domain.Event)
+	return registry.Decode(eventType, schemaVersion, data)
 }

@@ -179,8 +179,10 @@ func TestTokensRoundTrip(t *testing.T) {
 	if !exp.Equal(t0.Add(15 * time.Minute)) {
 		t.Fatalf("access expires %v, want %v", exp, t0.Add(15*time.Minute))
 	}
-	if got, err := tk.ParseAccess(tok); err != nil || got != alice {
-		t.Fatalf("ParseAccess = %+v, %v; want %+v", got, err, alice)
+	want := alice
+	want.ExpiresAt = exp.UTC()
+	if got, err := tk.ParseAccess(tok); err != nil || got != want {
+		t.Fatalf("ParseAccess = %+v, %v; want %+v", got, err, want)
 	}
 
 	rt, rexp, err := tk.IssueRefresh(aliceRT)

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"fmt"
 	nethttp "net/http"
 	"time"
@@ -243,12 +244,14 @@ func (s *Server) getInvoice(c *gin.Context) {
 	for _, l := range o.Lines {
 		inv.Lines = append(inv.Lines, invoice.Line{Name: l.Name, Quantity: l.Quantity, UnitPriceCents: l.UnitPrice.Cents(), TotalCents: l.Total.Cents()})
 	}
-	c.Header("Content-Type", "application/pdf")
-	c.Header("Content-Disposition", `inline; filename="`+inv.Number+`.pdf"`)
-	c.Status(nethttp.StatusOK)
-	if err := invoice.Render(c.Writer, inv); err != nil {
+	// Rendered whole before anything is sent, so a failure is still a JSON error.
+	var pdf bytes.Buffer
+	if err := invoice.Render(&pdf, inv); err != nil {
 		writeError(c, fmt.Errorf("rendering the invoice of order %d: %w", o.ID, err))
+		return
 	}
+	c.Header("Content-Disposition", `inline; filename="`+inv.Number+`.pdf"`)
+	c.Data(nethttp.StatusOK, "application/pdf", pdf.Bytes())
 }
 
 func toPromoView(p queries.PromoCodeView) promoResponse {

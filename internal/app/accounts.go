@@ -150,12 +150,8 @@ func (a *App) stripeWebhooks() api.StripeWebhooks {
 	return a.stripe
 }
 
-// sweepUnpaidOrders cancels, every minute, the orders unpaid for longer than UnpaidOrderTTL. The
-// work list comes from the orders read table (built from the log, so it survives restarts); each
-// cancellation is decided on the order's own stream, where a paid or already cancelled order
-// refuses it, so no order is cancelled twice, even with several processes sweeping.
+// sweepUnpaidOrders cancels, every minute, the orders unpaid for longer than UnpaidOrderTTL.
 func (a *App) sweepUnpaidOrders(ctx context.Context) {
-	unpaid := queries.NewUnpaidOrders(a.Pool)
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -164,19 +160,33 @@ func (a *App) sweepUnpaidOrders(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		ids, err := unpaid.PlacedBefore(ctx, time.Now().Add(-a.cfg.UnpaidOrderTTL), 500)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.log.Warn("listing unpaid orders", "err", err)
-			}
-			continue
-		}
-		for _, id := range ids {
-			_, err := a.Shop.CancelOrder(ctx, domain.Metadata{ActorID: "unpaid-order-sweeper", CorrelationID: "unpaid-" + strconv.FormatInt(id, 10)},
-				commands.OrderRef{Admin: true, OrderID: id}, "unpaid")
-			if err != nil && !errors.Is(err, domain.ErrConflict) && ctx.Err() == nil {
-				a.log.Warn("cancelling an unpaid order", "order_id", id, "err", err)
-			}
+		if _, err := a.CancelUnpaidOrders(ctx, a.cfg.UnpaidOrderTTL); err != nil && ctx.Err() == nil {
+			a.log.Warn("cancelling unpaid orders", "err", err)
 		}
 	}
+}
+
+// CancelUnpaidOrders cancels the orders waiting for payment for longer than olderThan (at most
+// 500 a call) and returns how many it cancelled. The work list comes from the orders read table
+// (built from the log, so it survives restarts); each cancellation is decided on the order's own
+// stream, where a paid or already cancelled order refuses it, so no order is cancelled twice,
+// even with several processes sweeping.
+func (a *App) CancelUnpaidOrders(ctx context.Context, olderThan time.Duration) (int, error) {
+	ids, err := queries.NewUnpaidOrders(a.Pool).PlacedBefore(ctx, time.Now().Add(-olderThan), 500)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		_, err := a.Shop.CancelOrder(ctx, domain.Metadata{ActorID: "unpaid-order-sweeper", CorrelationID: "unpaid-" + strconv.FormatInt(id, 10)},
+			commands.OrderRef{Admin: true, OrderID: id}, "unpaid")
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, domain.ErrConflict):
+		default:
+			return n, err
+		}
+	}
+	return n, nil
 }

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/techvault/techvault/internal/testbin"
 )
 
 // startTimeout bounds how long mailpit may take to accept SMTP and HTTP connections.
@@ -49,7 +50,7 @@ type Server struct {
 // binary is missing (run `make tools`) or does not start.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: binary(t), dir: t.TempDir(), http: &http.Client{Timeout: 5 * time.Second}}
+	s := &Server{t: t, bin: testbin.Find(t, "mailpit", "MAILPIT_BIN"), dir: t.TempDir(), http: &http.Client{Timeout: 5 * time.Second}}
 	t.Cleanup(s.Stop)
 	// A port found free may be taken by another process before mailpit binds it: try new ones.
 	var err error
@@ -317,71 +318,6 @@ func (s *Server) get(ctx context.Context, path string, dst any) error {
 		return fmt.Errorf("mailpit GET %s: decoding: %w", path, err)
 	}
 	return nil
-}
-
-// binary finds mailpit: MAILPIT_BIN, then bin/mailpit of the module, then $GOPATH/bin, then PATH.
-func binary(t testing.TB) string {
-	t.Helper()
-	if bin := os.Getenv("MAILPIT_BIN"); bin != "" {
-		if !isExecutable(bin) {
-			t.Fatalf("mailpittest: MAILPIT_BIN=%s is not an executable file", bin)
-		}
-		return bin
-	}
-	var candidates []string
-	if root, err := moduleRoot(); err == nil {
-		candidates = append(candidates, filepath.Join(root, "bin", "mailpit"))
-	}
-	if gopath := goPath(); gopath != "" {
-		candidates = append(candidates, filepath.Join(gopath, "bin", "mailpit"))
-	}
-	for _, c := range candidates {
-		if isExecutable(c) {
-			return c
-		}
-	}
-	if bin, err := exec.LookPath("mailpit"); err == nil {
-		return bin
-	}
-	t.Fatalf("mailpittest: no mailpit binary (looked at MAILPIT_BIN, %s and PATH): run `make tools`",
-		strings.Join(candidates, ", "))
-	return ""
-}
-
-// moduleRoot is the nearest directory above the working directory (the test's package) that
-// holds a go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// goPath is the first entry of GOPATH, as `go env GOPATH` would say.
-func goPath() string {
-	if p := os.Getenv("GOPATH"); p != "" {
-		return filepath.SplitList(p)[0]
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		return ""
-	}
-	return filepath.SplitList(strings.TrimSpace(string(out)))[0]
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.

@@ -16,14 +16,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/techvault/techvault/internal/testbin"
 )
 
 // SecretKey is a test-mode API key stripe-mock accepts (it accepts any sk_test_ key).
@@ -51,7 +51,7 @@ var listening = regexp.MustCompile(`Listening for HTTP at address: (127\.0\.0\.1
 // missing (run `make tools`) or does not start.
 func StartMock(t testing.TB) *Mock {
 	t.Helper()
-	bin := binary(t)
+	bin := testbin.Find(t, "stripe-mock", "STRIPE_MOCK_BIN")
 	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:", "-https-addr", "127.0.0.1:")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -140,72 +140,6 @@ func (m *Mock) waitReady() error {
 func (m *Mock) stop() {
 	_ = m.proc.Process.Kill()
 	<-m.exited
-}
-
-// binary finds stripe-mock: STRIPE_MOCK_BIN, then bin/stripe-mock of the module, then
-// $GOPATH/bin, then PATH.
-func binary(t testing.TB) string {
-	t.Helper()
-	if bin := os.Getenv("STRIPE_MOCK_BIN"); bin != "" {
-		if !isExecutable(bin) {
-			t.Fatalf("stripetest: STRIPE_MOCK_BIN=%s is not an executable file", bin)
-		}
-		return bin
-	}
-	var candidates []string
-	if root, err := moduleRoot(); err == nil {
-		candidates = append(candidates, filepath.Join(root, "bin", "stripe-mock"))
-	}
-	if gopath := goPath(); gopath != "" {
-		candidates = append(candidates, filepath.Join(gopath, "bin", "stripe-mock"))
-	}
-	for _, c := range candidates {
-		if isExecutable(c) {
-			return c
-		}
-	}
-	if bin, err := exec.LookPath("stripe-mock"); err == nil {
-		return bin
-	}
-	t.Fatalf("stripetest: no stripe-mock binary (looked at STRIPE_MOCK_BIN, %s and PATH): run `make tools`",
-		strings.Join(candidates, ", "))
-	return ""
-}
-
-// moduleRoot is the nearest directory above the working directory (the test's package) that
-// holds a go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// goPath is the first entry of GOPATH, as `go env GOPATH` would say.
-func goPath() string {
-	if p := os.Getenv("GOPATH"); p != "" {
-		return filepath.SplitList(p)[0]
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		return ""
-	}
-	return filepath.SplitList(strings.TrimSpace(string(out)))[0]
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // syncBuffer collects a process's output, written by other goroutines.

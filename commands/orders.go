@@ -51,6 +51,46 @@ func (h *Shop) PlaceOrder(ctx context.Context, md domain.Metadata, cmd PlaceOrde
 	if err != nil {
 		return OrderResult{}, err
 	}
+	res, err := h.placeOrder(ctx, md, id, cmd)
+	if errors.Is(err, domain.ErrPriceChanged) {
+		// The refusal shows the customer the new prices: the cart takes them, so that the next
+		// order (placed knowingly) pays them.
+		if rerr := h.repriceCart(ctx, md, cmd.UserID); rerr != nil {
+			return OrderResult{}, rerr
+		}
+	}
+	return res, err
+}
+
+// repriceCart takes the products' current prices into the cart's lines. It runs unkeyed: the
+// order's Idempotency-Key stays free for the order placed next.
+func (h *Shop) repriceCart(ctx context.Context, md domain.Metadata, userID int64) error {
+	ctx = context.WithValue(ctx, idempotencyKey{}, Idempotency{})
+	_, err := execute(ctx, h.store, md, "RepriceCart", redecideOnConflict, withOrderPosition,
+		func(ctx context.Context) (OrderResult, []Change, error) {
+			c, err := h.loadCart(ctx, userID)
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			current := map[int64]domain.Money{}
+			for _, l := range c.Lines() {
+				p, err := loadAggregate(ctx, h.load, productKind, l.ProductID)
+				if err != nil {
+					return OrderResult{}, nil, err
+				}
+				if p.Exists() {
+					current[l.ProductID] = p.Price()
+				}
+			}
+			if !c.Reprice(current) {
+				return OrderResult{}, nil, nil
+			}
+			return OrderResult{}, []Change{cartChange(c)}, nil
+		})
+	return err
+}
+
+func (h *Shop) placeOrder(ctx context.Context, md domain.Metadata, id int64, cmd PlaceOrder) (OrderResult, error) {
 	return execute(ctx, h.store, md, "PlaceOrder", redecideOnConflict, withOrderPosition,
 		func(ctx context.Context) (OrderResult, []Change, error) {
 			c, err := h.loadCart(ctx, cmd.UserID)
@@ -119,7 +159,8 @@ func (h *Shop) reserve(ctx context.Context, orderID int64, lines []cart.Line) ([
 		}
 		if p.Exists() && p.Price() != l.UnitPrice {
 			return nil, nil, &domain.Error{Kind: domain.ErrPriceChanged, Field: "cart",
-				Message: fmt.Sprintf("the price of %s changed from %s to %s; the cart shows the new price", p.Name(), l.UnitPrice, p.Price())}
+				Message: fmt.Sprintf("the price of %s changed from %s to %s; the cart now holds the new price: place the order again to accept it",
+					p.Name(), l.UnitPrice, p.Price())}
 		}
 		if err := p.Reserve(orderID, l.Quantity); err != nil {
 			return nil, nil, err
@@ -230,9 +271,7 @@ func (h *Shop) HandleStripeEvent(ctx context.Context, md domain.Metadata, ev Str
 			}
 			switch ev.Type {
 			case payments.EventIntentSucceeded:
-				if err := o.PaymentSucceeded(ev.ID, ev.IntentID, domain.Money(ev.AmountCents), upper(ev.Currency)); err != nil {
-					return OrderResult{}, nil, err
-				}
+				o.PaymentSucceeded(ev.ID, ev.IntentID, domain.Money(ev.AmountCents), upper(ev.Currency))
 			default:
 				o.PaymentFailedFor(ev.ID, ev.IntentID, ev.FailureCode)
 			}

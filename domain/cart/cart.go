@@ -62,6 +62,16 @@ type PromoRemoved struct {
 	UserID int64 `json:"user_id"`
 }
 
+// LinePriceUpdated.v1: a line's remembered unit price became NewPrice (the product's price when
+// an order was refused for a changed price: the cart now shows, and the next order pays, the new
+// one).
+type LinePriceUpdated struct {
+	UserID    int64        `json:"user_id"`
+	ProductID int64        `json:"product_id"`
+	OldPrice  domain.Money `json:"old_price"`
+	NewPrice  domain.Money `json:"new_price"`
+}
+
 // CheckedOut.v1: the cart became order OrderID and is empty again.
 type CheckedOut struct {
 	UserID  int64 `json:"user_id"`
@@ -72,25 +82,27 @@ var registry = domain.Registry{
 	"CartItemAdded": func() domain.Event { return &ItemAdded{} }, "CartQuantityChanged": func() domain.Event { return &QuantityChanged{} },
 	"CartItemRemoved": func() domain.Event { return &ItemRemoved{} }, "CartCleared": func() domain.Event { return &Cleared{} },
 	"CartPromoApplied": func() domain.Event { return &PromoApplied{} }, "CartPromoRemoved": func() domain.Event { return &PromoRemoved{} },
-	"CartCheckedOut": func() domain.Event { return &CheckedOut{} },
+	"CartCheckedOut": func() domain.Event { return &CheckedOut{} }, "CartLinePriceUpdated": func() domain.Event { return &LinePriceUpdated{} },
 }
 
-func (ItemAdded) EventType() string       { return "CartItemAdded" }
-func (QuantityChanged) EventType() string { return "CartQuantityChanged" }
-func (ItemRemoved) EventType() string     { return "CartItemRemoved" }
-func (Cleared) EventType() string         { return "CartCleared" }
-func (PromoApplied) EventType() string    { return "CartPromoApplied" }
-func (PromoRemoved) EventType() string    { return "CartPromoRemoved" }
-func (CheckedOut) EventType() string      { return "CartCheckedOut" }
+func (ItemAdded) EventType() string        { return "CartItemAdded" }
+func (QuantityChanged) EventType() string  { return "CartQuantityChanged" }
+func (ItemRemoved) EventType() string      { return "CartItemRemoved" }
+func (Cleared) EventType() string          { return "CartCleared" }
+func (PromoApplied) EventType() string     { return "CartPromoApplied" }
+func (PromoRemoved) EventType() string     { return "CartPromoRemoved" }
+func (CheckedOut) EventType() string       { return "CartCheckedOut" }
+func (LinePriceUpdated) EventType() string { return "CartLinePriceUpdated" }
 
 // Every cart event is at schema version 1.
-func (ItemAdded) SchemaVersion() int       { return 1 }
-func (QuantityChanged) SchemaVersion() int { return 1 }
-func (ItemRemoved) SchemaVersion() int     { return 1 }
-func (Cleared) SchemaVersion() int         { return 1 }
-func (PromoApplied) SchemaVersion() int    { return 1 }
-func (PromoRemoved) SchemaVersion() int    { return 1 }
-func (CheckedOut) SchemaVersion() int      { return 1 }
+func (ItemAdded) SchemaVersion() int        { return 1 }
+func (QuantityChanged) SchemaVersion() int  { return 1 }
+func (ItemRemoved) SchemaVersion() int      { return 1 }
+func (Cleared) SchemaVersion() int          { return 1 }
+func (PromoApplied) SchemaVersion() int     { return 1 }
+func (PromoRemoved) SchemaVersion() int     { return 1 }
+func (CheckedOut) SchemaVersion() int       { return 1 }
+func (LinePriceUpdated) SchemaVersion() int { return 1 }
 
 // Decode turns a stored cart event into its struct (by value).
 func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
@@ -261,6 +273,19 @@ func (c *Cart) RemovePromo() error {
 	return nil
 }
 
+// Reprice takes the products' current prices (by product id) for the lines whose remembered price
+// differs, and reports whether any did. A product missing from current keeps its line as it is.
+func (c *Cart) Reprice(current map[int64]domain.Money) bool {
+	changed := false
+	for _, l := range c.s.Lines {
+		if p, ok := current[l.ProductID]; ok && p != l.UnitPrice {
+			c.record(LinePriceUpdated{UserID: c.s.UserID, ProductID: l.ProductID, OldPrice: l.UnitPrice, NewPrice: p})
+			changed = true
+		}
+	}
+	return changed
+}
+
 // CheckOut empties the cart into an order.
 func (c *Cart) CheckOut(orderID int64) error {
 	if len(c.s.Lines) == 0 {
@@ -296,5 +321,9 @@ func (c *Cart) apply(e domain.Event) {
 		s.PromoID, s.Code = e.PromoID, e.Code
 	case PromoRemoved:
 		s.PromoID, s.Code = 0, ""
+	case LinePriceUpdated:
+		if _, i := c.line(e.ProductID); i >= 0 {
+			s.Lines[i].UnitPrice = e.NewPrice
+		}
 	}
 }

@@ -180,6 +180,7 @@ type Order struct {
 	placed   Placed
 	status   string
 	intentID string
+	intents  []string // every PaymentIntent made for the order
 	attempts int
 	failed   bool     // the latest intent failed
 	stripe   []string // Stripe event ids already handled
@@ -275,28 +276,41 @@ func (o *Order) RequestPayment(intentID string) error {
 	return nil
 }
 
-// PaymentSucceeded applies Stripe's word that an intent was paid. Amount and currency must
-// match the order. A repeat of a Stripe event changes nothing; a success for an order that moved
-// on (cancelled meanwhile) is recorded as ignored.
-func (o *Order) PaymentSucceeded(stripeEventID, intentID string, amount domain.Money, currency string) error {
+// PaymentSucceeded applies Stripe's word that an intent was paid: a pending order whose intent it
+// is, paid its exact total, becomes paid. A repeat of a Stripe event changes nothing; any other
+// success (an intent not made for the order, another amount or currency, an order that moved on
+// meanwhile) is recorded as ignored, with the reason, for an admin to settle.
+func (o *Order) PaymentSucceeded(stripeEventID, intentID string, amount domain.Money, currency string) {
 	if o.SeenStripeEvent(stripeEventID) {
-		return nil
+		return
+	}
+	// Stripe's word is recorded whatever it says, so that it is answered once: a payment that is
+	// not this order's, or not its total, is kept for the audit and leaves the order as it is.
+	if !slices.Contains(o.intents, intentID) {
+		o.record(StripeEventIgnored{OrderID: o.ID(), StripeEventID: stripeEventID, Type: "payment_succeeded",
+			Reason: fmt.Sprintf("intent %s was not made for this order", intentID)})
+		return
 	}
 	if amount != o.placed.Total || currency != o.placed.Currency {
-		return domain.Invalid("amount", "the payment (%s %s) does not match the order's total (%s %s)",
-			amount, currency, o.placed.Total, o.placed.Currency)
+		o.record(StripeEventIgnored{OrderID: o.ID(), StripeEventID: stripeEventID, Type: "payment_succeeded",
+			Reason: fmt.Sprintf("the payment (%s %s) does not match the order's total (%s %s)", amount, currency, o.placed.Total, o.placed.Currency)})
+		return
 	}
 	if o.status != PendingPayment {
 		o.record(StripeEventIgnored{OrderID: o.ID(), StripeEventID: stripeEventID, Type: "payment_succeeded", Reason: "order is " + o.status})
-		return nil
+		return
 	}
 	o.record(MarkedPaid{OrderID: o.ID(), UserID: o.UserID(), IntentID: intentID, StripeEventID: stripeEventID, Amount: amount})
-	return nil
 }
 
 // PaymentFailedFor applies Stripe's word that an intent failed: the order stays payable.
 func (o *Order) PaymentFailedFor(stripeEventID, intentID, reason string) {
 	if o.SeenStripeEvent(stripeEventID) {
+		return
+	}
+	if !slices.Contains(o.intents, intentID) {
+		o.record(StripeEventIgnored{OrderID: o.ID(), StripeEventID: stripeEventID, Type: "payment_failed",
+			Reason: fmt.Sprintf("intent %s was not made for this order", intentID)})
 		return
 	}
 	if o.status != PendingPayment {
@@ -356,6 +370,7 @@ func (o *Order) apply(e domain.Event) {
 		o.placed, o.status = e, PendingPayment
 	case PaymentRequested:
 		o.intentID, o.attempts, o.failed = e.IntentID, e.Attempt, false
+		o.intents = append(o.intents, e.IntentID)
 	case PaymentFailed:
 		o.stripe = append(o.stripe, e.StripeEventID)
 		o.failed = e.IntentID == o.intentID

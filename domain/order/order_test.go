@@ -2,6 +2,7 @@ package order_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -120,15 +121,30 @@ func TestOrderStateMachine(t *testing.T) {
 	if err := o.Ship(); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("shipping an unpaid order: %v", err)
 	}
-	if err := o.PaymentSucceeded("evt_1", "pi_1", 1700, "USD"); !errors.Is(err, domain.ErrInvalid) {
-		t.Fatalf("a wrong amount: %v", err)
+	if err := o.RequestPayment("pi_1"); err != nil {
+		t.Fatal(err)
 	}
-	if err := o.PaymentSucceeded("evt_1", "pi_1", 1800, "USD"); err != nil || o.Status() != order.Paid {
-		t.Fatalf("paying: %v, %s", err, o.Status())
+	// Successes that are not this order's payment are recorded (answered once) and change nothing.
+	for i, tc := range []struct {
+		intent   string
+		cents    domain.Money
+		currency string
+	}{{"pi_1", 1700, "USD"}, {"pi_1", 1800, "EUR"}, {"pi_other", 1800, "USD"}} {
+		ev := fmt.Sprintf("evt_wrong_%d", i)
+		o.PaymentSucceeded(ev, tc.intent, tc.cents, tc.currency)
+		if o.Status() != order.PendingPayment || !o.SeenStripeEvent(ev) {
+			t.Fatalf("%+v: status %s, seen %v", tc, o.Status(), o.SeenStripeEvent(ev))
+		}
+		if last, ok := o.Changes()[len(o.Changes())-1].(order.StripeEventIgnored); !ok || last.Reason == "" {
+			t.Fatalf("%+v: last change %#v, want a StripeEventIgnored with its reason", tc, o.Changes()[len(o.Changes())-1])
+		}
+	}
+	if o.PaymentSucceeded("evt_1", "pi_1", 1800, "USD"); o.Status() != order.Paid {
+		t.Fatalf("paying: %s", o.Status())
 	}
 	n := len(o.Changes())
-	if err := o.PaymentSucceeded("evt_1", "pi_1", 1800, "USD"); err != nil || len(o.Changes()) != n {
-		t.Fatalf("a repeated webhook must change nothing: %v", err)
+	if o.PaymentSucceeded("evt_1", "pi_1", 1800, "USD"); len(o.Changes()) != n {
+		t.Fatal("a repeated webhook must change nothing")
 	}
 	if err := o.Cancel("customer"); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("cancelling a paid order: %v", err)
@@ -146,10 +162,13 @@ func TestOrderStateMachine(t *testing.T) {
 	}
 	// A success that arrives after a cancellation is recorded and ignored.
 	c := place()
+	if err := c.RequestPayment("pi_1"); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Cancel("unpaid"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.PaymentSucceeded("evt_9", "pi_1", 1800, "USD"); err != nil || c.Status() != order.Cancelled || !c.SeenStripeEvent("evt_9") {
-		t.Fatalf("late success: %v %s", err, c.Status())
+	if c.PaymentSucceeded("evt_9", "pi_1", 1800, "USD"); c.Status() != order.Cancelled || !c.SeenStripeEvent("evt_9") {
+		t.Fatalf("late success: %s", c.Status())
 	}
 }

@@ -81,6 +81,7 @@ type lineRow struct {
 	createdAt time.Time
 	qty       int64 // the quantity: absolute when qtyKnown, else the sum of adds
 	qtyKnown  bool  // a removal, a reset or a CartQuantityChanged fixed it in the batch
+	repriced  bool  // a CartLinePriceUpdated set price in the batch
 	adds      []delta
 	version   int64
 	at        time.Time
@@ -147,6 +148,12 @@ func (f *cartFold) apply(e eventstore.Event, d any) {
 	case cart.QuantityChanged:
 		l := f.line(f.cart(d.UserID, e), d.ProductID, e)
 		l.state, l.qty, l.qtyKnown, l.adds = linePresent, d.Quantity, true, nil
+	case cart.LinePriceUpdated:
+		l := f.line(f.cart(d.UserID, e), d.ProductID, e)
+		if l.state == lineUnknown {
+			l.state = linePresent // the line exists: only a present line is repriced
+		}
+		l.price, l.repriced = d.NewPrice.Cents(), true
 	case cart.ItemRemoved:
 		f.line(f.cart(d.UserID, e), d.ProductID, e).remove()
 	case cart.Cleared:
@@ -207,6 +214,7 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 		upd struct {
 			carts, products, qtys, versions []int64
 			known                           []bool
+			prices                          []*int64
 			at                              []time.Time
 		}
 		ins struct {
@@ -232,6 +240,11 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 		case l.state == linePresent:
 			upd.carts, upd.products, upd.qtys = append(upd.carts, k.cart), append(upd.products, k.product), append(upd.qtys, l.qty)
 			upd.known, upd.versions, upd.at = append(upd.known, l.qtyKnown), append(upd.versions, l.version), append(upd.at, utc(l.at))
+			var price *int64
+			if l.repriced {
+				price = &l.price
+			}
+			upd.prices = append(upd.prices, price)
 			if !l.qtyKnown {
 				adds.add(k.cart, k.product, l.adds)
 			}
@@ -268,10 +281,10 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 	}
 	if len(upd.carts) > 0 {
 		// A relative line adds the quantities added after the row's version; an absolute one
-		// takes its quantity.
+		// takes its quantity. A repriced line takes its new price.
 		out = append(out, projections.Stmt{SQL: t.Sub(`WITH b AS (
-				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bool[], $4::bigint[], $5::bigint[], $6::timestamp[])
-					AS b(cart_id, product_id, known, quantity, version, at)),
+				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bool[], $4::bigint[], $5::bigint[], $6::timestamp[], $11::bigint[])
+					AS b(cart_id, product_id, known, quantity, version, at, price)),
 			a AS (
 				SELECT * FROM unnest($7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[]) AS a(cart_id, product_id, version, by)),
 			s AS (
@@ -280,11 +293,12 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 				GROUP BY ci.cart_id, ci.product_id)
 			UPDATE {cart_items} AS ci SET
 				quantity = CASE WHEN b.known THEN b.quantity ELSE ci.quantity + coalesce(s.by, 0) END,
+				unit_price = coalesce(b.price::numeric / 100, ci.unit_price),
 				version = b.version, updated_at = b.at
 			FROM b LEFT JOIN s ON s.cart_id = b.cart_id AND s.product_id = b.product_id
 			WHERE ci.cart_id = b.cart_id AND ci.product_id = b.product_id AND ci.version < b.version`),
 			Args: []any{upd.carts, upd.products, upd.known, upd.qtys, upd.versions, upd.at,
-				adds.keys1, adds.keys2, adds.versions, adds.amounts}})
+				adds.keys1, adds.keys2, adds.versions, adds.amounts, upd.prices}})
 	}
 	if len(ins.ids) > 0 {
 		// Lines whose first event in the batch added them and whose row did not exist: the add

@@ -68,6 +68,8 @@ func history(t *testing.T, w *world) facts {
 	f.readded = w.cart(1, cart.ItemAdded{UserID: 1, ProductID: 11, Quantity: 1, UnitPrice: 1100})[0]
 	w.cart(1, cart.PromoApplied{UserID: 1, PromoID: 1, Code: "SAVE10"})
 	w.cart(1, cart.ItemAdded{UserID: 1, ProductID: 12, Quantity: 2, UnitPrice: 500}) // grows to 6
+	w.cart(1, cart.LinePriceUpdated{UserID: 1, ProductID: 12, OldPrice: 500, NewPrice: 550})
+	w.cart(1, cart.ItemAdded{UserID: 1, ProductID: 12, Quantity: 1, UnitPrice: 550}) // 7 at the new price
 
 	// User 2: a cart checked out into order 100, then a new cart.
 	w.cart(2, cart.ItemAdded{UserID: 2, ProductID: 11, Quantity: 1, UnitPrice: 1000},
@@ -79,13 +81,15 @@ func history(t *testing.T, w *world) facts {
 	for range 3 { // a line that only grows
 		w.cart(2, cart.ItemAdded{UserID: 2, ProductID: 13, Quantity: 1, UnitPrice: 300})
 	}
+	w.cart(2, cart.LinePriceUpdated{UserID: 2, ProductID: 13, OldPrice: 300, NewPrice: 320})
 
 	// User 3: a cleared cart, and a line added again after the clear.
 	w.cart(3, cart.ItemAdded{UserID: 3, ProductID: 12, Quantity: 1, UnitPrice: 500},
 		cart.ItemAdded{UserID: 3, ProductID: 13, Quantity: 1, UnitPrice: 300},
 		cart.PromoApplied{UserID: 3, PromoID: 2, Code: "FIVE"})
 	w.cart(3, cart.Cleared{UserID: 3})
-	w.cart(3, cart.ItemAdded{UserID: 3, ProductID: 12, Quantity: 5, UnitPrice: 500})
+	w.cart(3, cart.ItemAdded{UserID: 3, ProductID: 12, Quantity: 5, UnitPrice: 500},
+		cart.LinePriceUpdated{UserID: 3, ProductID: 12, OldPrice: 500, NewPrice: 450}) // repriced in the batch that adds it
 
 	// Order 100's life.
 	w.order(100, order.PaymentRequested{OrderID: 100, IntentID: "pi_1", Attempt: 1})
@@ -145,9 +149,9 @@ func checkHistory(t *testing.T, e *projtest.Env, f facts) {
 	t.Helper()
 	ctx := context.Background()
 	wantItems := map[int64][]cartItem{
-		1: {{f.readded, 11, 1, "11.00"}, {0, 12, 6, "5.00"}},
-		2: {{0, 13, 5, "3.00"}},
-		3: {{0, 12, 5, "5.00"}},
+		1: {{f.readded, 11, 1, "11.00"}, {0, 12, 7, "5.50"}},
+		2: {{0, 13, 5, "3.20"}},
+		3: {{0, 12, 5, "4.50"}},
 	}
 	for u, want := range wantItems {
 		got := cartItems(t, e, u)

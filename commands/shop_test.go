@@ -117,6 +117,82 @@ func TestPromoUsageLimitUnderConcurrentOrders(t *testing.T) {
 	}
 }
 
+// A code without a usage limit is used by concurrent orders without their appends meeting on its
+// stream: every order carries the discount, the promo's stream is left as it was (the orders'
+// OrderPlaced are its uses), and the code cannot be given a limit afterwards (nor a limited code
+// lose its limit): the uses it had could not be counted against it.
+func TestUnlimitedPromoUnderConcurrentOrders(t *testing.T) {
+	e := newShop(t)
+	ctx := context.Background()
+	created, err := e.shop.CreatePromo(ctx, md(0), commands.CreatePromo{Code: "ALWAYS", Terms: promo.Terms{Kind: promo.Percent, Value: 10, Active: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := e.store.Load(ctx, promo.StreamID(created.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	users, addrs := make([]int64, n), make([]int64, n)
+	for i := range n {
+		users[i], addrs[i] = e.customerWithAddress(t, i)
+		prod := e.product(t, 10000, 10) // a product each: only the code is shared
+		if _, err := e.shop.AddToCart(ctx, md(users[i]), commands.AddToCart{UserID: users[i], ProductID: prod, Quantity: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.shop.RedeemPromo(ctx, md(users[i]), users[i], "always"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	discounts := make([]domain.Money, n)
+	for i := range n {
+		wg.Go(func() {
+			res, err := e.shop.PlaceOrder(ctx, md(users[i]), commands.PlaceOrder{UserID: users[i], AddressID: addrs[i]})
+			errs[i], discounts[i] = err, res.Discount
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || discounts[i] != 1000 {
+			t.Fatalf("order %d: discount %s, %v", i, discounts[i], errs[i])
+		}
+	}
+	after, err := e.store.Load(ctx, promo.StreamID(created.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(stream) {
+		t.Fatalf("the code's stream grew from %d to %d events; an unlimited code's uses are its orders", len(stream), len(after))
+	}
+	var placed int
+	if err := e.store.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE event_type = 'OrderPlaced'
+		AND (payload->>'promo_id')::bigint = $1`, created.ID).Scan(&placed); err != nil {
+		t.Fatal(err)
+	}
+	if placed != n {
+		t.Fatalf("%d orders name the code, want %d", placed, n)
+	}
+
+	limited, err := e.shop.CreatePromo(ctx, md(0), commands.CreatePromo{Code: "TWICE", Terms: promo.Terms{Kind: promo.Percent, Value: 10, UsageLimit: 2, Active: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id    int64
+		limit int64
+	}{{created.ID, 100}, {limited.ID, 0}} {
+		_, err := e.shop.UpdatePromo(ctx, md(0), tc.id, promo.Terms{Kind: promo.Percent, Value: 10, UsageLimit: tc.limit, Active: true})
+		if !errors.Is(err, domain.ErrInvalid) {
+			t.Errorf("promo %d to limit %d: %v, want invalid", tc.id, tc.limit, err)
+		}
+	}
+	if _, err := e.shop.UpdatePromo(ctx, md(0), limited.ID, promo.Terms{Kind: promo.Percent, Value: 10, UsageLimit: 5, Active: true}); err != nil {
+		t.Fatalf("a limited code's limit changes: %v", err)
+	}
+}
+
 // 50 shoppers race for a product with stock 5: exactly 5 orders; the stock never goes below 0.
 func TestStockUnderConcurrentOrders(t *testing.T) {
 	e := newShop(t)

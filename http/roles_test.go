@@ -455,7 +455,7 @@ func roleMatrix() []roleCase {
 			request: jsonBody(`{"code":"MATRIX-NEW","kind":"percent","discount":10}`)},
 		{route: "PATCH /api/v1/promo-codes/:id", want: adminOnly(200),
 			setup:   func(e *matrixEnv) params { return e.promo().params() },
-			request: jsonBody(`{"discount":15,"usage_limit":3}`)},
+			request: jsonBody(`{"discount":15,"is_active":false}`)},
 		{route: "DELETE /api/v1/promo-codes/:id", want: adminOnly(200),
 			setup: func(e *matrixEnv) params { return e.promo().params() }},
 		{route: "DELETE /api/v1/promo-codes/expired", want: adminOnly(200)},

@@ -66,7 +66,9 @@ func benchCheckout(ctx context.Context, env *env, cfg config, out io.Writer) (re
 	}
 	s.refused.Store(0)
 	cpuA := readCPU()
+	stopProfile := env.profile("checkout")
 	sr, err := runWriters(ctx, c.clients, c.duration, op)
+	stopProfile()
 	if err != nil {
 		return result{}, err
 	}

@@ -236,8 +236,12 @@ func (p *Promo) Discount(subtotal domain.Money) domain.Money {
 	return 0
 }
 
-// Use takes one use for an order (checked against the limit at the version loaded, so
-// concurrent orders race on the promo's stream).
+// Use takes one use for an order. A code with a usage limit records it (PromoUsed), checked
+// against the limit at the version loaded, so concurrent orders race on the promo's stream and
+// the limit holds exactly. A code without a limit records nothing: the order's own OrderPlaced
+// (which names the code) is the use, so orders never meet on a popular code's stream. Such an
+// order is decided on the terms as loaded; a change of terms committed meanwhile (deactivated,
+// expiry brought forward) does not refuse it.
 func (p *Promo) Use(orderID int64, now time.Time) error {
 	if !p.Exists() {
 		return RedeemError("unknown")
@@ -245,13 +249,16 @@ func (p *Promo) Use(orderID int64, now time.Time) error {
 	if r := p.Redeemable(now); r != "" {
 		return RedeemError(r)
 	}
-	p.record(Used{PromoID: p.id, OrderID: orderID})
+	if p.terms.UsageLimit > 0 {
+		p.record(Used{PromoID: p.id, OrderID: orderID})
+	}
 	return nil
 }
 
-// ReleaseUse gives back the use of a cancelled order that took one (the order knows it did).
+// ReleaseUse gives back the use of a cancelled order that took one (the order knows it did); a
+// code without a limit recorded none.
 func (p *Promo) ReleaseUse(orderID int64) {
-	if p != nil && p.used > 0 {
+	if p != nil && p.terms.UsageLimit > 0 && p.used > 0 {
 		p.record(UseReleased{PromoID: p.id, OrderID: orderID})
 	}
 }
@@ -287,13 +294,18 @@ func RehydrateFrom(s State, version int64, tail []domain.Event) (*Promo, error) 
 	return p, nil
 }
 
-// Update replaces the terms.
+// Update replaces the terms. A limited code's limit may change, but a code keeps the kind of limit
+// it was created with: the uses of a code without a limit are not recorded on its stream (see
+// Use), so a limit added later could not count them.
 func (p *Promo) Update(t Terms) error {
 	if !p.Exists() {
 		return domain.NotFound("promo code %d not found", p.idOr0())
 	}
 	if err := CheckTerms(t); err != nil {
 		return err
+	}
+	if (t.UsageLimit == 0) != (p.terms.UsageLimit == 0) {
+		return domain.Invalid("usage_limit", "a code created without a usage limit cannot get one, nor a limited code lose it; create a new code")
 	}
 	p.record(Updated{PromoID: p.id, Terms: t})
 	return nil

@@ -19,7 +19,7 @@ import (
 	"github.com/techvault/techvault/projections/orderproj"
 )
 
-var tables = []string{"carts", "cart_items", "orders", "order_items", "order_status_history", "promo_codes"}
+var tables = []string{"carts", "cart_items", "orders", "order_items", "order_status_history", "promo_codes", "promo_code_uses"}
 
 func snapshot(t *testing.T, e *projtest.Env) map[string][]string {
 	t.Helper()
@@ -55,7 +55,7 @@ func history(t *testing.T, w *world) facts {
 		w.customer(u)
 	}
 	week := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	w.promo(1, promo.Created{PromoID: 1, Code: "SAVE10", Terms: promo.Terms{Kind: promo.Percent, Value: 10, Active: true}})
+	w.promo(1, promo.Created{PromoID: 1, Code: "SAVE10", Terms: promo.Terms{Kind: promo.Percent, Value: 10, UsageLimit: 20, Active: true}})
 	w.promo(2, promo.Created{PromoID: 2, Code: "FIVE", Terms: promo.Terms{Kind: promo.Amount, Value: 500, ExpiresAt: &week, UsageLimit: 3, Active: true}})
 	w.promo(3, promo.Created{PromoID: 3, Code: "GONE", Terms: promo.Terms{Kind: promo.Percent, Value: 50, Active: true}})
 
@@ -101,7 +101,7 @@ func history(t *testing.T, w *world) facts {
 
 	// Order 101 (user 1) is cancelled and gives its promo use back; a late Stripe success is ignored.
 	w.promo(1, promo.Used{PromoID: 1, OrderID: 101})
-	w.order(101, w.placed(101, 1, 0, 0, "", order.Line{ProductID: 12, Name: "Bolt", Quantity: 2, UnitPrice: 500},
+	w.order(101, w.placed(101, 1, 0, 1, "SAVE10", order.Line{ProductID: 12, Name: "Bolt", Quantity: 2, UnitPrice: 500},
 		order.Line{ProductID: 13, Name: "Cable", Quantity: 1, UnitPrice: 300}))
 	w.order(101, order.MarkedCancelled{OrderID: 101, Reason: "not paid"})
 	w.promo(1, promo.UseReleased{PromoID: 1, OrderID: 101})
@@ -109,7 +109,7 @@ func history(t *testing.T, w *world) facts {
 
 	// Order 102 (user 4, later erased) is paid.
 	w.promo(1, promo.Used{PromoID: 1, OrderID: 102})
-	w.order(102, w.placed(102, 4, 0, 0, "", order.Line{ProductID: 13, Name: "Cable", Quantity: 3, UnitPrice: 300}))
+	w.order(102, w.placed(102, 4, 0, 1, "SAVE10", order.Line{ProductID: 13, Name: "Cable", Quantity: 3, UnitPrice: 300}))
 	w.order(102, order.MarkedPaid{OrderID: 102, IntentID: "pi_3", StripeEventID: "evt_4", Amount: 900})
 
 	// Promos change: 1's terms, 2 expires, 3 is deleted and its code goes to a new promo 4.
@@ -117,6 +117,14 @@ func history(t *testing.T, w *world) facts {
 	w.promo(2, promo.Expired{PromoID: 2})
 	w.promo(3, promo.Deleted{PromoID: 3, Code: "GONE"})
 	w.promo(4, promo.Created{PromoID: 4, Code: "GONE", Terms: promo.Terms{Kind: promo.Amount, Value: 250, Active: true}})
+
+	// Promo 5 has no usage limit: its uses are the orders that name it (no PromoUsed), and a
+	// cancelled one gives its use back.
+	w.promo(5, promo.Created{PromoID: 5, Code: "ALWAYS", Terms: promo.Terms{Kind: promo.Percent, Value: 5, Active: true}})
+	for _, id := range []int64{103, 104, 105} {
+		w.order(id, w.placed(id, 3, 0, 5, "ALWAYS", order.Line{ProductID: 13, Name: "Cable", Quantity: 1, UnitPrice: 300}))
+	}
+	w.order(104, order.MarkedCancelled{OrderID: 104, Reason: "not paid"})
 
 	w.erase(4)
 	return f
@@ -228,6 +236,7 @@ func checkHistory(t *testing.T, e *projtest.Env, f facts) {
 		{1, "SAVE10", 15, 2, true, 10, true}, // used ×3, released ×1
 		{2, "FIVE", 500, 0, false, 3, false},
 		{4, "GONE", 250, 0, true, 0, true},
+		{5, "ALWAYS", 5, 2, true, 0, true}, // 3 orders, one cancelled
 	} {
 		var (
 			code        string
@@ -348,7 +357,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if limit := map[string]int{orderproj.CartsProjector: 6, orderproj.OrdersProjector: 4, orderproj.PromoCodesProjector: 3}[p.Name()]; len(stmts) > limit {
+		if limit := map[string]int{orderproj.CartsProjector: 6, orderproj.OrdersProjector: 4, orderproj.PromoCodesProjector: 5}[p.Name()]; len(stmts) > limit {
 			t.Errorf("%s: %d statements for %d events, want at most %d", p.Name(), len(stmts), len(evs), limit)
 		}
 	}

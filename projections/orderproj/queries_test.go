@@ -69,6 +69,8 @@ func TestCartQuery(t *testing.T) {
 		cart.ItemAdded{UserID: 9, ProductID: bolt, Quantity: 1, UnitPrice: 255},
 		cart.PromoApplied{UserID: 9, PromoID: 3, Code: "ONCE"})
 	w.promo(3, promo.Used{PromoID: 3, OrderID: 1})
+	w.customer(70)
+	w.order(1, w.placed(1, 70, 0, 3, "ONCE", order.Line{ProductID: bolt, Name: "bolt", Quantity: 1, UnitPrice: 255}))
 	newPrice := domain.Money(1200)
 	if _, err := e.Cat.UpdateProduct(ctx, projtest.MD, commands.UpdateProduct{ID: anvil, Price: &newPrice}); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,8 @@ type Catalog struct {
 // once where that is safe and otherwise reported as domain.ErrUnavailable.
 func NewCatalog(store EventStore, ids IDAllocator, opts ...Option) *Catalog {
 	rs := resilientStore{store}
-	return &Catalog{store: rs, ids: resilientIDs{ids}, load: newLoader(rs, resilientSnapshots(store), opts)}
+	l := newLoader(rs, resilientSnapshots(store), opts)
+	return &Catalog{store: l.observe(rs), ids: resilientIDs{ids}, load: l}
 }
 
 // Id kinds allocated by IDAllocator.
@@ -62,8 +63,9 @@ func (h *Catalog) loadCategory(ctx context.Context, id int64) (*catalog.Category
 	return loadAggregate(ctx, h.load, categoryKind, id)
 }
 
+// loadProduct loads a product to append to (every product command does).
 func (h *Catalog) loadProduct(ctx context.Context, id int64) (*catalog.Product, error) {
-	return loadAggregate(ctx, h.load, productKind, id)
+	return loadForAppend(ctx, h.load, productKind, id)
 }
 
 func categoryChange(c *catalog.Category) Change {
@@ -72,8 +74,8 @@ func categoryChange(c *catalog.Category) Change {
 }
 
 func productChange(p *catalog.Product) Change {
-	return Change{StreamID: catalog.ProductStreamID(p.ID()), StreamType: catalog.ProductStreamType,
-		ExpectedVersion: p.Version(), Events: p.Changes()}
+	return withState(Change{StreamID: catalog.ProductStreamID(p.ID()), StreamType: catalog.ProductStreamType,
+		ExpectedVersion: p.Version(), Events: p.Changes()}, productKind, p)
 }
 
 // CreateCategory is the command to add a category.

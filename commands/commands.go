@@ -66,6 +66,7 @@ type Change struct {
 	StreamType      string
 	ExpectedVersion int64
 	Events          []domain.Event
+	cached          *cachedAggregate // the aggregate's state after Events, for the AggregateCache (nil: not cached)
 }
 
 // storeMetadata converts a command's metadata into the event store's, at the append boundary.
@@ -108,6 +109,14 @@ func appendChanges(ctx context.Context, store EventStore, md domain.Metadata, re
 			RequestHash: run.RequestHash, Command: run.command, Result: b}, appends...)
 	} else {
 		res, err = store.Append(ctx, storeMetadata(md), appends...)
+	}
+	if obs, ok := store.(appendObserver); ok {
+		switch {
+		case err == nil:
+			obs.appended(changes)
+		case errors.Is(err, domain.ErrConcurrency):
+			obs.clashed(changes)
+		}
 	}
 	if err != nil {
 		return 0, err
@@ -162,7 +171,7 @@ func execute[R any](ctx context.Context, store EventStore, md domain.Metadata, c
 	withPosition func(R, int64) R, decide func(ctx context.Context) (R, []Change, error),
 ) (R, error) {
 	run := func(ctx context.Context) (R, error) {
-		res, changes, err := decide(ctx)
+		res, changes, err := decideChecked(ctx, store, decide)
 		if err != nil {
 			var zero R
 			return zero, err

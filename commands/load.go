@@ -52,6 +52,7 @@ type loader struct {
 	snaps SnapshotStore // nil: load every stream in full
 	log   *slog.Logger
 	every int64
+	cache *AggregateCache // nil: none
 }
 
 func newLoader(store EventStore, snaps SnapshotStore, opts []Option) loader {
@@ -105,7 +106,9 @@ func loadAggregate[A, S any](ctx context.Context, l loader, k aggregateKind[A, S
 		if err != nil {
 			return fail(err)
 		}
-		return k.rehydrate(history), nil
+		agg := k.rehydrate(history)
+		remember(l, k, id, int64(len(history)), agg)
+		return agg, nil
 	}
 
 	read, err := l.snaps.LoadSnapshotTail(ctx, streamID, k.streamType, k.schemaVersion)
@@ -145,6 +148,7 @@ func loadAggregate[A, S any](ctx context.Context, l loader, k aggregateKind[A, S
 	if replayed := int64(len(tail)); l.every > 0 && replayed >= l.every {
 		saveSnapshot(ctx, l, k, streamID, base+replayed, agg)
 	}
+	remember(l, k, id, base+int64(len(tail)), agg)
 	return agg, nil
 }
 

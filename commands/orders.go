@@ -153,7 +153,7 @@ func (h *Shop) reserve(ctx context.Context, orderID int64, lines []cart.Line) ([
 	out := make([]order.Line, 0, len(lines))
 	products := make([]*catalog.Product, 0, len(lines))
 	for _, l := range lines {
-		p, err := loadAggregate(ctx, h.load, productKind, l.ProductID)
+		p, err := loadForAppend(ctx, h.load, productKind, l.ProductID) // its stock is reserved
 		if err != nil {
 			return nil, nil, err
 		}

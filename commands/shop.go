@@ -44,7 +44,8 @@ func NewShop(store EventStore, ids IDAllocator, pay Payments, now func() time.Ti
 	if now == nil {
 		now = time.Now
 	}
-	return &Shop{store: rs, ids: resilientIDs{ids}, load: newLoader(rs, resilientSnapshots(store), opts), pay: pay, now: now}
+	l := newLoader(rs, resilientSnapshots(store), opts)
+	return &Shop{store: l.observe(rs), ids: resilientIDs{ids}, load: l, pay: pay, now: now}
 }
 
 var cartKind = aggregateKind[*cart.Cart, cart.State]{
@@ -64,11 +65,12 @@ var promoKind = aggregateKind[*promo.Promo, promo.State]{
 func (h *Shop) loadCart(ctx context.Context, userID int64) (*cart.Cart, error) {
 	k := cartKind
 	k.rehydrate = func(history []domain.Event) *cart.Cart { return cart.Rehydrate(userID, history) }
-	return loadAggregate(ctx, h.load, k, userID)
+	return loadForAppend(ctx, h.load, k, userID) // every command that loads a cart appends to it
 }
 
 func cartChange(c *cart.Cart) Change {
-	return Change{StreamID: cart.StreamID(c.UserID()), StreamType: cart.StreamType, ExpectedVersion: c.Version(), Events: c.Changes()}
+	return withState(Change{StreamID: cart.StreamID(c.UserID()), StreamType: cart.StreamType, ExpectedVersion: c.Version(),
+		Events: c.Changes()}, cartKind, c)
 }
 
 func promoChange(p *promo.Promo) Change {

@@ -27,7 +27,10 @@ func newShop(t *testing.T) shopEnv {
 	users, store, _ := newUsers(t)
 	ids := store.Sequences(map[string]string{commands.OrderIDs: "order_ids", commands.PromoIDs: "promo_ids",
 		commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"})
-	return shopEnv{users: users, shop: commands.NewShop(store, ids, nil, nil), cat: commands.NewCatalog(store, ids), store: store}
+	// One cache for both handlers, as the application shares it: the concurrency tests decide on
+	// cached state wherever the application would.
+	cache := commands.WithAggregateCache(commands.NewAggregateCache(10_000))
+	return shopEnv{users: users, shop: commands.NewShop(store, ids, nil, nil, cache), cat: commands.NewCatalog(store, ids, cache), store: store}
 }
 
 // customerWithAddress registers a customer with one address and returns (user, address) ids.

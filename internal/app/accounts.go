@@ -138,7 +138,7 @@ func (a *App) buildShop(store *eventstore.Store) error {
 	} else {
 		a.log.Warn("STRIPE_SECRET_KEY is not set: orders are placed without payment")
 	}
-	a.Shop = commands.NewShop(store, ids, pay, nil, commands.WithLogger(a.log))
+	a.Shop = commands.NewShop(store, ids, pay, nil, commands.WithLogger(a.log), commands.WithAggregateCache(a.aggregates))
 	return nil
 }
 

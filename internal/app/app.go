@@ -138,10 +138,12 @@ type App struct {
 	Checkpoints *projections.Checkpoints
 	Cards       *cards.ProductCards
 
-	cfg    Config
-	log    *slog.Logger
-	sqlDB  *sql.DB
-	engine *projections.Engine
+	cfg Config
+	log *slog.Logger
+	// aggregates is the command handlers' shared AggregateCache.
+	aggregates *commands.AggregateCache
+	sqlDB      *sql.DB
+	engine     *projections.Engine
 	// userQueries and profiles read the accounts (profiles: the cache GET /users/me reads).
 	userQueries *queries.UserQueries
 	stripe      *payments.Stripe
@@ -185,7 +187,8 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.openRedis(); err != nil {
 		return err
 	}
-	store, catalog, err := NewStore(a.Pool, a.log)
+	a.aggregates = commands.NewAggregateCache(AggregateCacheSize)
+	store, catalog, err := NewStore(a.Pool, a.log, commands.WithAggregateCache(a.aggregates))
 	if err != nil {
 		return err
 	}
@@ -221,14 +224,18 @@ func (a *App) build(ctx context.Context) error {
 
 // NewStore is the write side over pool: the event store and the catalog commands (with their id
 // sequences). The operator tasks (seed, verify) use it without the rest of the application.
-func NewStore(pool *pgxpool.Pool, log *slog.Logger) (*eventstore.Store, *commands.Catalog, error) {
+func NewStore(pool *pgxpool.Pool, log *slog.Logger, opts ...commands.Option) (*eventstore.Store, *commands.Catalog, error) {
 	store, err := eventstore.New(eventstore.Config{Pool: pool})
 	if err != nil {
 		return nil, nil, err
 	}
 	ids := store.Sequences(map[string]string{commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"})
-	return store, commands.NewCatalog(store, ids, commands.WithLogger(log)), nil
+	return store, commands.NewCatalog(store, ids, append([]commands.Option{commands.WithLogger(log)}, opts...)...), nil
 }
+
+// AggregateCacheSize is how many aggregates the serving process keeps decided state of
+// (commands.AggregateCache): carts and products, a few hundred bytes each.
+const AggregateCacheSize = 200_000
 
 func (a *App) openPool(ctx context.Context) error {
 	if a.cfg.Pool != nil {

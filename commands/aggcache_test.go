@@ -1,0 +1,162 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/domain/cart"
+	"github.com/techvault/techvault/eventstore"
+)
+
+// readCounter counts the stream reads of the handlers over it.
+type readCounter struct {
+	*eventstore.Store
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (s *readCounter) LoadSnapshotTail(ctx context.Context, streamID, streamType string, schemaVersion int) (eventstore.SnapshotTail, error) {
+	s.mu.Lock()
+	s.reads[streamID]++
+	s.mu.Unlock()
+	return s.Store.LoadSnapshotTail(ctx, streamID, streamType, schemaVersion)
+}
+
+func (s *readCounter) take() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reads
+	s.reads = map[string]int{}
+	return r
+}
+
+// process is one server process's handlers: its own cache, over the shared store.
+type process struct {
+	shop *commands.Shop
+	cat  *commands.Catalog
+}
+
+func newProcess(store commands.EventStore, ids commands.IDAllocator) process {
+	cache := commands.WithAggregateCache(commands.NewAggregateCache(100))
+	return process{shop: commands.NewShop(store, ids, nil, nil, cache), cat: commands.NewCatalog(store, ids, cache)}
+}
+
+func TestAggregateCache(t *testing.T) {
+	e := newShop(t)
+	ctx := context.Background()
+	counting := &readCounter{Store: e.store, reads: map[string]int{}}
+	ids := e.store.Sequences(map[string]string{commands.OrderIDs: "order_ids", commands.PromoIDs: "promo_ids",
+		commands.CategoryIDs: "category_ids", commands.ProductIDs: "product_ids"})
+	a, b := newProcess(counting, ids), newProcess(counting, ids)
+	uid, addr := e.customerWithAddress(t, 1)
+	gpu, ssd := e.product(t, 1000, 50), e.product(t, 500, 50)
+	add := func(p process, product, qty int64) error {
+		_, err := p.shop.AddToCart(ctx, md(uid), commands.AddToCart{UserID: uid, ProductID: product, Quantity: qty})
+		return err
+	}
+	lines := func() map[int64]cart.Line {
+		evs, err := e.store.Load(ctx, cart.StreamID(uid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hist []domain.Event
+		for _, ev := range evs {
+			d, err := cart.Decode(ev.Type, ev.SchemaVersion, ev.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hist = append(hist, d)
+		}
+		out := map[int64]cart.Line{}
+		for _, l := range cart.Rehydrate(uid, hist).Lines() {
+			out[l.ProductID] = l
+		}
+		return out
+	}
+
+	t.Run("a command on an aggregate the process appended to reads no stream of it", func(t *testing.T) {
+		if err := add(a, gpu, 1); err != nil {
+			t.Fatal(err)
+		}
+		counting.take()
+		if err := add(a, gpu, 1); err != nil {
+			t.Fatal(err)
+		}
+		reads := counting.take()
+		if reads[cart.StreamID(uid)] != 0 {
+			t.Fatalf("the second add read the cart's stream %d times; the cache holds it", reads[cart.StreamID(uid)])
+		}
+	})
+
+	t.Run("an append on a state another process moved on is refused and decided again", func(t *testing.T) {
+		if err := add(b, ssd, 3); err != nil { // b moves the cart on; a's cached cart is behind
+			t.Fatal(err)
+		}
+		if err := add(a, gpu, 1); err != nil {
+			t.Fatal(err)
+		}
+		if l := lines(); l[gpu].Quantity != 3 || l[ssd].Quantity != 3 {
+			t.Fatalf("lines %+v: want 3 of each (no add lost)", l)
+		}
+	})
+
+	t.Run("a refusal on cached state is decided again on the stream", func(t *testing.T) {
+		if err := add(a, gpu, 1); err != nil { // a's cache: gpu present
+			t.Fatal(err)
+		}
+		if _, err := b.shop.RemoveFromCart(ctx, md(uid), uid, gpu); err != nil {
+			t.Fatal(err)
+		}
+		// a's cache still shows the line; the command fails on the stream's word, not the cache's.
+		_, err := a.shop.SetCartQuantity(ctx, md(uid), commands.AddToCart{UserID: uid, ProductID: gpu, Quantity: 5})
+		if !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("setting the quantity of a line another process removed: %v, want not found", err)
+		}
+		// A refusal that only the stale cache would give is decided again on the stream: a removes
+		// the line (its cache: gone), b adds it back, a sets its quantity.
+		if err := add(a, gpu, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.shop.RemoveFromCart(ctx, md(uid), uid, gpu); err != nil {
+			t.Fatal(err)
+		}
+		if err := add(b, gpu, 2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.shop.SetCartQuantity(ctx, md(uid), commands.AddToCart{UserID: uid, ProductID: gpu, Quantity: 7}); err != nil {
+			t.Fatalf("setting the quantity of a line another process added: %v", err)
+		}
+		if l := lines(); l[gpu].Quantity != 7 {
+			t.Fatalf("lines %+v: want 7 of %d", l, gpu)
+		}
+	})
+
+	t.Run("a price changed by another process refuses the order", func(t *testing.T) {
+		if _, err := a.shop.ClearCart(ctx, md(uid), uid); err != nil {
+			t.Fatal(err)
+		}
+		if err := add(a, ssd, 1); err != nil {
+			t.Fatal(err)
+		}
+		// a caches the product when it reserves stock; a first order puts it there.
+		if _, err := a.shop.PlaceOrder(ctx, md(uid), commands.PlaceOrder{UserID: uid, AddressID: addr}); err != nil {
+			t.Fatal(err)
+		}
+		if err := add(a, ssd, 1); err != nil {
+			t.Fatal(err)
+		}
+		price := domain.Money(650)
+		if _, err := b.cat.UpdateProduct(ctx, md(0), commands.UpdateProduct{ID: ssd, Price: &price}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := a.shop.PlaceOrder(ctx, md(uid), commands.PlaceOrder{UserID: uid, AddressID: addr})
+		if !errors.Is(err, domain.ErrPriceChanged) || !strings.Contains(err.Error(), "6.50") {
+			t.Fatalf("an order at a price another process changed: %v, want price_changed", err)
+		}
+	})
+}

@@ -106,8 +106,8 @@ func checkoutRows(c checkoutConfig, f checkoutFigures, out io.Writer) result {
 	requests := 3 + map[bool]float64{true: 1}[c.promo]
 	fmt.Fprintf(out, "   %s checkouts in %s: %s placed (%s checkouts/s, %s requests/s), %s refused for contention (409 \"too many\n",
 		num(sr.ops), sr.elapsed.Round(time.Millisecond), num(sr.ops-refused), num(rate), num(requests*sr.rate()), num(refused))
-	fmt.Fprintf(out, "   concurrent changes\" once the command's retries are spent; with the promo code every order appends to its\n")
-	fmt.Fprintf(out, "   one stream); checkout p50 %s, p90 %s, p99 %s (placed and refused); CPU: %s\n", ms(sr.lat.p50), ms(sr.lat.p90),
+	fmt.Fprintf(out, "   concurrent changes\" once the command's retries are spent: two orders for the last units of a product\n")
+	fmt.Fprintf(out, "   meet on its stream); checkout p50 %s, p90 %s, p99 %s (placed and refused); CPU: %s\n", ms(sr.lat.p50), ms(sr.lat.p90),
 		ms(sr.lat.p99), cpuUse(f.cpuA, f.cpuB))
 	fmt.Fprintf(out, "   %s warnings %q counted, not printed (no Stripe configured)\n", num(f.unpaid), paymentWarning)
 	var res result

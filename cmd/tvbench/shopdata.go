@@ -61,7 +61,7 @@ type shop struct {
 	products  []int64
 	next      atomic.Int64
 	// refused counts orders refused for contention: 409 "too many concurrent changes" once the
-	// command's retries are spent (every order with the promo code appends to its one stream).
+	// command's retries are spent (orders of one product meet on its stream; the benchmark's code has no usage limit, so its orders do not meet on the code's stream).
 	refused atomic.Int64
 	// unpaid counts the API's warnings that an order was placed without payment (no Stripe is
 	// configured): expected, counted instead of printed.

@@ -200,7 +200,7 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.userQueries = queries.NewUserQueries(a.Pool)
 	a.orderQueries = queries.NewOrderQueries(a.Pool, nil)
-	if a.carts, err = carts.New(a.Pool, a.orderQueries, a.log); err != nil {
+	if a.carts, err = carts.New(a.Pool, a.orderQueries, a.log, a.Redis, a.redisPrefix()); err != nil {
 		return err
 	}
 	if a.profiles, err = profiles.New(a.Pool, a.userQueries, a.log); err != nil {

@@ -1,24 +1,35 @@
-// Package carts is an in-process cache of cart views (GET /cart) that follows the log. A cart
-// view depends on the cart and on the current price and stock of its products, so the cache
-// LISTENs to two channels: the carts projector's (the users whose cart a batch changed) and the
-// products projector's (the products a batch changed: every cached cart holding one is dropped),
-// and the promo_codes projector's (any change to a code drops every cart: their discounts).
-// Both are sent in the projectors' transactions, so they arrive after the commit. A read with
-// X-Min-Position bypasses the cache; a lost listener connection or a rebuild empties it.
+// Package carts is the Redis view of cart views (GET /cart), with an in-process cache in front,
+// both following the log. A cart view depends on the cart and on the current price and stock of
+// its products, so the view LISTENs to three channels: the carts projector's (the users whose
+// cart a batch changed), the products projector's (the products a batch changed: every view
+// holding one is dropped) and the promo_codes projector's (any change to a code drops every
+// view: their discounts). They are sent in the projectors' transactions, so they arrive after
+// the commit.
+//
+// A read is served by the in-process cache, else by Redis (the view another process, or this
+// one, computed), else by the read tables (Postgres), whose answer fills both. Every process
+// deletes from Redis what each notification names, and fills only while no notification about
+// the cart arrived since its read began (the fill and the deletion are ordered by one lock), so
+// no stale view outlives a notification. Views also expire after 30 s (a code's expiry passes
+// without an event). With Redis unreachable, reads fall back to Postgres. A read with
+// X-Min-Position bypasses the view; a lost listener connection or a rebuild empties it.
 package carts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/maypok86/otter/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/projections/catalogproj"
@@ -33,6 +44,11 @@ type Carts struct {
 	log   *slog.Logger
 	cache *otter.Cache[int64, queries.CartView]
 
+	// rdb holds the Redis view (nil: none) under prefix.
+	rdb       *redis.Client
+	prefix    string
+	redisDown atomic.Int64 // unix nanoseconds until which Redis is not tried after a failure
+
 	mu         sync.Mutex
 	epochs     [stripes]uint64
 	live       bool
@@ -46,23 +62,25 @@ const (
 	maxAge   = 30 * time.Second
 )
 
-// New returns the cache; Run makes it serve.
-func New(pool *pgxpool.Pool, q *queries.OrderQueries, log *slog.Logger) (*Carts, error) {
+// New returns the view; Run makes it serve. rdb may be nil (no Redis view: the in-process cache
+// and Postgres only); prefix prefixes its keys.
+func New(pool *pgxpool.Pool, q *queries.OrderQueries, log *slog.Logger, rdb *redis.Client, prefix string) (*Carts, error) {
 	if pool == nil || q == nil {
 		return nil, errors.New("carts: pool and queries are required")
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Carts{pool: pool, q: q, log: log, byProduct: map[int64]map[int64]bool{}}
+	c := &Carts{pool: pool, q: q, log: log, rdb: rdb, prefix: prefix, byProduct: map[int64]map[int64]bool{}}
 	// A cached view also expires: a code's expiry passes without an event.
 	c.cache = otter.Must(&otter.Options[int64, queries.CartView]{MaximumSize: capacity,
 		ExpiryCalculator: otter.ExpiryWriting[int64, queries.CartView](maxAge)})
 	return c, nil
 }
 
-// Cart returns a user's cart view: from the cache when it is live and holds it, else from the
-// read tables (cached unless the cart or a product changed meanwhile).
+// Cart returns a user's cart view: from the in-process cache, else from Redis, else from the
+// read tables; what Redis or the tables answered is kept unless the cart or a product changed
+// meanwhile.
 func (c *Carts) Cart(ctx context.Context, userID int64) (queries.CartView, error) {
 	if v, ok := c.cache.GetIfPresent(userID); ok {
 		return v, nil
@@ -70,24 +88,150 @@ func (c *Carts) Cart(ctx context.Context, userID int64) (queries.CartView, error
 	c.mu.Lock()
 	epoch, gen, live := c.epochs[userID%stripes], c.productGen, c.live
 	c.mu.Unlock()
+	if live {
+		if v, ok := c.fromRedis(ctx, userID); ok {
+			c.keep(ctx, userID, v, epoch, gen, false)
+			return v, nil
+		}
+	}
 	v, err := c.q.Cart(ctx, userID)
 	if err != nil || !live {
 		return v, err
 	}
+	c.keep(ctx, userID, v, epoch, gen, true)
+	return v, nil
+}
+
+// keep caches v (and writes it to Redis when toRedis) unless a notification about the cart or
+// its products arrived since the read began. The Redis write happens under the lock that orders
+// it before the deletion of any later notification.
+func (c *Carts) keep(ctx context.Context, userID int64, v queries.CartView, epoch, gen uint64, toRedis bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.live && c.epochs[userID%stripes] == epoch && c.productGen == gen {
-		for _, l := range v.Lines {
-			users := c.byProduct[l.ProductID]
-			if users == nil {
-				users = map[int64]bool{}
-				c.byProduct[l.ProductID] = users
-			}
-			users[userID] = true
-		}
-		c.cache.Set(userID, v)
+	if !c.live || c.epochs[userID%stripes] != epoch || c.productGen != gen {
+		return
 	}
-	return v, nil
+	for _, l := range v.Lines {
+		users := c.byProduct[l.ProductID]
+		if users == nil {
+			users = map[int64]bool{}
+			c.byProduct[l.ProductID] = users
+		}
+		users[userID] = true
+	}
+	c.cache.Set(userID, v)
+	if toRedis {
+		c.toRedis(ctx, userID, v)
+	}
+}
+
+func (c *Carts) viewKey(userID int64) string {
+	return c.prefix + "cartview:" + strconv.FormatInt(userID, 10)
+}
+func (c *Carts) productKey(productID int64) string {
+	return c.prefix + "cartview-product:" + strconv.FormatInt(productID, 10)
+}
+
+// redisUp says whether Redis is worth a try (not within a second of a failure).
+func (c *Carts) redisUp() bool {
+	return c.rdb != nil && time.Now().UnixNano() >= c.redisDown.Load()
+}
+
+func (c *Carts) redisFailed(err error) {
+	c.redisDown.Store(time.Now().Add(time.Second).UnixNano())
+	c.log.Warn("cart view: Redis failed; reading Postgres for a second", "err", err)
+}
+
+// fromRedis reads a view from Redis (ok false on a miss or when Redis fails).
+func (c *Carts) fromRedis(ctx context.Context, userID int64) (queries.CartView, bool) {
+	if !c.redisUp() {
+		return queries.CartView{}, false
+	}
+	b, err := c.rdb.Get(ctx, c.viewKey(userID)).Bytes()
+	if err != nil {
+		if !errors.Is(err, redis.Nil) {
+			c.redisFailed(err)
+		}
+		return queries.CartView{}, false
+	}
+	var v queries.CartView
+	if err := json.Unmarshal(b, &v); err != nil || v.UserID != userID {
+		return queries.CartView{}, false
+	}
+	return v, true
+}
+
+// toRedis writes a view and indexes it by its products (for their invalidation), in one round
+// trip. The index outlives the view a little, so that it covers it.
+func (c *Carts) toRedis(ctx context.Context, userID int64, v queries.CartView) {
+	if !c.redisUp() {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, c.viewKey(userID), b, maxAge)
+		for _, l := range v.Lines {
+			p.SAdd(ctx, c.productKey(l.ProductID), userID)
+			p.Expire(ctx, c.productKey(l.ProductID), 2*maxAge)
+		}
+		return nil
+	})
+	if err != nil {
+		c.redisFailed(err)
+	}
+}
+
+// forgetInRedis deletes the Redis views a notification names: a user's, or every view holding a
+// product.
+func (c *Carts) forgetInRedis(ctx context.Context, userID, productID int64) {
+	if c.rdb == nil {
+		return
+	}
+	var err error
+	if userID != 0 {
+		err = c.rdb.Del(ctx, c.viewKey(userID)).Err()
+	} else {
+		var users []string
+		if users, err = c.rdb.SMembers(ctx, c.productKey(productID)).Result(); err == nil {
+			keys := []string{c.productKey(productID)}
+			for _, u := range users {
+				keys = append(keys, c.prefix+"cartview:"+u)
+			}
+			err = c.rdb.Del(ctx, keys...).Err()
+		}
+	}
+	if err != nil {
+		c.redisFailed(err)
+	}
+}
+
+// forgetAllInRedis deletes every Redis view (a promo code changed, or the view resynchronises).
+func (c *Carts) forgetAllInRedis(ctx context.Context) {
+	if c.rdb == nil {
+		return
+	}
+	iter := c.rdb.Scan(ctx, 0, c.prefix+"cartview*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 1000 {
+			if err := c.rdb.Del(ctx, keys...).Err(); err != nil {
+				c.redisFailed(err)
+				return
+			}
+			keys = keys[:0]
+		}
+	}
+	err := iter.Err()
+	if err == nil && len(keys) > 0 {
+		err = c.rdb.Del(ctx, keys...).Err()
+	}
+	if err != nil {
+		c.redisFailed(err)
+	}
 }
 
 func (c *Carts) dropUser(userID int64) {
@@ -144,6 +288,7 @@ func (c *Carts) listen(ctx context.Context) error {
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `UNLISTEN *`) }()
 	c.setLive(true)
+	c.forgetAllInRedis(ctx) // views written while no process listened may be stale
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
@@ -154,6 +299,7 @@ func (c *Carts) listen(ctx context.Context) error {
 		}
 		if n.Payload == projections.ResyncNotification || n.Channel == orderproj.PromoCodesChannel {
 			c.setLive(true)
+			c.forgetAllInRedis(ctx)
 			continue
 		}
 		id, err := strconv.ParseInt(n.Payload, 10, 64)
@@ -167,5 +313,10 @@ func (c *Carts) listen(ctx context.Context) error {
 			c.dropProduct(id)
 		}
 		c.mu.Unlock()
+		if n.Channel == orderproj.CartsChannel {
+			c.forgetInRedis(ctx, id, 0)
+		} else {
+			c.forgetInRedis(ctx, 0, id)
+		}
 	}
 }

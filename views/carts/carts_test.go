@@ -2,8 +2,11 @@ package carts_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
@@ -27,7 +30,7 @@ func TestCartsFollowTheLog(t *testing.T) {
 	ps = append(ps, catalogproj.Projectors()...)
 	ps = append(ps, orderproj.Projectors()...)
 	projtest.StartEngineWith(t, e, ps, 100)
-	c, err := carts.New(e.Pool, queries.NewOrderQueries(e.Pool, nil), e.Log)
+	c, err := carts.New(e.Pool, queries.NewOrderQueries(e.Pool, nil), e.Log, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,4 +90,113 @@ func TestCartsFollowTheLog(t *testing.T) {
 	eventually("the new price", func(v queries.CartView) bool {
 		return len(v.Lines) == 1 && v.Lines[0].CurrentPrice == price && v.Lines[0].PriceChanged
 	})
+}
+
+// startCarts runs a cart view until the test ends.
+func startCarts(t *testing.T, e *projtest.Env, rdb *redis.Client, prefix string) *carts.Carts {
+	t.Helper()
+	c, err := carts.New(e.Pool, queries.NewOrderQueries(e.Pool, nil), e.Log, rdb, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := c.Run(ctx); err != nil {
+			t.Errorf("carts: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+// The Redis view is shared by processes: a view one computed is served to another from Redis
+// (not from Postgres), a notification removes it from Redis for every process, and with Redis
+// unreachable the answers come from Postgres.
+func TestCartViewInRedis(t *testing.T) {
+	e := projtest.NewEnv(t)
+	shop := commands.NewShop(e.Store, e.Store.Sequences(map[string]string{commands.OrderIDs: "order_ids", commands.PromoIDs: "promo_ids"}), nil, nil)
+	var ps []projections.Projector
+	ps = append(ps, catalogproj.Projectors()...)
+	ps = append(ps, orderproj.Projectors()...)
+	projtest.StartEngineWith(t, e, ps, 100)
+	rdb, prefix := testdb.Redis(t)
+	a, b := startCarts(t, e, rdb, prefix), startCarts(t, e, rdb, prefix)
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = dead.Close() })
+	down := startCarts(t, e, dead, prefix)
+
+	ctx := context.Background()
+	md := domain.Metadata{ActorID: "8"}
+	p, err := e.Cat.CreateProduct(ctx, md, commands.CreateProduct{Name: "Mechanical keyboard", Price: 8900, Stock: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = shop.AddToCart(ctx, md, commands.AddToCart{UserID: 8, ProductID: p.ID, Quantity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(ps))
+	for _, p := range ps {
+		names = append(names, p.Name())
+	}
+	projtest.WaitCaughtUp(t, e, names...)
+	time.Sleep(100 * time.Millisecond) // the notifications of the add have arrived
+	quantity := func(c *carts.Carts) int64 {
+		t.Helper()
+		v, err := c.Cart(ctx, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Lines) != 1 {
+			t.Fatalf("cart %+v: want one line", v)
+		}
+		return v.Lines[0].Quantity
+	}
+	if q := quantity(a); q != 2 { // a reads Postgres and writes the view to Redis
+		t.Fatalf("a read %d, want 2", q)
+	}
+	if n, err := rdb.Exists(ctx, prefix+"cartview:8").Result(); err != nil || n != 1 {
+		t.Fatalf("the view is not in Redis: %d, %v", n, err)
+	}
+	// A write behind the projector's back: b, which never read the cart, is served by Redis.
+	if _, err := e.Pool.Exec(ctx, `UPDATE cart_items SET quantity = 5 WHERE cart_id = 8`); err != nil {
+		t.Fatal(err)
+	}
+	if q := quantity(b); q != 2 {
+		t.Fatalf("b read %d: not served from Redis", q)
+	}
+	if q := quantity(down); q != 5 {
+		t.Fatalf("with Redis unreachable the view read %d, want Postgres' 5", q)
+	}
+
+	// A change removes the view from Redis and from both processes.
+	if _, err := shop.AddToCart(ctx, md, commands.AddToCart{UserID: 8, ProductID: p.ID, Quantity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(projtest.WaitTimeout)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	eventually("both processes show the new quantity", func() bool { return quantity(a) == 6 && quantity(b) == 6 })
+
+	// A price change drops every Redis view holding the product.
+	price := domain.Money(7900)
+	if _, err := e.Cat.UpdateProduct(ctx, md, commands.UpdateProduct{ID: p.ID, Price: &price}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the new price in b", func() bool {
+		v, err := b.Cart(ctx, 8)
+		return err == nil && len(v.Lines) == 1 && v.Lines[0].CurrentPrice == price
+	})
+	if v, err := rdb.Get(ctx, prefix+"cartview:8").Bytes(); err != nil || !strings.Contains(string(v), `"79.00"`) {
+		t.Fatalf("the Redis view after the price change: %s, %v", v, err)
+	}
 }

@@ -1,6 +1,7 @@
 package review_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -153,5 +154,20 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	bad.Voters = []int64{50, 44}
 	if _, err := review.RehydrateFrom(bad, 3, nil); !errors.Is(err, review.ErrBadSnapshot) {
 		t.Fatalf("unsorted voters: %v", err)
+	}
+}
+
+// The stored shape of State is pinned to its schema version: changing the struct without bumping
+// SnapshotSchemaVersion (and pinning the new shape here) fails this test.
+func TestSnapshotShapeIsPinnedToItsSchemaVersion(t *testing.T) {
+	shapes := map[int]string{
+		1: `{"id":0,"product_id":0,"user_id":0,"rating":0,"title":"","text":"","hidden":false,"deleted":false,"voters":null}`,
+	}
+	b, err := json.Marshal(review.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := shapes[review.SnapshotSchemaVersion]; string(b) != want {
+		t.Fatalf("review state shape at schema version %d is %s; pinned: %q", review.SnapshotSchemaVersion, b, want)
 	}
 }

@@ -81,6 +81,9 @@ func openAPITestServer(t *testing.T) *Server {
 		Shop:         commands.NewShop(store, store.Sequences(nil), nil, nil),
 		PromoExpiry:  queries.NewPromoExpiry(pool),
 		OrderQueries: queries.NewOrderQueries(pool, nil),
+
+		Reviews:       commands.NewReviews(store, store.Sequences(nil)),
+		ReviewQueries: queries.NewReviewQueries(pool),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -61,6 +61,10 @@ func ownedByA(s int) statuses { return statuses{401, s, 404, 404, 404} }
 // adminOnly: admins only.
 func adminOnly(s int) statuses { return statuses{401, 403, 403, 403, s} }
 
+// authorOnly: a path naming A's public review: only A may change it; everyone else reads it,
+// so its existence is no secret, and is refused (403).
+func authorOnly(s int) statuses { return statuses{401, s, 403, 403, 403} }
+
 // orderOfA: a path naming A's order. A and the admins (who see and act on every order) may use
 // it; to the other accounts it does not exist (404).
 func orderOfA(s int) statuses { return statuses{401, s, 404, 404, s} }
@@ -445,6 +449,31 @@ func roleMatrix() []roleCase {
 				body, sig := stripetest.Webhook(e.t, stripetest.WebhookSecret, stripetest.IntentSucceeded, p["intent"],
 					mustInt(e.t, p["id"]), mustInt(e.t, p["cents"]), "usd")
 				return call{body: string(body), headers: []string{payments.SignatureHeader, sig}}
+			}},
+
+		// Reviews: anyone reads them; any account writes its own; only the author changes one; the
+		// admins hide and unhide.
+		{route: "GET /api/v1/products/:id/reviews", want: public(200),
+			setup: func(e *matrixEnv) params {
+				r := e.reviewOfA()
+				return params{"id": strconv.FormatInt(r.productID, 10), "position": strconv.FormatInt(r.position, 10)}
+			}, request: atPosition},
+		{route: "POST /api/v1/products/:id/reviews", want: signedIn(201),
+			setup:   func(e *matrixEnv) params { return id(e.product().ID) },
+			request: jsonBody(`{"rating":4,"title":"Good"}`)},
+		{route: "PATCH /api/v1/reviews/:id", want: authorOnly(200),
+			setup: func(e *matrixEnv) params { return e.reviewOfA().params() }, request: jsonBody(`{"rating":2}`)},
+		{route: "DELETE /api/v1/reviews/:id", want: authorOnly(200),
+			setup: func(e *matrixEnv) params { return e.reviewOfA().params() }},
+		{route: "POST /api/v1/reviews/:id/helpful", want: signedIn(200),
+			setup: func(e *matrixEnv) params { return e.reviewBy(e.signUp("customer", false).token).params() }},
+		{route: "POST /api/v1/reviews/:id/hide", want: adminOnly(200),
+			setup: func(e *matrixEnv) params { return e.reviewOfA().params() }},
+		{route: "POST /api/v1/reviews/:id/unhide", want: adminOnly(200),
+			setup: func(e *matrixEnv) params {
+				r := e.reviewOfA()
+				e.h.admin("POST", fmt.Sprintf("/api/v1/reviews/%d/hide", r.id), "", 200)
+				return r.params()
 			}},
 
 		// Promo codes: the admins'.
@@ -843,4 +872,32 @@ func (e *matrixEnv) promo() matrixPromo {
 	var p matrixPromo
 	e.h.admin("POST", "/api/v1/promo-codes", fmt.Sprintf(`{"code":"MATRIX%d","kind":"amount","discount":100}`, e.n), 201).json(e.t, &p)
 	return p
+}
+
+// matrixReview is a review written for a row.
+type matrixReview struct {
+	id, productID, position int64
+}
+
+func (r matrixReview) params() params {
+	return params{"id": strconv.FormatInt(r.id, 10), "position": strconv.FormatInt(r.position, 10)}
+}
+
+// reviewOfA is A's review of a fresh product.
+func (e *matrixEnv) reviewOfA() matrixReview { return e.reviewBy(e.users[byCustomer].token) }
+
+// reviewBy is a review of a fresh product by the holder of token.
+func (e *matrixEnv) reviewBy(token string) matrixReview {
+	e.t.Helper()
+	p := e.product()
+	r := e.h.do("POST", fmt.Sprintf("/api/v1/products/%d/reviews", p.ID), `{"rating":5}`, "Authorization", "Bearer "+token)
+	if r.status != 201 {
+		e.t.Fatalf("POST /products/%d/reviews: %d %s", p.ID, r.status, r.body)
+	}
+	var res struct {
+		ID       int64 `json:"id"`
+		Position int64 `json:"position"`
+	}
+	r.json(e.t, &res)
+	return matrixReview{id: res.ID, productID: p.ID, position: res.Position}
 }

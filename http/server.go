@@ -58,6 +58,9 @@ type Config struct {
 	Carts       *carts.Carts
 	PromoExpiry *queries.PromoExpiry
 	Stripe      StripeWebhooks
+	// Reviews runs the review commands; ReviewQueries reads the reviews table.
+	Reviews       *commands.Reviews
+	ReviewQueries *queries.ReviewQueries
 	// Images stores pictures (Cloudinary); nil answers uploads with 503.
 	Images images.Store
 	// Google runs sign-in with Google; nil answers its routes with 404.
@@ -87,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	if c.Shop == nil || c.PromoExpiry == nil || c.OrderQueries == nil {
 		return errors.New("http: shop and promo expiry are required")
+	}
+	if c.Reviews == nil || c.ReviewQueries == nil {
+		return errors.New("http: reviews and review queries are required")
 	}
 	if c.Limiter != nil && len(c.LimitKey) < 32 {
 		return errors.New("http: a limiter needs a LimitKey of at least 32 bytes")
@@ -203,6 +209,7 @@ func (s *Server) routes(r *gin.Engine) {
 	admin := v1.Group("", roles(roleAdmin))
 	s.shopRoutes(v1, user, admin)
 	s.shopQueryRoutes(user, admin)
+	s.reviewRoutes(v1, user, admin)
 	admin.GET("/users", s.listUsers)
 	admin.POST("/categories", idempotent, s.createCategory)
 	admin.PATCH("/categories/:id", idempotent, s.updateCategory)

@@ -32,6 +32,9 @@ type productView struct {
 	RatingCount int64        `json:"rating_count"`
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
+
+	// RatingHistogram counts the product's reviews of 1 to 5 stars, in that order.
+	RatingHistogram [5]int64 `json:"rating_histogram"`
 }
 
 type pageView[T any] struct {
@@ -46,7 +49,7 @@ func toCategoryView(c queries.CategoryView) categoryView {
 func toProductView(p queries.ProductView) productView {
 	return productView{ID: p.ID, Name: p.Name, Description: p.Description, Price: p.Price, Currency: p.Currency,
 		CategoryID: p.CategoryID, Stock: p.Stock, InStock: p.InStock, Rating: p.Rating, RatingCount: p.RatingCount,
-		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, RatingHistogram: p.RatingHistogram}
 }
 
 func toPageView[T, V any](p queries.Page[T], conv func(T) V) pageView[V] {

@@ -44,6 +44,9 @@ type ProductView struct {
 	RatingCount int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+
+	// RatingHistogram counts the product's counted reviews of 1 to 5 stars, in that order.
+	RatingHistogram [5]int64
 }
 
 // CatalogQueries reads the catalog's read tables.
@@ -57,14 +60,16 @@ func NewCatalogQueries(pool *pgxpool.Pool) *CatalogQueries { return &CatalogQuer
 // ProductColumns are the columns ScanProduct reads, in its order (the Redis product cards read
 // products with them too).
 const ProductColumns = `id, name, description, (price * 100)::bigint AS price_cents, currency, category_id, stock,
-	rating::float8 AS rating_value, rating_count, created_at, updated_at`
+	rating::float8 AS rating_value, rating_count, created_at, updated_at, rating_histogram`
 
 // ScanProduct reads a row of ProductColumns.
 func ScanProduct(row pgx.Row) (ProductView, error) {
 	var p ProductView
 	var cents int64
+	var hist []int64
 	err := row.Scan(&p.ID, &p.Name, &p.Description, &cents, &p.Currency, &p.CategoryID, &p.Stock,
-		&p.Rating, &p.RatingCount, &p.CreatedAt, &p.UpdatedAt)
+		&p.Rating, &p.RatingCount, &p.CreatedAt, &p.UpdatedAt, &hist)
+	copy(p.RatingHistogram[:], hist)
 	p.Price = domain.Money(cents)
 	p.InStock = p.Stock > 0
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()

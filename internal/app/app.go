@@ -133,6 +133,7 @@ type App struct {
 	Catalog     *commands.Catalog
 	Users       *commands.Users
 	Shop        *commands.Shop
+	Reviews     *commands.Reviews
 	Vault       *pii.Vault
 	Tokens      *auth.Tokens
 	Checkpoints *projections.Checkpoints
@@ -193,6 +194,7 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.Store, a.Catalog = store, catalog
+	a.Reviews = commands.NewReviews(store, store.Sequences(map[string]string{commands.ReviewIDs: "review_ids"}), commands.WithLogger(a.log))
 	a.Checkpoints = projections.NewCheckpoints(a.Pool)
 	acc, err := a.buildAccounts(store)
 	if err != nil {
@@ -218,6 +220,7 @@ func (a *App) build(ctx context.Context) error {
 		Images: acc.images, Google: acc.google,
 		Shop: a.Shop, PromoExpiry: queries.NewPromoExpiry(a.Pool), Stripe: a.stripeWebhooks(),
 		OrderQueries: a.orderQueries, Carts: a.carts,
+		Reviews: a.Reviews, ReviewQueries: queries.NewReviewQueries(a.Pool),
 	})
 	return err
 }

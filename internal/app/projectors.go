@@ -6,6 +6,7 @@ import (
 	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/projections/catalogproj"
 	"github.com/techvault/techvault/projections/orderproj"
+	"github.com/techvault/techvault/projections/reviewproj"
 	"github.com/techvault/techvault/projections/userproj"
 )
 
@@ -17,6 +18,7 @@ func Projectors() []projections.Projector {
 	all = append(all, catalogproj.Projectors()...)
 	all = append(all, userproj.Projectors()...)
 	all = append(all, orderproj.Projectors()...)
+	all = append(all, reviewproj.Projectors()...)
 	return all
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/techvault/techvault/domain/catalog"
+	"github.com/techvault/techvault/domain/review"
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/projections"
 )
@@ -129,13 +130,16 @@ func utc(ts []time.Time) []time.Time {
 // Products projects the products table. It also follows category deletions (products of a
 // deleted category become uncategorised) without reading the categories table: it keeps the
 // deleted category ids in a table of its own, so that a product created or moved into a category
-// whose deletion came first in the log is projected uncategorised too.
+// whose deletion came first in the log is projected uncategorised too. It keeps each product's
+// rating from the review events (ratings.go).
 type Products struct{}
 
-func (Products) Name() string     { return ProductsProjector }
-func (Products) Tables() []string { return []string{"products", "products_deleted_categories"} }
+func (Products) Name() string { return ProductsProjector }
+func (Products) Tables() []string {
+	return []string{"products", "products_deleted_categories", "product_review_ratings"}
+}
 func (Products) StreamTypes() []string {
-	return []string{catalog.ProductStreamType, catalog.CategoryStreamType}
+	return []string{catalog.ProductStreamType, catalog.CategoryStreamType, review.StreamType}
 }
 
 // productRow is a product's state at the end of a run of events, folded from them. Every product
@@ -259,10 +263,17 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 // Apply implements Projector.
 func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]projections.Stmt, error) {
 	var (
-		out  []projections.Stmt
-		fold productFold
+		out     []projections.Stmt
+		fold    productFold
+		ratings ratingFold
 	)
 	for _, e := range batch {
+		if e.StreamType == review.StreamType {
+			if err := ratings.add(e); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if e.StreamType != catalog.ProductStreamType && e.StreamType != catalog.CategoryStreamType {
 			continue
 		}
@@ -302,16 +313,17 @@ func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]project
 				projections.Stmt{SQL: t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), Args: []any{d.CategoryID}})
 		}
 	}
-	return append(out, fold.statements(t)...), nil
+	out = append(out, fold.statements(t)...)
+	return append(out, ratings.statements(t)...), nil
 }
 
 // NotifyChannel implements Notifier.
 func (Products) NotifyChannel() string { return ProductCardsChannel }
 
-// Notifications implements Notifier: the products whose cards changed, each once, or "resync"
-// when a category deletion touched many cards.
+// Notifications implements Notifier: the products whose cards changed (their own events, or
+// their rating's), each once, or "resync" when a category deletion touched many cards.
 func (Products) Notifications(batch []eventstore.Event) []string {
-	var ids []int64
+	ids := ratingNotifications(batch)
 	for _, e := range batch {
 		switch e.StreamType {
 		case catalog.ProductStreamType:

@@ -455,7 +455,10 @@ func (r versionedRow) Scan(dest ...any) error {
 	return r.Row.Scan(append([]any{r.version}, dest...)...)
 }
 
-const versionedProduct = `SELECT version, ` + queries.ProductColumns + ` FROM products`
+// versionedProduct reads a card's version with the product: its stream version plus its
+// rating_version (which grows with every change of its rating), so that a review's change of the
+// card orders after the card it replaces too.
+const versionedProduct = `SELECT version + rating_version, ` + queries.ProductColumns + ` FROM products`
 
 // refresh rewrites the cards of ids from the products table (or removes those whose product is
 // gone): one query, one Redis pipeline.

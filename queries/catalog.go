@@ -44,6 +44,8 @@ type ProductView struct {
 	RatingCount int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Images are the product's images, first to last (see Cover).
+	Images []ProductImageView
 }
 
 // CatalogQueries reads the catalog's read tables.
@@ -57,14 +59,18 @@ func NewCatalogQueries(pool *pgxpool.Pool) *CatalogQueries { return &CatalogQuer
 // ProductColumns are the columns ScanProduct reads, in its order (the Redis product cards read
 // products with them too).
 const ProductColumns = `id, name, description, (price * 100)::bigint AS price_cents, currency, category_id, stock,
-	rating::float8 AS rating_value, rating_count, created_at, updated_at`
+	rating::float8 AS rating_value, rating_count, created_at, updated_at, ` + productImagesColumn
 
 // ScanProduct reads a row of ProductColumns.
 func ScanProduct(row pgx.Row) (ProductView, error) {
 	var p ProductView
 	var cents int64
+	var images []byte
 	err := row.Scan(&p.ID, &p.Name, &p.Description, &cents, &p.Currency, &p.CategoryID, &p.Stock,
-		&p.Rating, &p.RatingCount, &p.CreatedAt, &p.UpdatedAt)
+		&p.Rating, &p.RatingCount, &p.CreatedAt, &p.UpdatedAt, &images)
+	if err == nil {
+		p.Images, err = scanImages(images)
+	}
 	p.Price = domain.Money(cents)
 	p.InStock = p.Stock > 0
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()

@@ -7,6 +7,7 @@ import (
 	"github.com/techvault/techvault/projections/catalogproj"
 	"github.com/techvault/techvault/projections/orderproj"
 	"github.com/techvault/techvault/projections/userproj"
+	"github.com/techvault/techvault/projections/wishlistproj"
 )
 
 // Projectors returns every projector of every read model, in a stable order: the engine runs
@@ -17,6 +18,7 @@ func Projectors() []projections.Projector {
 	all = append(all, catalogproj.Projectors()...)
 	all = append(all, userproj.Projectors()...)
 	all = append(all, orderproj.Projectors()...)
+	all = append(all, wishlistproj.Projectors()...)
 	return all
 }
 

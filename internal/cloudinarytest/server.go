@@ -49,6 +49,7 @@ type Server struct {
 	destroyed    []string
 	destroyCalls map[string]int
 	failNext     int
+	refused      int
 	lastVersion  int64
 }
 
@@ -103,6 +104,13 @@ func (s *Server) DestroyCalls() map[string]int {
 	return maps.Clone(s.destroyCalls)
 }
 
+// Refused returns how many API calls FailNext has refused so far.
+func (s *Server) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
 // FailNext makes the next n API calls (upload or destroy) answer 500 with Cloudinary's error JSON,
 // before looking at them.
 func (s *Server) FailNext(n int) {
@@ -116,6 +124,7 @@ func (s *Server) failing(r *http.Request) bool {
 	fail := s.failNext > 0
 	if fail {
 		s.failNext--
+		s.refused++
 	}
 	s.mu.Unlock()
 	if fail {

@@ -202,7 +202,7 @@ func TestTransformationsAndDestroyCalls(t *testing.T) {
 	if status, _ := post(t, s, destroyPath, params("public_id", "products/7/1"), nil); status != http.StatusInternalServerError {
 		t.Fatalf("failing destroy: %d", status)
 	}
-	if calls := s.DestroyCalls(); len(calls) != 1 || calls["products/7/1"] != 2 || len(s.Destroyed()) != 1 {
+	if calls := s.DestroyCalls(); len(calls) != 1 || calls["products/7/1"] != 2 || len(s.Destroyed()) != 1 || s.Refused() != 1 {
 		t.Fatalf("destroy calls %v, destroyed %v", calls, s.Destroyed())
 	}
 }

@@ -132,8 +132,10 @@ func utc(ts []time.Time) []time.Time {
 // whose deletion came first in the log is projected uncategorised too.
 type Products struct{}
 
-func (Products) Name() string     { return ProductsProjector }
-func (Products) Tables() []string { return []string{"products", "products_deleted_categories"} }
+func (Products) Name() string { return ProductsProjector }
+func (Products) Tables() []string {
+	return []string{"products", "products_deleted_categories", ProductImageTable}
+}
 func (Products) StreamTypes() []string {
 	return []string{catalog.ProductStreamType, catalog.CategoryStreamType}
 }
@@ -259,8 +261,9 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 // Apply implements Projector.
 func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]projections.Stmt, error) {
 	var (
-		out  []projections.Stmt
-		fold productFold
+		out    []projections.Stmt
+		fold   productFold
+		images imageFold // product_image (images.go)
 	)
 	for _, e := range batch {
 		if e.StreamType != catalog.ProductStreamType && e.StreamType != catalog.CategoryStreamType {
@@ -272,6 +275,12 @@ func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]project
 		d, err := catalog.Decode(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", e.Position, err)
+		}
+		if productID, ok := images.fold(e, d); ok {
+			// An image change is a change of the product: its version moves, so its card does.
+			r := fold.row(productID)
+			r.version, r.at = e.Version, e.RecordedAt
+			continue
 		}
 		switch d := d.(type) {
 		case catalog.ProductCreated:
@@ -302,7 +311,8 @@ func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]project
 				projections.Stmt{SQL: t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), Args: []any{d.CategoryID}})
 		}
 	}
-	return append(out, fold.statements(t)...), nil
+	out = append(out, fold.statements(t)...)
+	return append(out, images.statements(t)...), nil
 }
 
 // NotifyChannel implements Notifier.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/techvault/techvault/domain/wishlist"
 	"github.com/techvault/techvault/eventstore"
@@ -189,6 +190,22 @@ func TestWishlist(t *testing.T) {
 				t.Fatal("a refusal appended events")
 			}
 		})
+	}
+
+	// An erased account's wishlist goes with it.
+	wisher := &customer{h: h}
+	wisher.call("POST", "/api/v1/auth/register", registerBody("wisher@example.com"), 201)
+	account := wisher.signIn("wisher@example.com", matrixPassword)
+	wisher.call("POST", fmt.Sprintf("/api/v1/wishlist/%d", ram.ID), "", 200)
+	if got := (shopper{h: h, id: account.User.ID, token: wisher.access}).list(""); len(got.Items) != 1 {
+		t.Fatalf("the wisher's list: %v", itemIDs(got))
+	}
+	wisher.call("DELETE", "/api/v1/users/me", "", 200)
+	if ok, err := h.app.Checkpoints.WaitFor(context.Background(), h.store, wishlistproj.WishlistProjector, h.head(), 10*time.Second); err != nil || !ok {
+		t.Fatalf("the wishlist projector did not catch up: %v", err)
+	}
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM wishlist WHERE user_id = $1`, account.User.ID).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("%d wishlist rows of the erased account (%v)", rows, err)
 	}
 
 	rebuildEqualsLive(t, h, wishlistproj.Wishlist{})

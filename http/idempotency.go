@@ -23,7 +23,17 @@ const maxIdempotencyKey = 255
 // idempotent reads a command request's Idempotency-Key and hands it, with the hash of the request
 // (method, path and canonical body), to the command through the request context. Requests without
 // the header pass through untouched.
-func idempotent(c *gin.Context) {
+func idempotent(c *gin.Context) { idempotentWithin(c, MaxBodyBytes, nil) }
+
+// idempotentUpload is idempotent for a multipart image upload of at most limit bytes: the body
+// hashed may be that large, and a larger one is the image's 413.
+func idempotentUpload(limit int64) gin.HandlerFunc {
+	return func(c *gin.Context) { idempotentWithin(c, limit+multipartOverhead, imageTooLarge(limit)) }
+}
+
+// idempotentWithin is idempotent for bodies of at most bound bytes; tooLarge, when set, answers
+// a larger one.
+func idempotentWithin(c *gin.Context, bound int64, tooLarge error) {
 	values := c.Request.Header.Values(IdempotencyKeyHeader)
 	if len(values) == 0 {
 		c.Next()
@@ -34,7 +44,10 @@ func idempotent(c *gin.Context) {
 			"%s must be one value of 1 to %d printable ASCII characters", IdempotencyKeyHeader, maxIdempotencyKey)))
 		return
 	}
-	hash, err := requestHash(c)
+	hash, err := requestHash(c, bound)
+	if tooLarge != nil && errors.Is(err, errTooLarge) {
+		err = tooLarge
+	}
 	if err != nil {
 		writeError(c, err)
 		return
@@ -59,11 +72,11 @@ func validIdempotencyKey(k string) bool {
 // requestHash is sha256(method, path, canonical body). The body is read (bounded) and put back
 // for the handler. A JSON body is canonical once decoded and encoded again (sorted keys, no
 // insignificant space, numbers as written); any other body is hashed as it is.
-func requestHash(c *gin.Context) ([]byte, error) {
+func requestHash(c *gin.Context, bound int64) ([]byte, error) {
 	var body []byte
 	if c.Request.Body != nil {
 		var err error
-		body, err = io.ReadAll(nethttp.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+		body, err = io.ReadAll(nethttp.MaxBytesReader(c.Writer, c.Request.Body, bound))
 		var tooLarge *nethttp.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, jsonError(err)

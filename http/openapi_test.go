@@ -68,22 +68,24 @@ func openAPITestServer(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{
-		Logger:       slog.New(slog.DiscardHandler),
-		Pool:         pool,
-		Positions:    checkpoints.Waiter(store),
-		Catalog:      commands.NewCatalog(store, ids),
-		Queries:      queries.NewCatalogQueries(pool),
-		Checkpoints:  checkpoints,
-		Projectors:   catalogproj.Projectors(),
-		Users:        commands.NewUsers(store, store, store.Sequences(nil), vault, pw),
-		UserQueries:  queries.NewUserQueries(pool),
-		Tokens:       openAPITokens,
-		Shop:         commands.NewShop(store, store.Sequences(nil), nil, nil),
-		PromoExpiry:  queries.NewPromoExpiry(pool),
-		OrderQueries: queries.NewOrderQueries(pool, nil),
-
-		Reviews:       commands.NewReviews(store, store.Sequences(nil)),
-		ReviewQueries: queries.NewReviewQueries(pool),
+		Logger:          slog.New(slog.DiscardHandler),
+		Pool:            pool,
+		Positions:       checkpoints.Waiter(store),
+		Catalog:         commands.NewCatalog(store, ids),
+		Queries:         queries.NewCatalogQueries(pool),
+		Checkpoints:     checkpoints,
+		Projectors:      catalogproj.Projectors(),
+		Users:           commands.NewUsers(store, store, store.Sequences(nil), vault, pw),
+		UserQueries:     queries.NewUserQueries(pool),
+		Tokens:          openAPITokens,
+		Shop:            commands.NewShop(store, store.Sequences(nil), nil, nil),
+		PromoExpiry:     queries.NewPromoExpiry(pool),
+		OrderQueries:    queries.NewOrderQueries(pool, nil),
+		ProductImages:   commands.NewProductImages(store, store.Sequences(nil), nil),
+		Wishlists:       commands.NewWishlists(store),
+		WishlistQueries: queries.NewWishlistQueries(pool),
+		Reviews:         commands.NewReviews(store, store.Sequences(nil)),
+		ReviewQueries:   queries.NewReviewQueries(pool),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -555,28 +555,6 @@ func newestCursor(t *testing.T, h *harness, productID int64) string {
 	return pg.NextCursor
 }
 
-// tableRows is every row of table as JSON, in a stable order.
-func tableRows(t *testing.T, h *harness, table string) []string {
-	t.Helper()
-	rows, err := h.db.Pool.Query(context.Background(), `SELECT to_jsonb(t)::text AS row FROM `+table+` t ORDER BY row`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // waitAllCaughtUp waits until every projector has applied the whole log.
 func waitAllCaughtUp(t *testing.T, h *harness) {
 	t.Helper()

@@ -275,6 +275,16 @@ func roleMatrix() []roleCase {
 		{route: "POST /api/v1/products/:id/stock", want: adminOnly(200),
 			setup:   func(e *matrixEnv) params { return id(e.product().ID) },
 			request: jsonBody(`{"delta":2}`)},
+		{route: "POST /api/v1/products/:id/images", want: adminOnly(201),
+			setup: func(e *matrixEnv) params { return id(e.product().ID) },
+			request: func(e *matrixEnv, _ caller, _ params) call {
+				body, ct := imageForm(e.t, "image", "front.png", e.png)
+				return call{body: body, contentType: ct}
+			}},
+		{route: "PATCH /api/v1/products/:id/images/:image_id", want: adminOnly(200),
+			setup: func(e *matrixEnv) params { return e.productImage() }, request: jsonBody(`{"cover":true}`)},
+		{route: "DELETE /api/v1/products/:id/images/:image_id", want: adminOnly(200),
+			setup: func(e *matrixEnv) params { return e.productImage() }},
 
 		// Sign-in: public, and alike whoever asks.
 		{route: "POST /api/v1/auth/register", want: public(201),
@@ -360,6 +370,19 @@ func roleMatrix() []roleCase {
 					return call{}
 				}
 				return call{token: e.signUp(role, false).token}
+			}},
+
+		// Wishlists: every account has its own; the path names a product.
+		{route: "GET /api/v1/wishlist", want: signedIn(200)},
+		{route: "POST /api/v1/wishlist/:product_id", want: signedIn(200),
+			setup: func(e *matrixEnv) params { return params{"product_id": strconv.FormatInt(e.product().ID, 10)} }},
+		{route: "DELETE /api/v1/wishlist/:product_id", want: signedIn(200),
+			setup: func(e *matrixEnv) params { return params{"product_id": strconv.FormatInt(e.product().ID, 10)} },
+			request: func(e *matrixEnv, c caller, p params) call {
+				if c != byNobody {
+					e.as(c, "POST", "/api/v1/wishlist/"+p["product_id"], "", 200)
+				}
+				return call{}
 			}},
 
 		// Carts: every account has its own; the path names a product, not someone's line.
@@ -719,6 +742,14 @@ func (e *matrixEnv) product() product {
 	var p product
 	e.h.admin("POST", "/api/v1/products", fmt.Sprintf(`{"name":"Product %d","price":"9.99","stock":5}`, e.n), 201).json(e.t, &p)
 	return p
+}
+
+// productImage is a fresh product with one image (uploaded by an admin): its id and the image's.
+func (e *matrixEnv) productImage() params {
+	e.t.Helper()
+	p := e.product()
+	a := e.h.mustUpload(p.ID, "front.png", e.png)
+	return params{"id": strconv.FormatInt(p.ID, 10), "image_id": strconv.FormatInt(a.ImageID, 10)}
 }
 
 // The picture store's stand-in's credentials.

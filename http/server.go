@@ -63,6 +63,11 @@ type Config struct {
 	ReviewQueries *queries.ReviewQueries
 	// Images stores pictures (Cloudinary); nil answers uploads with 503.
 	Images images.Store
+	// ProductImages runs the product image commands (uploads answer 503 without Cloudinary).
+	ProductImages *commands.ProductImages
+	// Wishlists runs the wishlist commands; WishlistQueries reads the wishlists.
+	Wishlists       *commands.Wishlists
+	WishlistQueries *queries.WishlistQueries
 	// Google runs sign-in with Google; nil answers its routes with 404.
 	Google *oidc.Provider
 	// MinPositionWait bounds how long a query waits for X-Min-Position (2s).
@@ -93,6 +98,9 @@ func (c Config) Validate() error {
 	}
 	if c.Reviews == nil || c.ReviewQueries == nil {
 		return errors.New("http: reviews and review queries are required")
+	}
+	if c.ProductImages == nil || c.Wishlists == nil || c.WishlistQueries == nil {
+		return errors.New("http: product images, wishlists and wishlist queries are required")
 	}
 	if c.Limiter != nil && len(c.LimitKey) < 32 {
 		return errors.New("http: a limiter needs a LimitKey of at least 32 bytes")
@@ -218,6 +226,8 @@ func (s *Server) routes(r *gin.Engine) {
 	admin.PATCH("/products/:id", idempotent, s.updateProduct)
 	admin.DELETE("/products/:id", idempotent, deleteBy(s.cfg.Catalog.DeleteProduct))
 	admin.POST("/products/:id/stock", idempotent, s.adjustStock)
+	s.productImageRoutes(admin)
+	s.wishlistRoutes(user)
 	admin.GET("/admin/projections", s.projectionStatus)
 	admin.POST("/admin/projections/:name/rebuild", s.rebuildProjection)
 }

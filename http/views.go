@@ -35,6 +35,15 @@ type productView struct {
 
 	// RatingHistogram counts the product's reviews of 1 to 5 stars, in that order.
 	RatingHistogram [5]int64 `json:"rating_histogram"`
+	// Cover is the product's cover image (null when it has none): its URL and its thumbnail
+	// and full-size transformation URLs.
+	Cover *productImageView `json:"cover"`
+}
+
+// productDetailView is GET /products/{id}: the product and all its images, first to last.
+type productDetailView struct {
+	productView
+	Images []productImageView `json:"images"`
 }
 
 type pageView[T any] struct {
@@ -47,9 +56,22 @@ func toCategoryView(c queries.CategoryView) categoryView {
 }
 
 func toProductView(p queries.ProductView) productView {
-	return productView{ID: p.ID, Name: p.Name, Description: p.Description, Price: p.Price, Currency: p.Currency,
+	v := productView{ID: p.ID, Name: p.Name, Description: p.Description, Price: p.Price, Currency: p.Currency,
 		CategoryID: p.CategoryID, Stock: p.Stock, InStock: p.InStock, Rating: p.Rating, RatingCount: p.RatingCount,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, RatingHistogram: p.RatingHistogram}
+	if cover, ok := p.Cover(); ok {
+		c := toProductImageView(cover)
+		v.Cover = &c
+	}
+	return v
+}
+
+func toProductDetailView(p queries.ProductView) productDetailView {
+	d := productDetailView{productView: toProductView(p), Images: make([]productImageView, len(p.Images))}
+	for i, img := range p.Images {
+		d.Images[i] = toProductImageView(img)
+	}
+	return d
 }
 
 func toPageView[T, V any](p queries.Page[T], conv func(T) V) pageView[V] {
@@ -64,5 +86,5 @@ func toPageView[T, V any](p queries.Page[T], conv func(T) V) pageView[V] {
 // product from Postgres, and the card the Redis view stores (the wiring hands this encoder to
 // the view), so both sources serve the same bytes.
 func ProductCard(p queries.ProductView) ([]byte, error) {
-	return json.Marshal(toProductView(p))
+	return json.Marshal(toProductDetailView(p))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cloudinary/cloudinary-go/v2/api"
 	"github.com/cloudinary/cloudinary-go/v2/api/uploader"
+	"github.com/cloudinary/cloudinary-go/v2/asset"
 	"github.com/cloudinary/cloudinary-go/v2/config"
 	"github.com/cloudinary/cloudinary-go/v2/logger"
 
@@ -32,9 +33,25 @@ type Store interface {
 type Uploaded struct {
 	PublicID string // the full public id (Folder included): the one Destroy takes
 	URL      string // the https delivery URL; it names the version, so a replacement gets a new one
+	Version  int64  // Cloudinary's version of the asset
 	Bytes    int
 	Format   string // Cloudinary's name: "jpg", "png", "webp"
+	Width    int
+	Height   int
+	// ThumbnailURL and FullURL deliver the image through Cloudinary's transformations
+	// ThumbnailTransformation and FullTransformation (built with cloudinary-go's asset URL
+	// builder, offline).
+	ThumbnailURL string
+	FullURL      string
 }
+
+// The transformations of the delivered sizes: a square thumbnail cropped around the subject, and
+// a full size that fits in 1600×1600 without enlarging; both in the best format and quality the
+// browser takes (f_auto, q_auto).
+const (
+	ThumbnailTransformation = "c_fill,g_auto,h_400,w_400/f_auto,q_auto"
+	FullTransformation      = "c_limit,h_1600,w_1600/f_auto,q_auto"
+)
 
 // DefaultUploadPrefix is Cloudinary's API base.
 const DefaultUploadPrefix = "https://api.cloudinary.com"
@@ -47,6 +64,9 @@ type Config struct {
 	// UploadPrefix is the API base; DefaultUploadPrefix if empty. Tests point it at
 	// cloudinarytest's server.
 	UploadPrefix string
+	// DeliveryURL is the scheme and host the transformation URLs are built on (a CNAME, or
+	// cloudinarytest's server); empty: Cloudinary's own, https://res.cloudinary.com/<cloud>.
+	DeliveryURL string
 	// Folder, if set, prefixes every public id ("techvault/users"). It is joined here rather
 	// than sent as Cloudinary's folder parameter, whose meaning depends on the account's folder
 	// mode.
@@ -89,6 +109,13 @@ func (c Config) Validate() error {
 			return fmt.Errorf("cloudinary: folder: %w", err)
 		}
 	}
+	if c.DeliveryURL != "" {
+		d, err := url.Parse(c.DeliveryURL)
+		if err != nil || (d.Scheme != "http" && d.Scheme != "https") || d.Host == "" || strings.Trim(d.Path, "/") != "" ||
+			d.RawQuery != "" || d.User != nil {
+			return fmt.Errorf("cloudinary: delivery URL %q must be an http(s) scheme and host only", c.DeliveryURL)
+		}
+	}
 	return nil
 }
 
@@ -101,6 +128,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("api_secret", mask(c.APISecret)),
 		slog.String("upload_prefix", c.UploadPrefix),
 		slog.String("folder", c.Folder),
+		slog.String("delivery_url", c.DeliveryURL),
 		slog.Duration("timeout", c.Timeout),
 	)
 }
@@ -116,6 +144,8 @@ func mask(s string) string {
 type Cloudinary struct {
 	cfg    Config
 	upload *uploader.API
+	// delivery is the configuration the asset URL builder reads (cloud name, host).
+	delivery config.Configuration
 }
 
 var _ Store = (*Cloudinary)(nil)
@@ -139,7 +169,26 @@ func NewCloudinary(cfg Config) (*Cloudinary, error) {
 	}
 	// Failures come back as errors; the library's own log lines (stdlib log) are not wanted.
 	up.Logger.SetLevel(logger.NONE)
-	return &Cloudinary{cfg: cfg, upload: up}, nil
+	delivery := *cc
+	delivery.URL.Analytics = false // no SDK analytics query on the URLs we hand out
+	if cfg.DeliveryURL != "" {
+		d, _ := url.Parse(cfg.DeliveryURL) // checked by Validate
+		delivery.URL.Secure = d.Scheme == "https"
+		delivery.URL.SecureCName, delivery.URL.CName = d.Host, d.Host
+	}
+	return &Cloudinary{cfg: cfg, upload: up, delivery: delivery}, nil
+}
+
+// variant is the delivery URL of an uploaded image through a transformation, built with
+// cloudinary-go's asset URL builder: <host>/<cloud>/image/upload/<transformation>/v<version>/<public id>.<format>.
+func (c *Cloudinary) variant(publicID string, version int64, format, transformation string) (string, error) {
+	a, err := asset.Image(publicID+"."+format, &c.delivery)
+	if err != nil {
+		return "", err
+	}
+	a.Version = int(version)
+	a.Transformation = transformation
+	return a.String()
 }
 
 // PublicID is the full public id Upload stores name under: Folder/name.
@@ -172,10 +221,18 @@ func (c *Cloudinary) Upload(ctx context.Context, publicID string, data []byte) (
 		return Uploaded{}, unavailable("upload", id, err.Error())
 	case res.Error.Message != "":
 		return Uploaded{}, unavailable("upload", id, res.Error.Message)
-	case res.PublicID == "" || res.SecureURL == "":
-		return Uploaded{}, unavailable("upload", id, "the answer names no public id or URL")
+	case res.PublicID == "" || res.SecureURL == "" || res.Format == "":
+		return Uploaded{}, unavailable("upload", id, "the answer names no public id, URL or format")
 	}
-	return Uploaded{PublicID: res.PublicID, URL: res.SecureURL, Bytes: res.Bytes, Format: res.Format}, nil
+	up := Uploaded{PublicID: res.PublicID, URL: res.SecureURL, Version: int64(res.Version), Bytes: res.Bytes,
+		Format: res.Format, Width: res.Width, Height: res.Height}
+	var terr, ferr error
+	up.ThumbnailURL, terr = c.variant(up.PublicID, up.Version, up.Format, ThumbnailTransformation)
+	up.FullURL, ferr = c.variant(up.PublicID, up.Version, up.Format, FullTransformation)
+	if err := errors.Join(terr, ferr); err != nil {
+		return Uploaded{}, fmt.Errorf("cloudinary: building the delivery URLs of %s: %w", up.PublicID, err)
+	}
+	return up, nil
 }
 
 // Destroy removes the image publicID (a full id, as Upload returned it) and invalidates CDN copies

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -103,6 +104,39 @@ func TestCloudinaryWithoutFolder(t *testing.T) {
 	}
 	if up.PublicID != "p1" || up.Format != "webp" || store.PublicID("p1") != "p1" {
 		t.Fatalf("Upload = %+v", up)
+	}
+}
+
+// The transformation URLs are built offline with cloudinary-go's asset URL builder: on
+// Cloudinary's host by default, on the configured delivery host otherwise (where the stand-in
+// serves them).
+func TestCloudinaryTransformationURLs(t *testing.T) {
+	ctx := context.Background()
+	srv := cloudinarytest.New(t, cloud, key, secret)
+	data := pngBytes(t)
+
+	up, err := newStore(t, srv, nil).Upload(ctx, "p/7/12", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "https://res.cloudinary.com/" + cloud + "/image/upload/"
+	tail := "/v" + strconv.FormatInt(up.Version, 10) + "/tv/users/p/7/12.png"
+	if up.Version <= 0 || up.Width <= 0 || up.Height <= 0 ||
+		up.ThumbnailURL != base+images.ThumbnailTransformation+tail || up.FullURL != base+images.FullTransformation+tail {
+		t.Fatalf("Upload = %+v", up)
+	}
+
+	up, err = newStore(t, srv, func(c *images.Config) { c.DeliveryURL = srv.URL() }).Upload(ctx, "p/7/13", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(up.ThumbnailURL, srv.URL()+"/"+cloud+"/image/upload/"+images.ThumbnailTransformation+"/v") {
+		t.Fatalf("thumbnail URL %s", up.ThumbnailURL)
+	}
+	for _, u := range []string{up.URL, up.ThumbnailURL, up.FullURL} {
+		if got := fetch(t, u); !bytes.Equal(got, data) {
+			t.Fatalf("%s serves other bytes", u)
+		}
 	}
 }
 
@@ -255,6 +289,9 @@ func TestConfigValidate(t *testing.T) {
 		{"ftp prefix", func(c *images.Config) { c.UploadPrefix = "ftp://example.com" }, "must be an http(s) URL"},
 		{"folder with a slash at its end", func(c *images.Config) { c.Folder = "tv/" }, "folder"},
 		{"negative timeout", func(c *images.Config) { c.Timeout = -1 }, "timeout"},
+		{"valid delivery host", func(c *images.Config) { c.DeliveryURL = "https://img.example.com" }, ""},
+		{"delivery URL with a path", func(c *images.Config) { c.DeliveryURL = "https://img.example.com/x" }, "delivery URL"},
+		{"delivery URL without a scheme", func(c *images.Config) { c.DeliveryURL = "img.example.com" }, "delivery URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

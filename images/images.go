@@ -13,8 +13,11 @@ import (
 	"github.com/techvault/techvault/domain"
 )
 
-// MaxBytes is the largest image accepted: 2 MB.
+// MaxBytes is the largest picture accepted: 2 MB.
 const MaxBytes = 2 << 20
+
+// MaxProductBytes is the largest product image accepted: 5 MB.
+const MaxProductBytes = 5 << 20
 
 // Field is the field named by the errors of this package.
 const Field = "image"
@@ -46,8 +49,11 @@ func Read(r io.Reader, limit int64) ([]byte, error) {
 
 // Accept reads an upload of at most MaxBytes and sniffs it: the bytes to store and their
 // format, or the error to answer the client with.
-func Accept(r io.Reader) ([]byte, Format, error) {
-	data, err := Read(r, MaxBytes)
+func Accept(r io.Reader) ([]byte, Format, error) { return AcceptUpTo(r, MaxBytes) }
+
+// AcceptUpTo is Accept with another size limit (MaxBytes if limit <= 0).
+func AcceptUpTo(r io.Reader, limit int64) ([]byte, Format, error) {
+	data, err := Read(r, limit)
 	if err != nil {
 		return nil, "", err
 	}
@@ -59,8 +65,11 @@ func Accept(r io.Reader) ([]byte, Format, error) {
 }
 
 func tooLarge(limit int64) error {
-	return &domain.Error{Kind: ErrTooLarge, Field: Field, Message: "image must be at most " + size(limit)}
+	return &domain.Error{Kind: ErrTooLarge, Field: Field, Message: TooLargeMessage(limit)}
 }
+
+// TooLargeMessage is the message of an upload past limit: "image must be at most 5 MB".
+func TooLargeMessage(limit int64) string { return "image must be at most " + size(limit) }
 
 // size spells a byte count for people: "2 MB", "1.5 MB", "300 KB", "17 bytes".
 func size(n int64) string {

@@ -258,3 +258,19 @@ func TestAccept(t *testing.T) {
 		})
 	}
 }
+
+// AcceptUpTo takes an image of exactly its limit and refuses one byte more, saying the limit.
+func TestAcceptUpTo(t *testing.T) {
+	data := pngBytes(t)
+	n := int64(len(data))
+	if got, f, err := images.AcceptUpTo(bytes.NewReader(data), n); err != nil || f != images.PNG || !bytes.Equal(got, data) {
+		t.Fatalf("at the limit: %q, %v", f, err)
+	}
+	_, _, err := images.AcceptUpTo(bytes.NewReader(data), n-1)
+	if !errors.Is(err, images.ErrTooLarge) || !strings.Contains(err.Error(), images.TooLargeMessage(n-1)) {
+		t.Fatalf("past the limit: %v", err)
+	}
+	if images.TooLargeMessage(images.MaxProductBytes) != "image must be at most 5 MB" {
+		t.Fatalf("message %q", images.TooLargeMessage(images.MaxProductBytes))
+	}
+}

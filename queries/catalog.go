@@ -47,6 +47,8 @@ type ProductView struct {
 
 	// RatingHistogram counts the product's counted reviews of 1 to 5 stars, in that order.
 	RatingHistogram [5]int64
+	// Images are the product's images, first to last (see Cover).
+	Images []ProductImageView
 }
 
 // CatalogQueries reads the catalog's read tables.
@@ -60,16 +62,22 @@ func NewCatalogQueries(pool *pgxpool.Pool) *CatalogQueries { return &CatalogQuer
 // ProductColumns are the columns ScanProduct reads, in its order (the Redis product cards read
 // products with them too).
 const ProductColumns = `id, name, description, (price * 100)::bigint AS price_cents, currency, category_id, stock,
-	rating::float8 AS rating_value, rating_count, created_at, updated_at, rating_histogram`
+	rating::float8 AS rating_value, rating_count, created_at, updated_at, rating_histogram, ` + productImagesColumn
 
 // ScanProduct reads a row of ProductColumns.
 func ScanProduct(row pgx.Row) (ProductView, error) {
 	var p ProductView
 	var cents int64
-	var hist []int64
+	var (
+		hist   []int64
+		images []byte
+	)
 	err := row.Scan(&p.ID, &p.Name, &p.Description, &cents, &p.Currency, &p.CategoryID, &p.Stock,
-		&p.Rating, &p.RatingCount, &p.CreatedAt, &p.UpdatedAt, &hist)
+		&p.Rating, &p.RatingCount, &p.CreatedAt, &p.UpdatedAt, &hist, &images)
 	copy(p.RatingHistogram[:], hist)
+	if err == nil {
+		p.Images, err = scanImages(images)
+	}
 	p.Price = domain.Money(cents)
 	p.InStock = p.Stock > 0
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()

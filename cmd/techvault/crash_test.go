@@ -192,9 +192,16 @@ func TestCheckoutBurstSurvivesKill9(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(700 * time.Millisecond)
-	var before int
-	acknowledged.Range(func(any, any) bool { before++; return true })
+	// Kill as soon as a few orders are acknowledged (a fixed delay let a fast machine finish the
+	// whole burst first).
+	count := func() (n int) {
+		acknowledged.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); count() < 3 && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
+	before := count()
 	srv.kill9()
 	killed.Store(true)
 	srv = startServer(t, env, addr)

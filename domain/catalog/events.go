@@ -174,6 +174,12 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 		e = &ProductStockReserved{}
 	case "ProductStockReleased.1":
 		e = &ProductStockReleased{}
+	case "ProductImageAdded.1":
+		e = &ProductImageAdded{}
+	case "ProductImageRemoved.1":
+		e = &ProductImageRemoved{}
+	case "ProductImagesArranged.1":
+		e = &ProductImagesArranged{}
 	case "DemoCatalogSeeded.1":
 		e = &DemoCatalogSeeded{}
 	default:
@@ -207,6 +213,12 @@ func deref(e domain.Event) domain.Event {
 	case *ProductStockReserved:
 		return *v
 	case *ProductStockReleased:
+		return *v
+	case *ProductImageAdded:
+		return *v
+	case *ProductImageRemoved:
+		return *v
+	case *ProductImagesArranged:
 		return *v
 	case *DemoCatalogSeeded:
 		return *v

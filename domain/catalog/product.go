@@ -14,6 +14,8 @@ type Product struct {
 	price       domain.Money
 	categoryID  *int64
 	stock       int64
+	images      []Image // first to last
+	cover       int64   // the cover image's id; 0 when there are no images
 	deleted     bool
 	version     int64
 	changes     []domain.Event
@@ -195,10 +197,14 @@ func (p *Product) Release(orderID, quantity int64) {
 	p.record(ProductStockReleased{ProductID: p.id, OrderID: orderID, Quantity: quantity, Stock: p.stock + quantity})
 }
 
-// Delete removes the product from the catalog.
+// Delete removes the product from the catalog. Its images are removed first, one event each, so
+// that each upload is destroyed after the fact on its own.
 func (p *Product) Delete() error {
 	if err := p.mustExist(); err != nil {
 		return err
+	}
+	for len(p.images) > 0 {
+		p.removeImageAt(len(p.images) - 1)
 	}
 	p.record(ProductDeleted{ProductID: p.id})
 	return nil
@@ -240,6 +246,13 @@ func (p *Product) apply(e domain.Event) {
 		p.stock = e.Stock
 	case ProductStockReleased:
 		p.stock = e.Stock
+	case ProductImageAdded:
+		img := e.Image
+		p.arrange(e.Order, e.CoverImageID, &img)
+	case ProductImageRemoved:
+		p.arrange(e.Order, e.CoverImageID, nil)
+	case ProductImagesArranged:
+		p.arrange(e.Order, e.CoverImageID, nil)
 	case ProductDeleted:
 		p.deleted = true
 	}

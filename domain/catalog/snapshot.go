@@ -3,6 +3,7 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/techvault/techvault/domain"
 )
@@ -12,7 +13,7 @@ import (
 // constant here. Bump the constant whenever the state struct's shape or the aggregate's apply
 // logic changes: older snapshots are then ignored (and rewritten) instead of being trusted.
 const (
-	ProductSnapshotSchemaVersion  = 1
+	ProductSnapshotSchemaVersion  = 2
 	CategorySnapshotSchemaVersion = 1
 )
 
@@ -24,7 +25,10 @@ type ProductState struct {
 	Price       domain.Money `json:"price"`
 	CategoryID  *int64       `json:"category_id"`
 	Stock       int64        `json:"stock"`
-	Deleted     bool         `json:"deleted"`
+	// Images are the product's images, first to last, and CoverImageID its cover (schema 2).
+	Images       []Image `json:"images"`
+	CoverImageID int64   `json:"cover_image_id"`
+	Deleted      bool    `json:"deleted"`
 }
 
 // CategoryState is a category's whole state, as a snapshot stores it.
@@ -44,7 +48,7 @@ func (p *Product) Snapshot() ProductState {
 		cat = &v
 	}
 	return ProductState{ID: p.id, Name: p.name, Description: p.description, Price: p.price,
-		CategoryID: cat, Stock: p.stock, Deleted: p.deleted}
+		CategoryID: cat, Stock: p.stock, Images: slices.Clone(p.images), CoverImageID: p.cover, Deleted: p.deleted}
 }
 
 // Snapshot returns the category's state. Taken right after loading (no recorded changes), it is
@@ -61,7 +65,7 @@ func RehydrateProductFrom(state ProductState, version int64, tail []domain.Event
 		return nil, err
 	}
 	p := &Product{id: state.ID, name: state.Name, description: state.Description, price: state.Price,
-		stock: state.Stock, deleted: state.Deleted, version: version}
+		stock: state.Stock, images: slices.Clone(state.Images), cover: state.CoverImageID, deleted: state.Deleted, version: version}
 	if state.CategoryID != nil {
 		v := *state.CategoryID
 		p.categoryID = &v
@@ -110,6 +114,28 @@ func (s ProductState) check(version int64) error {
 	}
 	if err := checkStock("stock", s.Stock); err != nil {
 		return badState("product", s.ID, err)
+	}
+	return s.checkImages()
+}
+
+// checkImages checks the images of a product state: at most MaxImages, each well formed and
+// listed once, and a cover among them exactly when there is any.
+func (s ProductState) checkImages() error {
+	if len(s.Images) > MaxImages {
+		return fmt.Errorf("%w: product %d has %d images", ErrBadSnapshot, s.ID, len(s.Images))
+	}
+	seen := map[int64]bool{}
+	for _, img := range s.Images {
+		if err := checkImage(img); err != nil {
+			return fmt.Errorf("%w: product %d: %s", ErrBadSnapshot, s.ID, err.Error())
+		}
+		if seen[img.ID] {
+			return fmt.Errorf("%w: product %d lists image %d twice", ErrBadSnapshot, s.ID, img.ID)
+		}
+		seen[img.ID] = true
+	}
+	if (len(s.Images) == 0) != (s.CoverImageID == 0) || (s.CoverImageID != 0 && !seen[s.CoverImageID]) {
+		return fmt.Errorf("%w: product %d: cover image %d is not one of its images", ErrBadSnapshot, s.ID, s.CoverImageID)
 	}
 	return nil
 }

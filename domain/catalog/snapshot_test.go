@@ -54,6 +54,20 @@ func productHistories(t *testing.T) map[string][]domain.Event {
 		func(p *catalog.Product) error { return p.SetStock(catalog.MaxStock) },
 		func(p *catalog.Product) error { return p.Update(catalog.ProductPatch{CategoryID: ptr(int64(5))}) },
 	)
+	cam, err := catalog.NewProduct(catalog.NewProductInput{ID: 12, Name: "Camera", Price: 49900, Stock: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record("images added, arranged, removed and deleted with the product", cam,
+		func(p *catalog.Product) error { return p.AddImage(testImage(101), 0, false) },
+		func(p *catalog.Product) error { return p.AddImage(testImage(102), 1, false) },
+		func(p *catalog.Product) error { return p.AddImage(testImage(103), 0, true) },
+		func(p *catalog.Product) error { return p.ArrangeImage(101, ptr(1), nil) },
+		func(p *catalog.Product) error { return p.RemoveImage(103) },
+		func(p *catalog.Product) error { return p.AddImage(testImage(104), 2, false) },
+		func(p *catalog.Product) error { return p.ArrangeImage(104, nil, ptr(true)) },
+		func(p *catalog.Product) error { return p.Delete() },
+	)
 	return out
 }
 
@@ -192,6 +206,7 @@ func TestSnapshotShapesArePinnedToTheirSchemaVersion(t *testing.T) {
 	}{
 		{"product", catalog.ProductSnapshotSchemaVersion, catalog.ProductState{}, map[int]string{
 			1: `{"id":0,"name":"","description":"","price":"0.00","category_id":null,"stock":0,"deleted":false}`,
+			2: `{"id":0,"name":"","description":"","price":"0.00","category_id":null,"stock":0,"images":null,"cover_image_id":0,"deleted":false}`,
 		}},
 		{"category", catalog.CategorySnapshotSchemaVersion, catalog.CategoryState{}, map[int]string{
 			1: `{"id":0,"name":"","description":"","deleted":false}`,

@@ -15,6 +15,7 @@ import (
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/effects"
 	"github.com/techvault/techvault/effects/accountfx"
+	"github.com/techvault/techvault/effects/catalogfx"
 	"github.com/techvault/techvault/effects/orderfx"
 	"github.com/techvault/techvault/eventstore"
 	api "github.com/techvault/techvault/http"
@@ -98,7 +99,7 @@ func (a *App) buildAccounts(store *eventstore.Store) (accounts, error) {
 			return acc, err
 		}
 		acc.images = c
-		acc.reactors = append(acc.reactors, accountfx.Images{Store: c})
+		acc.reactors = append(acc.reactors, accountfx.Images{Store: c}, catalogfx.Images{Store: c})
 	}
 	if a.cfg.Google.ClientID != "" {
 		gc := a.cfg.Google

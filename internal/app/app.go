@@ -211,6 +211,8 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.buildProjections(acc.reactors); err != nil {
 		return err
 	}
+	productImages := commands.NewProductImages(store, store.Sequences(map[string]string{commands.ProductImageIDs: "product_image_ids"}),
+		acc.images, commands.WithLogger(a.log))
 	a.server, err = api.New(api.Config{
 		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Positions: a.Checkpoints.Waiter(store), Catalog: a.Catalog,
 		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Checkpoints: a.Checkpoints,
@@ -221,6 +223,8 @@ func (a *App) build(ctx context.Context) error {
 		Shop: a.Shop, PromoExpiry: queries.NewPromoExpiry(a.Pool), Stripe: a.stripeWebhooks(),
 		OrderQueries: a.orderQueries, Carts: a.carts,
 		Reviews: a.Reviews, ReviewQueries: queries.NewReviewQueries(a.Pool),
+		ProductImages: productImages, Wishlists: commands.NewWishlists(store, commands.WithLogger(a.log)),
+		WishlistQueries: queries.NewWishlistQueries(a.Pool),
 	})
 	return err
 }

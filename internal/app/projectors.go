@@ -8,6 +8,7 @@ import (
 	"github.com/techvault/techvault/projections/orderproj"
 	"github.com/techvault/techvault/projections/reviewproj"
 	"github.com/techvault/techvault/projections/userproj"
+	"github.com/techvault/techvault/projections/wishlistproj"
 )
 
 // Projectors returns every projector of every read model, in a stable order: the engine runs
@@ -19,6 +20,7 @@ func Projectors() []projections.Projector {
 	all = append(all, userproj.Projectors()...)
 	all = append(all, orderproj.Projectors()...)
 	all = append(all, reviewproj.Projectors()...)
+	all = append(all, wishlistproj.Projectors()...)
 	return all
 }
 

@@ -1,7 +1,8 @@
 // Package cloudinarytest is a local HTTP server speaking the parts of Cloudinary's upload API that
 // cloudinary-go calls (upload and destroy), for tests: it checks credentials and request
 // signatures as Cloudinary does, keeps the uploaded bytes by public id, serves them back at the
-// secure_url it answers with, and can be told to fail.
+// secure_url it answers with (and at transformation URLs, with the original bytes: it
+// transforms nothing), counts the destroy calls per public id, and can be told to fail.
 package cloudinarytest
 
 import (
@@ -43,11 +44,13 @@ type Server struct {
 	srv                       *httptest.Server
 	cloudName, apiKey, secret string
 
-	mu          sync.Mutex
-	assets      map[string]asset
-	destroyed   []string
-	failNext    int
-	lastVersion int64
+	mu           sync.Mutex
+	assets       map[string]asset
+	destroyed    []string
+	destroyCalls map[string]int
+	failNext     int
+	refused      int
+	lastVersion  int64
 }
 
 type asset struct {
@@ -61,7 +64,7 @@ type asset struct {
 // cloudinary-go at URL() (its upload prefix).
 func New(t testing.TB, cloudName, apiKey, apiSecret string) *Server {
 	t.Helper()
-	s := &Server{cloudName: cloudName, apiKey: apiKey, secret: apiSecret, assets: map[string]asset{}}
+	s := &Server{cloudName: cloudName, apiKey: apiKey, secret: apiSecret, assets: map[string]asset{}, destroyCalls: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1_1/{cloud}/{type}/upload", s.upload)
 	mux.HandleFunc("POST /v1_1/{cloud}/{type}/destroy", s.destroy)
@@ -93,6 +96,21 @@ func (s *Server) Destroyed() []string {
 	return slices.Clone(s.destroyed)
 }
 
+// DestroyCalls returns how many authenticated destroy calls named each public id, whether or not
+// the image was there (calls refused by FailNext are not counted: they are refused unread).
+func (s *Server) DestroyCalls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.destroyCalls)
+}
+
+// Refused returns how many API calls FailNext has refused so far.
+func (s *Server) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
 // FailNext makes the next n API calls (upload or destroy) answer 500 with Cloudinary's error JSON,
 // before looking at them.
 func (s *Server) FailNext(n int) {
@@ -106,6 +124,7 @@ func (s *Server) failing(r *http.Request) bool {
 	fail := s.failNext > 0
 	if fail {
 		s.failNext--
+		s.refused++
 	}
 	s.mu.Unlock()
 	if fail {
@@ -233,6 +252,7 @@ func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {
 	}
 	result := "not found"
 	s.mu.Lock()
+	s.destroyCalls[id]++
 	if _, ok := s.assets[id]; ok && r.PathValue("type") == "image" {
 		delete(s.assets, id)
 		s.destroyed = append(s.destroyed, id)
@@ -242,9 +262,21 @@ func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"result": result})
 }
 
-// deliver serves a stored image at its delivery URL: /{cloud}/image/upload/[v{version}/]{id}.{ext}.
+// transformationSegment matches a path segment of transformation parameters: "c_fill,h_400,w_400".
+var transformationSegment = regexp.MustCompile(`^[a-z]{1,3}_[^,/]+(,[a-z]{1,3}_[^,/]+)*$`)
+
+// deliver serves a stored image at its delivery URL:
+// /{cloud}/image/upload/[{transformation}/...][v{version}/]{id}.{ext}. A transformation is
+// accepted and ignored: the original bytes are served.
 func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 	p := r.PathValue("path")
+	for {
+		seg, rest, ok := strings.Cut(p, "/")
+		if !ok || !transformationSegment.MatchString(seg) {
+			break
+		}
+		p = rest
+	}
 	if v, rest, ok := strings.Cut(p, "/"); ok && len(v) > 1 && v[0] == 'v' && isDigits(v[1:]) {
 		p = rest
 	}

@@ -169,6 +169,44 @@ func TestUploadAndDestroy(t *testing.T) {
 	}
 }
 
+// Transformation URLs serve the original bytes; destroy calls are counted per public id, found
+// or not.
+func TestTransformationsAndDestroyCalls(t *testing.T) {
+	s := New(t, cloud, key, secret)
+	data := pngData(t, 9)
+	status, out := post(t, s, uploadPath, params("public_id", "products/7/1"), data)
+	if status != http.StatusOK {
+		t.Fatalf("upload: %d %v", status, out)
+	}
+	version := strconv.FormatInt(int64(out["version"].(float64)), 10)
+	for _, path := range []string{
+		"/demo/image/upload/c_fill,g_auto,h_400,w_400/f_auto,q_auto/v" + version + "/products/7/1.png",
+		"/demo/image/upload/c_limit,h_1600,w_1600/products/7/1.png",
+	} {
+		resp, err := http.Get(s.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+			t.Fatalf("GET %s: %d, %d bytes", path, resp.StatusCode, len(got))
+		}
+	}
+	for range 2 {
+		if status, out := post(t, s, destroyPath, params("public_id", "products/7/1"), nil); status != http.StatusOK {
+			t.Fatalf("destroy: %d %v", status, out)
+		}
+	}
+	s.FailNext(1)
+	if status, _ := post(t, s, destroyPath, params("public_id", "products/7/1"), nil); status != http.StatusInternalServerError {
+		t.Fatalf("failing destroy: %d", status)
+	}
+	if calls := s.DestroyCalls(); len(calls) != 1 || calls["products/7/1"] != 2 || len(s.Destroyed()) != 1 || s.Refused() != 1 {
+		t.Fatalf("destroy calls %v, destroyed %v", calls, s.Destroyed())
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	data := pngData(t, 255)
 	stale := strconv.FormatInt(time.Now().Add(-2*time.Hour).Unix(), 10)

@@ -136,7 +136,7 @@ type Products struct{}
 
 func (Products) Name() string { return ProductsProjector }
 func (Products) Tables() []string {
-	return []string{"products", "products_deleted_categories", "product_review_ratings"}
+	return []string{"products", "products_deleted_categories", "product_review_ratings", ProductImageTable}
 }
 func (Products) StreamTypes() []string {
 	return []string{catalog.ProductStreamType, catalog.CategoryStreamType, review.StreamType}
@@ -266,6 +266,7 @@ func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]project
 		out     []projections.Stmt
 		fold    productFold
 		ratings ratingFold
+		images  imageFold // product_image (images.go)
 	)
 	for _, e := range batch {
 		if e.StreamType == review.StreamType {
@@ -283,6 +284,12 @@ func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]project
 		d, err := catalog.Decode(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", e.Position, err)
+		}
+		if productID, ok := images.fold(e, d); ok {
+			// An image change is a change of the product: its version moves, so its card does.
+			r := fold.row(productID)
+			r.version, r.at = e.Version, e.RecordedAt
+			continue
 		}
 		switch d := d.(type) {
 		case catalog.ProductCreated:
@@ -314,7 +321,8 @@ func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]project
 		}
 	}
 	out = append(out, fold.statements(t)...)
-	return append(out, ratings.statements(t)...), nil
+	out = append(out, ratings.statements(t)...)
+	return append(out, images.statements(t)...), nil
 }
 
 // NotifyChannel implements Notifier.

@@ -61,7 +61,7 @@ func TestCommandsEndToEnd(t *testing.T) {
 	must(shop.AddToCart(ctx, md, commands.AddToCart{UserID: acct.UserID, ProductID: prod, Quantity: 1}))
 	must(shop.AddToCart(ctx, md, commands.AddToCart{UserID: acct.UserID, ProductID: prod, Quantity: 1}))
 	must(shop.RedeemPromo(ctx, md, acct.UserID, "HALF"))
-	projtest.WaitCaughtUp(t, e, names...)
+	projtest.WaitCaughtUp(t, e, append(names, catalogproj.ProductsProjector)...) // the cart reads product names
 	c, err := q.Cart(ctx, acct.UserID)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestCommandsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(shop.CancelOrder(ctx, md, commands.OrderRef{UserID: acct.UserID, OrderID: o.OrderID}, "changed my mind"))
-	projtest.WaitCaughtUp(t, e, names...)
+	projtest.WaitCaughtUp(t, e, append(names, catalogproj.ProductsProjector)...) // the cart reads product names
 
 	if c, err = q.Cart(ctx, acct.UserID); err != nil || len(c.Lines) != 0 || c.PromoCode != "" {
 		t.Fatalf("cart after checkout %+v, %v", c, err)

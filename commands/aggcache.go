@@ -2,8 +2,12 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/maypok86/otter/v2"
+
+	"github.com/techvault/techvault/eventstore"
 )
 
 // AggregateCache keeps, in this process, the state of aggregates at a committed version: the
@@ -147,6 +151,7 @@ func remember[A, S any](l loader, k aggregateKind[A, S], id int64, version int64
 type cachingStore struct {
 	EventStore
 	cache *AggregateCache
+	l     loader // for snapshots
 }
 
 // observe returns store writing through to the loader's cache (store itself without one).
@@ -154,7 +159,7 @@ func (l loader) observe(store EventStore) EventStore {
 	if l.cache == nil {
 		return store
 	}
-	return cachingStore{EventStore: store, cache: l.cache}
+	return cachingStore{EventStore: store, cache: l.cache, l: l}
 }
 
 // appendObserver is told what happened to the changes an append carried.
@@ -163,7 +168,42 @@ type appendObserver interface {
 	clashed(changes []Change)
 }
 
-func (s cachingStore) appended(changes []Change) { s.cache.appended(changes) }
-func (s cachingStore) clashed(changes []Change)  { s.cache.clashed(changes) }
+func (s cachingStore) appended(changes []Change) {
+	s.cache.appended(changes)
+	s.snapshot(changes)
+}
+
+// snapshot writes a snapshot of every cached aggregate whose append crossed a multiple of the
+// snapshot interval: commands decided on the cache read no stream, so no load would write one,
+// and a process that starts cold would replay every event since the last. It runs in the
+// background: a snapshot is a cache, and the command has its answer.
+func (s cachingStore) snapshot(changes []Change) {
+	if s.l.snaps == nil || s.l.every <= 0 {
+		return
+	}
+	for _, c := range changes {
+		if c.cached == nil || len(c.Events) == 0 {
+			continue
+		}
+		to := c.ExpectedVersion + int64(len(c.Events))
+		if to/s.l.every == c.ExpectedVersion/s.l.every {
+			continue
+		}
+		state, err := json.Marshal(c.cached.state)
+		if err != nil {
+			continue
+		}
+		snap := eventstore.Snapshot{StreamID: c.StreamID, StreamType: c.cached.streamType, SchemaVersion: c.cached.schema,
+			Version: to, State: state}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.l.snaps.SaveSnapshot(ctx, snap); err != nil {
+				s.l.log.Warn("snapshot not written", "stream_id", snap.StreamID, "version", snap.Version, "error", err)
+			}
+		}()
+	}
+}
+func (s cachingStore) clashed(changes []Change) { s.cache.clashed(changes) }
 
 var _ appendObserver = cachingStore{}

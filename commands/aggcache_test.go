@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
@@ -157,6 +158,31 @@ func TestAggregateCache(t *testing.T) {
 		_, err := a.shop.PlaceOrder(ctx, md(uid), commands.PlaceOrder{UserID: uid, AddressID: addr})
 		if !errors.Is(err, domain.ErrPriceChanged) || !strings.Contains(err.Error(), "6.50") {
 			t.Fatalf("an order at a price another process changed: %v, want price_changed", err)
+		}
+	})
+
+	t.Run("commands decided on the cache still write snapshots", func(t *testing.T) {
+		// The cart is cached; every tenth version gets a snapshot, written in the background.
+		for range 12 {
+			if err := add(a, gpu, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var version int64
+			err := e.store.Pool().QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM snapshots WHERE stream_id = $1`,
+				cart.StreamID(uid)).Scan(&version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if version >= 10 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no snapshot of the cart past version 10 (latest %d) after 14 cached adds", version)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	})
 }

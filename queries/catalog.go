@@ -353,12 +353,19 @@ type rankedRow struct {
 
 func (r rankedRow) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.rank)...) }
 
-// listed is what one read of a listing returns: up to Limit+1 products, the cursor that follows
-// each, and the category the filter names when it was asked for.
+// listed is what one read of a listing returns: up to Limit+1 products, the sort value of each
+// (its cursor is written only when needed), and the category the filter names when it was asked
+// for.
 type listed struct {
 	items    []ProductView
-	cursors  []string
+	values   []string
+	sortName string
 	category *CategoryView
+}
+
+// cursor is the cursor that follows item i.
+func (l listed) cursor(i int) string {
+	return encodeCursor(cursor{Sort: l.sortName, Value: l.values[i], ID: l.items[i].ID})
 }
 
 // page is the first limit items, with the cursor of the next page when more follow.
@@ -366,7 +373,7 @@ func (l listed) page(limit int) Page[ProductView] {
 	if len(l.items) <= limit {
 		return Page[ProductView]{Items: l.items}
 	}
-	return Page[ProductView]{Items: l.items[:limit], NextCursor: l.cursors[limit-1]}
+	return Page[ProductView]{Items: l.items[:limit], NextCursor: l.cursor(limit - 1)}
 }
 
 const categoryColumns = `id, name, coalesce(description, ''), created_at, updated_at`
@@ -385,6 +392,7 @@ func (q *CatalogQueries) list(ctx context.Context, f ProductFilter, withCategory
 	if err != nil {
 		return l, err
 	}
+	l.sortName = sortName
 	withCategory = withCategory && f.CategoryID != nil
 	var batch pgx.Batch
 	if withCategory {
@@ -408,7 +416,7 @@ func (q *CatalogQueries) list(ctx context.Context, f ProductFilter, withCategory
 				return err
 			}
 			l.items = append(l.items, p)
-			l.cursors = append(l.cursors, encodeCursor(cursor{Sort: sortName, Value: s.value(p, rank), ID: p.ID}))
+			l.values = append(l.values, s.value(p, rank))
 		}
 		return rows.Err()
 	})
@@ -462,9 +470,13 @@ func (q *CatalogQueries) ListingHead(ctx context.Context, category *int64, sort 
 	if err != nil {
 		return ListingHead{}, eventstore.Unavailable(err)
 	}
-	h := ListingHead{Category: l.category, Items: l.items, Cursors: l.cursors}
+	h := ListingHead{Category: l.category, Items: l.items}
 	if len(h.Items) > n {
-		h.Items, h.Cursors, h.More = h.Items[:n], h.Cursors[:n], true
+		h.Items, h.More = h.Items[:n], true
+	}
+	h.Cursors = make([]string, len(h.Items))
+	for i := range h.Cursors {
+		h.Cursors[i] = l.cursor(i)
 	}
 	return h, nil
 }

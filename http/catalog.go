@@ -392,16 +392,16 @@ func (s *Server) listProducts(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if _, err := s.awaitPosition(c, catalogproj.ProductsProjector); err != nil {
+	projectors := []string{catalogproj.ProductsProjector}
+	if f.CategoryID != nil { // the category heads the page
+		projectors = append(projectors, catalogproj.CategoriesProjector)
+	}
+	waited, err := s.awaitPosition(c, projectors...)
+	if err != nil {
 		writeError(c, err)
 		return
 	}
-	page, err := s.cfg.Queries.Products(c, f)
-	if err != nil {
-		writeError(c, asBadRequest(err))
-		return
-	}
-	c.JSON(nethttp.StatusOK, toPageView(page, toProductView))
+	s.answerListing(c, f, waited) // listings.go
 }
 
 // getProduct answers from the Redis product cards when it can, from Postgres otherwise (Redis

@@ -22,17 +22,21 @@ import (
 	"github.com/techvault/techvault/ratelimit"
 	"github.com/techvault/techvault/views/cards"
 	"github.com/techvault/techvault/views/carts"
+	"github.com/techvault/techvault/views/listings"
 	"github.com/techvault/techvault/views/profiles"
 )
 
 // Config wires the API to the rest of the application.
 type Config struct {
-	Logger      *slog.Logger
-	Pool        *pgxpool.Pool
-	Redis       *redis.Client
-	Catalog     *commands.Catalog
-	Queries     *queries.CatalogQueries
-	Cards       *cards.ProductCards
+	Logger  *slog.Logger
+	Pool    *pgxpool.Pool
+	Redis   *redis.Client
+	Catalog *commands.Catalog
+	Queries *queries.CatalogQueries
+	Cards   *cards.ProductCards
+	// Listings, when set, serves the first pages of GET /products (whole catalog and per
+	// category, every sort) from the Redis view (reads with X-Min-Position bypass it).
+	Listings    *listings.Listings
 	Checkpoints *projections.Checkpoints
 	// Positions waits for the projectors for X-Min-Position (projections.Checkpoints.Waiter).
 	Positions PositionWaiter

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -98,16 +99,13 @@ func (q *CatalogQueries) product(ctx context.Context, id int64) (ProductView, er
 
 // category returns one category.
 func (q *CatalogQueries) category(ctx context.Context, id int64) (CategoryView, error) {
-	var c CategoryView
-	err := q.pool.QueryRow(ctx, `SELECT id, name, coalesce(description, ''), created_at, updated_at
-		FROM categories WHERE id = $1`, id).Scan(&c.ID, &c.Name, &c.Description, &c.CreatedAt, &c.UpdatedAt)
+	c, err := scanCategory(q.pool.QueryRow(ctx, `SELECT `+categoryColumns+` FROM categories WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return CategoryView{}, domain.NotFound("category %d not found", id)
 	}
 	if err != nil {
 		return CategoryView{}, fmt.Errorf("reading category %d: %w", id, err)
 	}
-	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, nil
 }
 
@@ -194,7 +192,7 @@ type ProductFilter struct {
 type productSort struct {
 	orderBy string
 	after   string // uses $V (sort value) and $ID
-	value   func(ProductView) string
+	value   func(ProductView, float32) string
 	// norm validates a cursor's value: it must be exactly what value writes, so a hand-made
 	// cursor never reaches SQL in a form Go's parsers accept and Postgres's do not.
 	norm func(string) (string, error)
@@ -241,52 +239,78 @@ func ratingValue(v string) (string, error) {
 	return canonical(v, strconv.FormatFloat(f, 'f', 2, 64))
 }
 
+// rankText writes a search rank (a Postgres real) as the shortest text that reads back as the
+// very same real, so that the keyset condition compares equal ranks as equal.
+func rankText(r float32) string { return strconv.FormatFloat(float64(r), 'g', -1, 32) }
+
+func rankValue(v string) (string, error) {
+	f, err := strconv.ParseFloat(v, 32)
+	if err != nil || !(f >= 0 && f <= math.MaxFloat32) { // also refuses NaN and infinities
+		return "", errors.New("bad rank")
+	}
+	return canonical(v, rankText(float32(f)))
+}
+
 const cursorTimeLayout = "2006-01-02T15:04:05.999999"
 
 // ProductSorts are the sort orders GET /products accepts.
 var ProductSorts = map[string]productSort{
-	"": {"id", "id > $ID", func(ProductView) string { return "" }, anyValue},
+	"": {"id", "id > $ID", func(ProductView, float32) string { return "" }, anyValue},
 	"price": {"price, id", "(price, id) > ($V::numeric, $ID)",
-		func(p ProductView) string { return p.Price.String() }, moneyValue},
+		func(p ProductView, _ float32) string { return p.Price.String() }, moneyValue},
 	"-price": {"price DESC, id DESC", "(price, id) < ($V::numeric, $ID)",
-		func(p ProductView) string { return p.Price.String() }, moneyValue},
+		func(p ProductView, _ float32) string { return p.Price.String() }, moneyValue},
 	"name": {"name, id", "(name, id) > ($V::text, $ID)",
-		func(p ProductView) string { return p.Name }, textValue},
+		func(p ProductView, _ float32) string { return p.Name }, textValue},
 	"-created_at": {"created_at DESC, id DESC", "(created_at, id) < ($V::timestamp, $ID)",
-		func(p ProductView) string { return p.CreatedAt.Format(cursorTimeLayout) }, timeValue},
+		func(p ProductView, _ float32) string { return p.CreatedAt.Format(cursorTimeLayout) }, timeValue},
 	"-rating": {"rating DESC, id", "(rating < $V::numeric OR (rating = $V::numeric AND id > $ID))",
-		func(p ProductView) string { return fmt.Sprintf("%.2f", p.Rating) }, ratingValue},
+		func(p ProductView, _ float32) string { return fmt.Sprintf("%.2f", p.Rating) }, ratingValue},
 }
 
-// SearchQuery turns free text into a prefix-matching tsquery: "rtx 40" → "rtx:* & 40:*". It
-// returns "" when the text has no searchable word. Words split on every character that is not a
-// letter or digit, as the products.search column does ("DDR5-6000" is "ddr5" and "6000").
-func SearchQuery(q string) string {
-	words := strings.FieldsFunc(strings.ToLower(q), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	})
-	for i, w := range words {
-		words[i] = w + ":*"
-	}
-	return strings.Join(words, " & ")
+// RankSort is the cursor's name of the order a search without a sort lists in: by relevance,
+// ts_rank of the product's words (a word of the name weighs ten times a word of the description,
+// see migration 0021) against the query, highest first, equal ranks by id. It is no value of
+// the sort parameter: a search with a sort lists its matches in that order instead.
+const RankSort = "rank"
+
+// rankExpr is a product's rank against the search (the query's FROM names it s(q)).
+const rankExpr = "ts_rank(search, s.q)"
+
+var rankSort = productSort{orderBy: "rank DESC, id", after: "(" + rankExpr + " < $V::real OR (" + rankExpr + " = $V::real AND id > $ID))",
+	value: func(_ ProductView, rank float32) string { return rankText(rank) }, norm: rankValue}
+
+// Searchable reports whether q holds a word to search for (a letter or a digit): a q without one
+// filters nothing.
+func Searchable(q string) bool {
+	return strings.IndexFunc(q, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
 
-// products lists products matching f, one keyset page at a time.
-func (q *CatalogQueries) products(ctx context.Context, f ProductFilter) (Page[ProductView], error) {
+// productsSQL is the statement of one keyset page of f (Limit+1 rows, to know whether another page
+// follows; each row's product columns and its search rank, 0 without a search) and the sort it
+// lists in. A search is Postgres full-text search (techvault_search_query, migration 0021):
+// every word a word of the name or description, the last one as a prefix, accents and case
+// ignored.
+func productsSQL(f ProductFilter) (string, []any, productSort, string, error) {
 	if f.Limit < 1 {
-		return Page[ProductView]{}, domain.Invalid("limit", "limit must be at least 1")
+		return "", nil, productSort{}, "", domain.Invalid("limit", "limit must be at least 1")
 	}
 	s, ok := ProductSorts[f.Sort]
 	if !ok {
-		return Page[ProductView]{}, domain.Invalid("sort", "unknown sort %q", f.Sort)
+		return "", nil, productSort{}, "", domain.Invalid("sort", "unknown sort %q", f.Sort)
 	}
-	cur, err := decodeCursor(f.Cursor, f.Sort)
+	search := Searchable(f.Q)
+	sortName := f.Sort
+	if search && f.Sort == "" {
+		s, sortName = rankSort, RankSort
+	}
+	cur, err := decodeCursor(f.Cursor, sortName)
 	if err != nil {
-		return Page[ProductView]{}, err
+		return "", nil, productSort{}, "", err
 	}
 	if cur != nil {
 		if cur.Value, err = s.norm(cur.Value); err != nil {
-			return Page[ProductView]{}, domain.Invalid("cursor", "cursor is malformed")
+			return "", nil, productSort{}, "", domain.Invalid("cursor", "cursor is malformed")
 		}
 	}
 	var (
@@ -297,8 +321,11 @@ func (q *CatalogQueries) products(ctx context.Context, f ProductFilter) (Page[Pr
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	if tsq := SearchQuery(f.Q); tsq != "" {
-		where = append(where, "search @@ to_tsquery('simple', "+arg(tsq)+")")
+	from, rank := ` FROM products`, `0::real`
+	if search {
+		// The query is computed once, in FROM, whatever plan the statement gets.
+		from, rank = ` FROM products, techvault_search_query(`+arg(f.Q)+`) AS s(q)`, rankExpr
+		where = append(where, "search @@ s.q")
 	}
 	if f.CategoryID != nil {
 		where = append(where, "category_id = "+arg(*f.CategoryID))
@@ -323,26 +350,148 @@ func (q *CatalogQueries) products(ctx context.Context, f ProductFilter) (Page[Pr
 		}
 		where = append(where, cond)
 	}
-	sql := `SELECT ` + ProductColumns + ` FROM products`
+	sql := `SELECT ` + ProductColumns + `, ` + rank + ` AS rank` + from
 	if len(where) > 0 {
 		sql += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	sql += ` ORDER BY ` + s.orderBy + ` LIMIT ` + arg(f.Limit+1)
-	rows, err := q.pool.Query(ctx, sql, args...)
+	return sql, args, s, sortName, nil
+}
+
+// rankedRow scans a row of ProductColumns followed by the rank.
+type rankedRow struct {
+	pgx.Row
+	rank *float32
+}
+
+func (r rankedRow) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.rank)...) }
+
+// listed is what one read of a listing returns: up to Limit+1 products, the sort value of each
+// (its cursor is written only when needed), and the category the filter names when it was asked
+// for.
+type listed struct {
+	items    []ProductView
+	values   []string
+	sortName string
+	category *CategoryView
+}
+
+// cursor is the cursor that follows item i.
+func (l listed) cursor(i int) string {
+	return encodeCursor(cursor{Sort: l.sortName, Value: l.values[i], ID: l.items[i].ID})
+}
+
+// page is the first limit items, with the cursor of the next page when more follow.
+func (l listed) page(limit int) Page[ProductView] {
+	if len(l.items) <= limit {
+		return Page[ProductView]{Items: l.items}
+	}
+	return Page[ProductView]{Items: l.items[:limit], NextCursor: l.cursor(limit - 1)}
+}
+
+const categoryColumns = `id, name, coalesce(description, ''), created_at, updated_at`
+
+func scanCategory(row pgx.Row) (CategoryView, error) {
+	var c CategoryView
+	err := row.Scan(&c.ID, &c.Name, &c.Description, &c.CreatedAt, &c.UpdatedAt)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, err
+}
+
+// list reads f's page and, with withCategory, the category f names, in one round trip.
+func (q *CatalogQueries) list(ctx context.Context, f ProductFilter, withCategory bool) (listed, error) {
+	var l listed
+	sql, args, s, sortName, err := productsSQL(f)
 	if err != nil {
-		return Page[ProductView]{}, fmt.Errorf("listing products: %w", err)
+		return l, err
 	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProductView, error) { return ScanProduct(r) })
+	l.sortName = sortName
+	withCategory = withCategory && f.CategoryID != nil
+	var batch pgx.Batch
+	if withCategory {
+		batch.Queue(`SELECT `+categoryColumns+` FROM categories WHERE id = $1`, *f.CategoryID).QueryRow(func(row pgx.Row) error {
+			c, err := scanCategory(row)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err == nil {
+				l.category = &c
+			}
+			return err
+		})
+	}
+	batch.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		defer rows.Close()
+		var rank float32
+		for rows.Next() {
+			p, err := ScanProduct(rankedRow{rows, &rank})
+			if err != nil {
+				return err
+			}
+			l.items = append(l.items, p)
+			l.values = append(l.values, s.value(p, rank))
+		}
+		return rows.Err()
+	})
+	if err := q.pool.SendBatch(ctx, &batch).Close(); err != nil {
+		return listed{}, fmt.Errorf("listing products: %w", err)
+	}
+	return l, nil
+}
+
+// products lists products matching f, one keyset page at a time.
+func (q *CatalogQueries) products(ctx context.Context, f ProductFilter) (Page[ProductView], error) {
+	l, err := q.list(ctx, f, false)
 	if err != nil {
-		return Page[ProductView]{}, fmt.Errorf("listing products: %w", err)
+		return Page[ProductView]{}, err
 	}
-	page := Page[ProductView]{Items: items}
-	if len(items) > f.Limit {
-		last := items[f.Limit-1]
-		page.Items = items[:f.Limit]
-		page.NextCursor = encodeCursor(cursor{Sort: f.Sort, Value: s.value(last), ID: last.ID})
+	return l.page(f.Limit), nil
+}
+
+// ProductListing is one page of GET /products with the category its filter names: Category is nil
+// when the filter names none, or one that does not exist (then no product matches).
+type ProductListing struct {
+	Page[ProductView]
+	Category *CategoryView
+}
+
+// Listing lists products matching f, one keyset page at a time, with the category f names (read
+// in the same round trip). A lost database connection is domain.ErrUnavailable (503), never a 500.
+func (q *CatalogQueries) Listing(ctx context.Context, f ProductFilter) (ProductListing, error) {
+	l, err := q.list(ctx, f, true)
+	if err != nil {
+		return ProductListing{}, eventstore.Unavailable(err)
 	}
-	return page, nil
+	return ProductListing{Page: l.page(f.Limit), Category: l.category}, nil
+}
+
+// ListingHead is the first products of one sort (in a category, or in the whole catalog) with the
+// cursor that follows each, so that a cached copy answers the first page of any limit up to its
+// length: the first page of limit n is Items[:n], followed by Cursors[n-1] when n < len(Items) or
+// More.
+type ListingHead struct {
+	Category *CategoryView // the category asked for, nil when none was or it does not exist
+	Items    []ProductView
+	Cursors  []string
+	More     bool // products follow the last item
+}
+
+// ListingHead reads the first n products of sort, in category (nil: every product), and the
+// category. A lost database connection is domain.ErrUnavailable (503), never a 500.
+func (q *CatalogQueries) ListingHead(ctx context.Context, category *int64, sort string, n int) (ListingHead, error) {
+	l, err := q.list(ctx, ProductFilter{CategoryID: category, Sort: sort, Limit: n}, true)
+	if err != nil {
+		return ListingHead{}, eventstore.Unavailable(err)
+	}
+	h := ListingHead{Category: l.category, Items: l.items}
+	if len(h.Items) > n {
+		h.Items, h.More = h.Items[:n], true
+	}
+	h.Cursors = make([]string, len(h.Items))
+	for i := range h.Cursors {
+		h.Cursors[i] = l.cursor(i)
+	}
+	return h, nil
 }
 
 // Product returns one product. A lost database connection is domain.ErrUnavailable (503), never a 500.

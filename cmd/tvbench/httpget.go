@@ -29,7 +29,7 @@ type httpGetConfig struct {
 func httpGetFlags(fs *flag.FlagSet, c *config) {
 	wrkLoadFlags(fs, "http-get", &c.httpGet.wrkLoad)
 	fs.IntVar(&c.httpGet.products, "http-get-products", 1000, "http-get: products (the ids wrk cycles over)")
-	fs.StringVar(&c.httpGet.techvault, "http-get-techvault", "", "http-get, users-me, cart-get: techvault binary to run (empty: go build ./cmd/techvault into a temporary directory)")
+	fs.StringVar(&c.httpGet.techvault, "http-get-techvault", "", "http-get, users-me, cart-get, catalog-list, catalog-search, category-page: techvault binary to run (empty: go build ./cmd/techvault into a temporary directory)")
 }
 
 func (c httpGetConfig) validate() error {

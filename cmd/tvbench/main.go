@@ -1,6 +1,7 @@
 // Command tvbench measures Tech Vault against same-run baselines:
 //
-//	go run ./cmd/tvbench [flags] all|append|lag|saturation|commands|rebuild|http-get|signin|users-me|checkout|cart|cart-get [flags]
+//	go run ./cmd/tvbench [flags] all|append|lag|saturation|commands|rebuild|http-get|signin|users-me|checkout|cart|cart-get|
+//	    catalog-list|catalog-search|category-page|catalog-rebuild [flags]
 //
 // Every benchmark works in a scratch database of its own (CREATE DATABASE tvbench_<random> on the
 // server of TEST_DATABASE_URL, migrated, dropped WITH (FORCE) at the end, on failure and on
@@ -9,8 +10,9 @@
 // real binary). Nothing is asserted: the tool measures, prints one block per benchmark, each
 // figure as a ratio to a baseline measured in the same run, and a summary table; it exits non-zero
 // only when a benchmark could not run. One file per benchmark; env.go, stats.go, wrk.go (driving
-// wrk), accounts.go (the API's accounts and JSON calls) and shopdata.go (the order platform's
-// customers, products, promo code and checkout calls) hold what they share.
+// wrk), accounts.go (the API's accounts and JSON calls), shopdata.go (the order platform's
+// customers, products, promo code and checkout calls) and storefront.go (issue 14's generated
+// catalog and its served reads) hold what they share.
 package main
 
 import (
@@ -45,6 +47,12 @@ type config struct {
 	checkout   checkoutConfig
 	cart       cartConfig
 	cartGet    cartGetConfig
+
+	storefront     storefrontConfig
+	catalogList    catalogListConfig
+	catalogSearch  catalogSearchConfig
+	categoryPage   categoryPageConfig
+	catalogRebuild catalogRebuildConfig
 }
 
 // benchmark is one runnable benchmark: its name, a line for the usage text, its flags and run.
@@ -67,6 +75,10 @@ var benchmarks = []benchmark{
 	{"checkout", "16 clients loop whole checkouts over HTTP (target >= 550/s; orders lag at the end < 1 s)", checkoutFlags, benchCheckout},
 	{"cart", "AddToCart (32 clients), PlaceOrder (16) vs Store.Append; PlaceOrder after -cart-orders orders (>= 0.8, 0.5, 0.9x)", cartFlags, benchCart},
 	{"cart-get", "wrk -t2 -c32 GET /cart (3 lines) vs GET /products/{id}, one techvault serve (target >= 0.7)", cartGetFlags, benchCartGet},
+	{"catalog-list", "wrk -t2 -c32 category listing by -price from Postgres, -products catalog (>= 2,000 req/s and >= 0.3x GET /products/{id})", catalogListFlags, benchCatalogList},
+	{"catalog-search", "wrk -t2 -c32 two-word search, -products catalog (>= 1,000 req/s, p99 < 50 ms)", catalogSearchFlags, benchCatalogSearch},
+	{"category-page", "wrk -t2 -c32 category pages from the Redis view, -products catalog (>= 0.6x GET /products/{id})", categoryPageFlags, benchCategoryPage},
+	{"catalog-rebuild", "Rebuild every catalog projector over the -products catalog's log (>= 100,000 events/s)", catalogRebuildFlags, benchCatalogRebuild},
 }
 
 func envOr(def string, keys ...string) string {
@@ -85,6 +97,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.redisURL, "redis-url", envOr("redis://127.0.0.1:6379/0", "TEST_REDIS_URL"), "Redis (env TEST_REDIS_URL)")
 	fs.BoolVar(&cfg.checkpoint, "checkpoint", true, "run CHECKPOINT before each measured side of the append benchmark (needs superuser; cluster-wide)")
 	fs.StringVar(&cfg.cpuProfileDir, "cpuprofile-dir", "", "write a Go CPU profile of the first measured round of each side into this directory")
+	storefrontFlags(fs, cfg)
 	for _, b := range benchmarks {
 		b.flags(fs, cfg)
 	}
@@ -95,9 +108,9 @@ func usage(fs *flag.FlagSet, w io.Writer) func() {
 	return func() {
 		fmt.Fprintf(w, "usage: tvbench [flags] all|<benchmark> [flags]\n\n")
 		for _, b := range benchmarks {
-			fmt.Fprintf(w, "  %-11s %s\n", b.name, b.about)
+			fmt.Fprintf(w, "  %-15s %s\n", b.name, b.about)
 		}
-		fmt.Fprintf(w, "  %-11s every benchmark, in that order, then a summary table\n\nflags:\n", "all")
+		fmt.Fprintf(w, "  %-15s every benchmark, in that order, then a summary table\n\nflags:\n", "all")
 		fs.PrintDefaults()
 	}
 }
@@ -163,7 +176,8 @@ func parseArgs(args []string, cfg *config, stderr io.Writer) ([]benchmark, int) 
 func (c config) validate() error {
 	for _, err := range []error{c.append.validate(), c.lag.validate(), c.saturation.validate(),
 		c.commands.validate(), c.rebuild.validate(), c.httpGet.validate(), c.signin.validate(), c.usersMe.validate(),
-		c.checkout.validate(), c.cart.validate(), c.cartGet.validate()} {
+		c.checkout.validate(), c.cart.validate(), c.cartGet.validate(), c.storefront.validate(), c.catalogList.validate(),
+		c.catalogSearch.validate(), c.categoryPage.validate(), c.catalogRebuild.validate()} {
 		if err != nil {
 			return err
 		}

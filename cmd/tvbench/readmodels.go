@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -48,4 +49,13 @@ func productsOnly() []appProjector { return []appProjector{catalogproj.Products{
 func rebuildProducts(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (int64, float64, error) {
 	st, err := projections.Rebuild(ctx, pool, catalogproj.Products{}, log)
 	return st.Events, st.Duration.Seconds(), err
+}
+
+// projectorList names the catalog's projectors.
+func projectorList() string {
+	var names []string
+	for _, p := range catalogproj.Projectors() {
+		names = append(names, p.Name())
+	}
+	return strings.Join(names, ", ")
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/techvault/techvault/ratelimit"
 	"github.com/techvault/techvault/views/cards"
 	"github.com/techvault/techvault/views/carts"
+	"github.com/techvault/techvault/views/listings"
 	"github.com/techvault/techvault/views/profiles"
 )
 
@@ -138,6 +139,7 @@ type App struct {
 	Tokens      *auth.Tokens
 	Checkpoints *projections.Checkpoints
 	Cards       *cards.ProductCards
+	Listings    *listings.Listings
 
 	cfg Config
 	log *slog.Logger
@@ -215,7 +217,7 @@ func (a *App) build(ctx context.Context) error {
 		acc.images, commands.WithLogger(a.log))
 	a.server, err = api.New(api.Config{
 		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Positions: a.Checkpoints.Waiter(store), Catalog: a.Catalog,
-		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Checkpoints: a.Checkpoints,
+		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Listings: a.Listings, Checkpoints: a.Checkpoints,
 		Projectors: a.cfg.Projectors, CORSOrigins: a.cfg.CORSOrigins,
 		Users: a.Users, UserQueries: a.userQueries, Profiles: a.profiles, Tokens: a.Tokens,
 		Limiter: acc.limiter, LimitPolicy: acc.policy, LimitKey: DeriveKey(a.cfg.Secret, KeyRateLimit),
@@ -316,6 +318,11 @@ func (a *App) buildProjections(reactors []effects.Reactor) error {
 	// The cards hold the API's own bytes for GET /products/{id}: Redis and Postgres answer alike.
 	a.Cards, err = cards.New(cards.Config{
 		Pool: a.Pool, Redis: a.Redis, Encode: api.ProductCard, Prefix: prefix, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	// The first pages of GET /products, invalidated from the catalog projectors' notifications.
+	a.Listings, err = listings.New(listings.Config{Pool: a.Pool, Redis: a.Redis, Prefix: prefix, Logger: a.log})
 	return err
 }
 
@@ -352,7 +359,7 @@ func (a *App) Start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.bgCancel = cancel
 	a.started = true
-	a.bg.Add(7)
+	a.bg.Add(8)
 	go func() {
 		defer a.bg.Done()
 		_ = a.carts.Run(bgCtx)
@@ -382,6 +389,10 @@ func (a *App) Start(ctx context.Context) error {
 	go func() {
 		defer a.bg.Done()
 		_ = a.Cards.Run(bgCtx)
+	}()
+	go func() {
+		defer a.bg.Done()
+		_ = a.Listings.Run(bgCtx)
 	}()
 	select {
 	case <-a.engine.Running():

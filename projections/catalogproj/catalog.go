@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/techvault/techvault/domain/catalog"
@@ -24,6 +25,10 @@ const (
 // ProductCardsChannel is the NOTIFY channel on which the products projector announces changed
 // product ids (after its commit) for the Redis view.
 const ProductCardsChannel = "techvault_product_cards"
+
+// CategoriesChannel is the NOTIFY channel on which the categories projector announces changed
+// category ids (after its commit) for the Redis listings.
+const CategoriesChannel = "techvault_categories"
 
 // Categories projects the categories table.
 type Categories struct{}
@@ -119,6 +124,30 @@ func (Categories) Apply(t projections.Tables, batch []eventstore.Event) ([]proje
 	return out, nil
 }
 
+// NotifyChannel implements Notifier.
+func (Categories) NotifyChannel() string { return CategoriesChannel }
+
+// Notifications implements Notifier: the categories a batch created, changed or deleted, each once.
+func (Categories) Notifications(batch []eventstore.Event) []string {
+	var ids []int64
+	for _, e := range batch {
+		if e.StreamType != catalog.CategoryStreamType {
+			continue
+		}
+		// A category's stream id is catalog.CategoryStreamID(id): "category-<id>".
+		if id, err := strconv.ParseInt(strings.TrimPrefix(e.StreamID, "category-"), 10, 64); err == nil && id > 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strconv.FormatInt(id, 10)
+	}
+	return out
+}
+
 // utc converts times to UTC wall-clock values for the read tables' timestamp columns.
 func utc(ts []time.Time) []time.Time {
 	for i, t := range ts {
@@ -184,9 +213,10 @@ func (f *productFold) row(id int64) *productRow {
 const liveCategory = `CASE WHEN %[1]s IS NULL OR EXISTS (
 		SELECT 1 FROM {products_deleted_categories} d WHERE d.category_id = %[1]s) THEN NULL ELSE %[1]s END`
 
-// searchVector is the products.search value for a name and description expression: their words,
-// every character that is not a letter or digit splitting them (as SearchQuery splits a query).
-const searchVector = `to_tsvector('simple', regexp_replace(%[1]s || ' ' || %[2]s, '[^[:alnum:]]+', ' ', 'g'))`
+// searchVector is the products.search value for a name and description expression: their
+// unaccented, lower-cased words, the name's weighing more (migration 0021's function, which the
+// search's query function matches).
+const searchVector = `techvault_search_vector(%[1]s, %[2]s)`
 
 // statements writes the fold: one delete, one upsert for created products, one update for the rest.
 func (f *productFold) statements(t projections.Tables) []projections.Stmt {

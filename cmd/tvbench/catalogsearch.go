@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// catalogSearchConfig holds the catalog-search benchmark's flags (the catalog is -products').
+type catalogSearchConfig struct {
+	wrkLoad
+	queries int
+}
+
+func catalogSearchFlags(fs *flag.FlagSet, c *config) {
+	wrkLoadFlags(fs, "catalog-search", &c.catalogSearch.wrkLoad)
+	fs.IntVar(&c.catalogSearch.queries, "catalog-search-queries", 200, "catalog-search: distinct two-word searches wrk cycles over")
+}
+
+func (c catalogSearchConfig) validate() error {
+	if err := positive(map[string]int{"catalog-search-queries": c.queries}); err != nil {
+		return err
+	}
+	return c.wrkLoad.validate("catalog-search")
+}
+
+// Issue 14's targets for a two-word search.
+const (
+	catalogSearchRate = 1000 // req/s
+	catalogSearchP99  = 50 * time.Millisecond
+)
+
+func benchCatalogSearch(ctx context.Context, env *env, cfg config, out io.Writer) (result, error) {
+	c, sf := cfg.catalogSearch, cfg.storefront
+	qs := searchQueries(c.queries)
+	paths := make([]string, len(qs))
+	for i, q := range qs {
+		paths[i] = "/api/v1/products?q=" + url.QueryEscape(q) + "&limit=20"
+	}
+	fmt.Fprintf(out, "== catalog-search: GET /api/v1/products?q=<two words>&limit=20 (ranked full-text search, Postgres) cycling over %d\n", len(qs))
+	fmt.Fprintf(out, "   searches of a brand and a kind (every other one with its last word cut short: %s) in a generated\n",
+		strings.Join(qs[:min(4, len(qs))], ", "))
+	fmt.Fprintf(out, "   catalog of %s products, vs anonymous GET /api/v1/products/{id} (1,000 ids), both by wrk -t%d -c%d against one\n", num(sf.products), c.threads, c.conns)
+	fmt.Fprintf(out, "   real `techvault serve` process (LOG_FORMAT=json LOG_LEVEL=info, access log to a file); %d rounds x %s per side\n", c.rounds, c.duration)
+	fmt.Fprintf(out, "   (order alternating) after %s warm-up per side\n", c.warmup)
+	return measureStorefrontRead(ctx, env, cfg, storefrontRead{bench: "catalog-search", side: "search", load: c.wrkLoad,
+		figure: "GET /products?q=<two words>&limit=20", paths: paths, source: "postgres",
+		target: func(f wrkFigures) (bool, string) {
+			return f.rates[0] >= catalogSearchRate && f.p99s[0] < catalogSearchP99,
+				fmt.Sprintf(">= %s req/s, p99 < %s", num(catalogSearchRate), ms(catalogSearchP99))
+		}}, out)
+}

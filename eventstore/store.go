@@ -44,6 +44,11 @@ func New(cfg Config) (*Store, error) {
 // Pool returns the underlying pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// appendSQL inserts the events of every stream of an append in one statement, in (stream, version)
+// order whatever order they were given in: two appends that share streams then take the streams'
+// unique-index locks in the same order, so they wait for each other instead of deadlocking (two
+// orders for the same two products, listed in opposite orders, deadlocked). The positions of an
+// append's events follow that order; AppendResult still reports them in the order given.
 const appendSQL = `
 INSERT INTO events (uuid, stream_id, stream_type, version, event_type, schema_version,
                     payload, metadata, recorded_at, content_hash, hash)
@@ -51,6 +56,7 @@ SELECT u, s, st, v, et, sv, p::json, m::json, ra, ch, h
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[],
             $7::text[], $8::text[], $9::timestamptz[], $10::bytea[], $11::bytea[])
      AS t(u, s, st, v, et, sv, p, m, ra, ch, h)
+ORDER BY s, v
 RETURNING "offset", uuid`
 
 // appendOneSQL is appendSQL for the common case of a single event: plain VALUES are cheaper to

@@ -30,7 +30,17 @@ type cachedAggregate struct {
 	streamType string
 	schema     int
 	state      any
+	at         time.Time // when this process last learned the state (appended or read it)
 }
+
+// RecentReads bounds how old a cached state may be when a command only reads the aggregate
+// (loadRecent): the product's price and stock when it is added to a cart, the user's addresses and
+// the promo's terms when an order is placed. Within one process the cache is exact (every append
+// writes through); across processes, such a read may miss a change committed by another process
+// this long ago. What those reads decide is checked again where it matters: the order re-prices
+// every line against the product it appends to (price_changed), reserves the stock it appends to,
+// and a refusal decided on cached state is decided again on the streams.
+const RecentReads = 2 * time.Second
 
 // NewAggregateCache returns a cache of at most capacity aggregates (least recently and
 // frequently used are evicted first).
@@ -45,7 +55,7 @@ func WithAggregateCache(c *AggregateCache) Option { return func(l *loader) { l.c
 // put records state at version unless a later version is cached already.
 func (a *AggregateCache) put(streamID string, e cachedAggregate) {
 	a.c.Compute(streamID, func(old cachedAggregate, found bool) (cachedAggregate, otter.ComputeOp) {
-		if found && old.version >= e.version {
+		if found && old.version > e.version {
 			return old, otter.CancelOp
 		}
 		return e, otter.WriteOp
@@ -66,7 +76,7 @@ func (a *AggregateCache) appended(changes []Change) {
 			continue
 		}
 		e := *c.cached
-		e.version = c.ExpectedVersion + int64(len(c.Events))
+		e.version, e.at = c.ExpectedVersion+int64(len(c.Events)), time.Now()
 		a.put(c.StreamID, e)
 	}
 }
@@ -96,10 +106,22 @@ type cacheTraceKey struct{}
 // loadForAppend loads an aggregate that the command will append to: from the cache when it holds
 // it (the append checks the version), else from the stream (and caches what it read).
 func loadForAppend[A, S any](ctx context.Context, l loader, k aggregateKind[A, S], id int64) (A, error) {
+	return loadCached(ctx, l, k, id, 0)
+}
+
+// loadRecent loads an aggregate that the command only reads: from the cache when this process
+// learned its state at most RecentReads ago, else from the stream (and caches what it read).
+func loadRecent[A, S any](ctx context.Context, l loader, k aggregateKind[A, S], id int64) (A, error) {
+	return loadCached(ctx, l, k, id, RecentReads)
+}
+
+// loadCached loads from the cache an entry learned at most maxAge ago (any age when 0).
+func loadCached[A, S any](ctx context.Context, l loader, k aggregateKind[A, S], id int64, maxAge time.Duration) (A, error) {
 	streamID := k.streamID(id)
 	tr, _ := ctx.Value(cacheTraceKey{}).(*cacheTrace)
 	if l.cache != nil && tr != nil && !tr.bypass {
-		if e, ok := l.cache.c.GetIfPresent(streamID); ok && e.streamType == k.streamType && e.schema == k.schemaVersion {
+		if e, ok := l.cache.c.GetIfPresent(streamID); ok && e.streamType == k.streamType && e.schema == k.schemaVersion &&
+			(maxAge == 0 || time.Since(e.at) <= maxAge) {
 			if state, ok := e.state.(S); ok {
 				if agg, err := k.rehydrateFrom(state, e.version, nil); err == nil {
 					tr.streams = append(tr.streams, streamID)
@@ -144,7 +166,7 @@ func remember[A, S any](l loader, k aggregateKind[A, S], id int64, version int64
 		return
 	}
 	l.cache.put(k.streamID(id), cachedAggregate{version: version, streamType: k.streamType, schema: k.schemaVersion,
-		state: k.snapshot(agg)})
+		state: k.snapshot(agg), at: time.Now()})
 }
 
 // cachingStore writes appends through to the aggregate cache.

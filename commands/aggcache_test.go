@@ -11,6 +11,7 @@ import (
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/cart"
+	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/eventstore"
 )
 
@@ -183,6 +184,40 @@ func TestAggregateCache(t *testing.T) {
 				t.Fatalf("no snapshot of the cart past version 10 (latest %d) after 14 cached adds", version)
 			}
 			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
+	t.Run("an aggregate only read is read from the cache while this process learned it recently", func(t *testing.T) {
+		other, _ := e.customerWithAddress(t, 2)
+		addFor := func(p process, user int64) {
+			t.Helper()
+			if _, err := p.shop.AddToCart(ctx, md(user), commands.AddToCart{UserID: user, ProductID: ssd, Quantity: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		addFor(a, uid)
+		counting.take()
+		addFor(a, other)
+		if n := counting.take()[catalog.ProductStreamID(ssd)]; n != 0 {
+			t.Fatalf("the product was read %d times within RecentReads of the last read", n)
+		}
+		// Another process's price change is seen once the cached state is older than RecentReads.
+		price := domain.Money(550)
+		if _, err := b.cat.UpdateProduct(ctx, md(0), commands.UpdateProduct{ID: ssd, Price: &price}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(commands.RecentReads + 100*time.Millisecond)
+		third, _ := e.customerWithAddress(t, 3)
+		addFor(a, third)
+		if n := counting.take()[catalog.ProductStreamID(ssd)]; n != 1 {
+			t.Fatalf("the product was read %d times after RecentReads; want 1", n)
+		}
+		if _, err := a.shop.ClearCart(ctx, md(other), other); err != nil {
+			t.Fatal(err)
+		}
+		price = 500
+		if _, err := b.cat.UpdateProduct(ctx, md(0), commands.UpdateProduct{ID: ssd, Price: &price}); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -100,7 +100,7 @@ func (h *Shop) placeOrder(ctx context.Context, md domain.Metadata, id int64, cmd
 			if len(c.Lines()) == 0 {
 				return OrderResult{}, nil, &domain.Error{Kind: domain.ErrConflict, Field: "cart", Message: "the cart is empty"}
 			}
-			u, err := loadAggregate(ctx, h.load, userKind, cmd.UserID)
+			u, err := loadRecent(ctx, h.load, userKind, cmd.UserID) // the address: read, see RecentReads
 			if err != nil {
 				return OrderResult{}, nil, err
 			}
@@ -116,7 +116,7 @@ func (h *Shop) placeOrder(ctx context.Context, md domain.Metadata, id int64, cmd
 			var discount domain.Money
 			var p *promo.Promo
 			if c.PromoID() != 0 {
-				if p, err = loadAggregate(ctx, h.load, promoKind, c.PromoID()); err != nil {
+				if p, err = loadRecent(ctx, h.load, promoKind, c.PromoID()); err != nil { // appended to only with a limit
 					return OrderResult{}, nil, err
 				}
 				if err := p.Use(id, h.now()); err != nil {

@@ -35,7 +35,8 @@ type ProductImages struct {
 // domain.ErrUnavailable (removing and arranging still work).
 func NewProductImages(store EventStore, ids IDAllocator, images ImageStore, opts ...Option) *ProductImages {
 	rs := resilientStore{store}
-	return &ProductImages{store: rs, ids: resilientIDs{ids}, load: newLoader(rs, resilientSnapshots(store), opts), images: images}
+	l := newLoader(rs, resilientSnapshots(store), opts)
+	return &ProductImages{store: l.observe(rs), ids: resilientIDs{ids}, load: l, images: images}
 }
 
 // ProductImage is one image of a product after a command.

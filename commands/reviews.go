@@ -21,7 +21,8 @@ type Reviews struct {
 // where that is safe and otherwise reported as domain.ErrUnavailable.
 func NewReviews(store EventStore, ids IDAllocator, opts ...Option) *Reviews {
 	rs := resilientStore{store}
-	return &Reviews{store: rs, ids: resilientIDs{ids}, load: newLoader(rs, resilientSnapshots(store), opts)}
+	l := newLoader(rs, resilientSnapshots(store), opts)
+	return &Reviews{store: l.observe(rs), ids: resilientIDs{ids}, load: l}
 }
 
 var reviewKind = aggregateKind[*review.Review, review.State]{

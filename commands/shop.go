@@ -74,7 +74,8 @@ func cartChange(c *cart.Cart) Change {
 }
 
 func promoChange(p *promo.Promo) Change {
-	return Change{StreamID: promo.StreamID(p.ID()), StreamType: promo.StreamType, ExpectedVersion: p.Version(), Events: p.Changes()}
+	return withState(Change{StreamID: promo.StreamID(p.ID()), StreamType: promo.StreamType, ExpectedVersion: p.Version(),
+		Events: p.Changes()}, promoKind, p)
 }
 
 // CartResult is what a cart command did.
@@ -110,7 +111,7 @@ type AddToCart struct {
 // AddToCart adds to the line of the product (or opens one at the product's current price).
 func (h *Shop) AddToCart(ctx context.Context, md domain.Metadata, cmd AddToCart) (CartResult, error) {
 	return h.onCart(ctx, md, "AddToCart", cmd.UserID, func(ctx context.Context, c *cart.Cart) error {
-		p, err := loadAggregate(ctx, h.load, productKind, cmd.ProductID)
+		p, err := loadRecent(ctx, h.load, productKind, cmd.ProductID) // read, not appended to: see RecentReads
 		if err != nil {
 			return err
 		}
@@ -158,7 +159,7 @@ func (h *Shop) promoByCode(ctx context.Context, code string) (*promo.Promo, erro
 	if holder == 0 {
 		return nil, nil
 	}
-	return loadAggregate(ctx, h.load, promoKind, holder)
+	return loadRecent(ctx, h.load, promoKind, holder) // read, not appended to: see RecentReads
 }
 
 // RedeemPromo attaches a redeemable code to the caller's cart (one code per cart). Its use is

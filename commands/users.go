@@ -62,8 +62,8 @@ type Users struct {
 // NewUsers returns the account command handlers.
 func NewUsers(store EventStore, log LogReader, ids IDAllocator, vault Vault, pw Passwords, opts ...Option) *Users {
 	rs := resilientStore{store}
-	return &Users{store: rs, ids: resilientIDs{ids}, load: newLoader(rs, resilientSnapshots(store), opts),
-		vault: vault, pw: pw, log: log}
+	l := newLoader(rs, resilientSnapshots(store), opts)
+	return &Users{store: l.observe(rs), ids: resilientIDs{ids}, load: l, vault: vault, pw: pw, log: log}
 }
 
 var userKind = aggregateKind[*user.User, user.State]{

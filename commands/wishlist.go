@@ -16,7 +16,8 @@ type Wishlists struct {
 // NewWishlists returns the wishlist commands.
 func NewWishlists(store EventStore, opts ...Option) *Wishlists {
 	rs := resilientStore{store}
-	return &Wishlists{store: rs, load: newLoader(rs, resilientSnapshots(store), opts)}
+	l := newLoader(rs, resilientSnapshots(store), opts)
+	return &Wishlists{store: l.observe(rs), load: l}
 }
 
 var wishlistKind = aggregateKind[*wishlist.Wishlist, wishlist.State]{

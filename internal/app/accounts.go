@@ -76,7 +76,7 @@ func (a *App) buildAccounts(store *eventstore.Store) (accounts, error) {
 	ids := store.Sequences(map[string]string{commands.UserIDs: "user_ids", commands.EmailIDs: "email_ids",
 		commands.PhoneIDs: "phone_ids", commands.AddressIDs: "address_ids"})
 	a.Vault, a.Tokens = vault, tokens
-	a.Users = commands.NewUsers(store, store, ids, vault, pw, commands.WithLogger(a.log))
+	a.Users = commands.NewUsers(store, store, ids, vault, pw, commands.WithLogger(a.log), commands.WithAggregateCache(a.aggregates))
 	if err := a.buildShop(store); err != nil {
 		return acc, err
 	}

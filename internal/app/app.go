@@ -196,7 +196,8 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.Store, a.Catalog = store, catalog
-	a.Reviews = commands.NewReviews(store, store.Sequences(map[string]string{commands.ReviewIDs: "review_ids"}), commands.WithLogger(a.log))
+	a.Reviews = commands.NewReviews(store, store.Sequences(map[string]string{commands.ReviewIDs: "review_ids"}), commands.WithLogger(a.log),
+		commands.WithAggregateCache(a.aggregates))
 	a.Checkpoints = projections.NewCheckpoints(a.Pool)
 	acc, err := a.buildAccounts(store)
 	if err != nil {
@@ -214,7 +215,7 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	productImages := commands.NewProductImages(store, store.Sequences(map[string]string{commands.ProductImageIDs: "product_image_ids"}),
-		acc.images, commands.WithLogger(a.log))
+		acc.images, commands.WithLogger(a.log), commands.WithAggregateCache(a.aggregates))
 	a.server, err = api.New(api.Config{
 		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Positions: a.Checkpoints.Waiter(store), Catalog: a.Catalog,
 		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Listings: a.Listings, Checkpoints: a.Checkpoints,
@@ -225,7 +226,7 @@ func (a *App) build(ctx context.Context) error {
 		Shop: a.Shop, PromoExpiry: queries.NewPromoExpiry(a.Pool), Stripe: a.stripeWebhooks(),
 		OrderQueries: a.orderQueries, Carts: a.carts,
 		Reviews: a.Reviews, ReviewQueries: queries.NewReviewQueries(a.Pool),
-		ProductImages: productImages, Wishlists: commands.NewWishlists(store, commands.WithLogger(a.log)),
+		ProductImages: productImages, Wishlists: commands.NewWishlists(store, commands.WithLogger(a.log), commands.WithAggregateCache(a.aggregates)),
 		WishlistQueries: queries.NewWishlistQueries(a.Pool),
 	})
 	return err

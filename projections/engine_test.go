@@ -125,8 +125,7 @@ func TestRebuildWhileAppending(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A log long enough that the rebuild reads it in several chunks and folds its window in
-	// parallel parts (applyParallel: at least two parts of minPartEvents).
+	// A log long enough that the rebuild reads it in several chunks.
 	for id, p := range projtest.BulkProducts(t, e, 100, 50) {
 		d.IDs = append(d.IDs, id)
 		d.Products[id] = p

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -327,7 +325,7 @@ func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cu
 			return a, nil
 		}
 		var err error
-		if a.stmts, err = applyParallel(p, t, win.events); err != nil {
+		if a.stmts, err = p.Apply(t, win.events); err != nil {
 			return a, fmt.Errorf("applying events up to %d: %w", win.end.Position, err)
 		}
 		return a, nil
@@ -410,39 +408,6 @@ func replay(ctx context.Context, r querier, w batcher, p Projector, t Tables, cu
 	}
 	return cursor, n, ctx.Err() // a reader stopped by cancellation ends the windows early
 }
-
-// applyParallel folds a window as consecutive parts on as many goroutines as the process may run
-// at once, and returns the parts' statements in order. Any split of the log into batches applied
-// in order gives the same tables (Apply's contract: the live path batches however it is
-// delivered), so this only trades a little folding (a stream's events in two parts are two row
-// writes) for decoding the window on every core: decoding is most of Apply's work.
-func applyParallel(p Projector, t Tables, events []eventstore.Event) ([]Stmt, error) {
-	parts := min(runtime.GOMAXPROCS(0), 4, len(events)/minPartEvents)
-	if parts <= 1 {
-		return p.Apply(t, events)
-	}
-	stmts := make([][]Stmt, parts)
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	size := (len(events) + parts - 1) / parts
-	for i := range parts {
-		part := events[i*size : min((i+1)*size, len(events))]
-		wg.Go(func() { stmts[i], errs[i] = p.Apply(t, part) })
-	}
-	wg.Wait()
-	var out []Stmt
-	for i := range parts {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		out = append(out, stmts[i]...)
-	}
-	return out, nil
-}
-
-// minPartEvents is the least a part of a parallel fold holds: smaller windows fold on one
-// goroutine.
-const minPartEvents = 2_000
 
 // shadowName is the table a rebuild of table fills before the swap.
 func shadowName(table string) string { return table + "_rebuild" }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	nethttp "net/http"
 
 	"github.com/gin-gonic/gin"
@@ -43,6 +44,21 @@ func (s *Server) answerListing(c *gin.Context, f queries.ProductFilter, waited b
 			listingBody(f.CategoryID != nil, page.Header, page.Items[:min(f.Limit, len(page.Items))], page.Next(f.Limit)))
 		return
 	}
+	// Everything else is read from Postgres, through the in-process answer cache when the server
+	// has one (views/searches; not for reads with X-Min-Position).
+	var (
+		key   string
+		token uint64
+	)
+	if !waited && s.cfg.Searches != nil {
+		key = listingKey(f)
+		if body, ok := s.cfg.Searches.Get(key); ok {
+			c.Header(ReadSourceHeader, "memory")
+			c.Data(nethttp.StatusOK, "application/json; charset=utf-8", body)
+			return
+		}
+		token = s.cfg.Searches.Begin()
+	}
 	l, err := s.cfg.Queries.Listing(c, f)
 	if err != nil {
 		writeError(c, asBadRequest(err))
@@ -62,8 +78,36 @@ func (s *Server) answerListing(c *gin.Context, f queries.ProductFilter, waited b
 			return
 		}
 	}
+	body := listingBody(f.CategoryID != nil, header, items, l.NextCursor)
+	if key != "" {
+		s.cfg.Searches.Put(key, body, token)
+	}
 	c.Header(ReadSourceHeader, "postgres")
-	c.Data(nethttp.StatusOK, "application/json; charset=utf-8", listingBody(f.CategoryID != nil, header, items, l.NextCursor))
+	c.Data(nethttp.StatusOK, "application/json; charset=utf-8", body)
+}
+
+// listingKey names a GET /products answer in the answer cache: every field of the filter.
+func listingKey(f queries.ProductFilter) string {
+	opt := func(v any) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprint(v)
+	}
+	var cat, lo, hi, stock any
+	if f.CategoryID != nil {
+		cat = *f.CategoryID
+	}
+	if f.MinPrice != nil {
+		lo = f.MinPrice.Cents()
+	}
+	if f.MaxPrice != nil {
+		hi = f.MaxPrice.Cents()
+	}
+	if f.InStock != nil {
+		stock = *f.InStock
+	}
+	return fmt.Sprintf("%q|%s|%s|%s|%s|%q|%d|%q", f.Q, opt(cat), opt(lo), opt(hi), opt(stock), f.Sort, f.Limit, f.Cursor)
 }
 
 // loadListing reads a listing of the view from Postgres, encoded as the API answers it.

@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -214,4 +215,38 @@ func TestCategoryPagesWithRedisDown(t *testing.T) {
 			t.Fatalf("after Redis returned: %+v", l.Items[0])
 		}
 	})
+}
+
+// Searches and filtered pages are answered from memory between catalog changes: a repeat is not
+// read from Postgres (a write behind the projectors' back stays unseen), and a change committed
+// by the products projector is seen by the next read.
+func TestSearchesFromMemoryFollowTheLog(t *testing.T) {
+	s := newStorefront(t, harnessOpts{})
+	const path = "/api/v1/products?q=item&sort=price&limit=3"
+	s.fresh(path) // the projectors have caught up
+	// The notifications of the setup may still be on their way: read until an answer is kept.
+	var first response
+	eventually(t, "an answer from memory", func() bool {
+		first = s.do("GET", path, "")
+		return first.status == 200 && s.do("GET", path, "").header.Get("X-Read-Source") == "memory"
+	})
+	if _, err := s.db.Pool.Exec(context.Background(), `UPDATE products SET price = 1 WHERE id = $1`, s.products[9].ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.do("GET", path, ""); r.header.Get("X-Read-Source") != "memory" || string(r.body) != string(first.body) {
+		t.Fatalf("a repeat was not answered from memory: %s %s", r.header.Get("X-Read-Source"), r.body)
+	}
+	// A change through the API (projected, notified) drops it: the next read is Postgres' answer.
+	var p product
+	s.admin("PATCH", fmt.Sprintf("/api/v1/products/%d", s.products[0].ID), `{"price":"1.50"}`, 200).json(t, &p)
+	eventually(t, "the change in the search", func() bool {
+		var l listing
+		r := s.do("GET", path, "")
+		r.json(t, &l)
+		return r.status == 200 && len(l.Items) > 0 && l.Items[0].Price == "1.00" || len(l.Items) > 1 && l.Items[1].Price == "1.50"
+	})
+	// With X-Min-Position the answer is always Postgres'.
+	if r := s.read(path, s.head()); r.header.Get("X-Read-Source") != "postgres" {
+		t.Fatalf("a read with X-Min-Position from %s", r.header.Get("X-Read-Source"))
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/techvault/techvault/views/carts"
 	"github.com/techvault/techvault/views/listings"
 	"github.com/techvault/techvault/views/profiles"
+	"github.com/techvault/techvault/views/searches"
 )
 
 // Config wires the API to the rest of the application.
@@ -36,7 +37,10 @@ type Config struct {
 	Cards   *cards.ProductCards
 	// Listings, when set, serves the first pages of GET /products (whole catalog and per
 	// category, every sort) from the Redis view (reads with X-Min-Position bypass it).
-	Listings    *listings.Listings
+	Listings *listings.Listings
+	// Searches, when set, keeps the other GET /products answers (searches, filtered and later
+	// pages) in process until the next products or categories notification.
+	Searches    *searches.Cache
 	Checkpoints *projections.Checkpoints
 	// Positions waits for the projectors for X-Min-Position (projections.Checkpoints.Waiter).
 	Positions PositionWaiter

@@ -35,6 +35,7 @@ import (
 	"github.com/techvault/techvault/views/carts"
 	"github.com/techvault/techvault/views/listings"
 	"github.com/techvault/techvault/views/profiles"
+	"github.com/techvault/techvault/views/searches"
 )
 
 // Config is what the application needs, read by cmd (never from the environment here).
@@ -143,6 +144,8 @@ type App struct {
 
 	cfg Config
 	log *slog.Logger
+	// searches keeps GET /products answers the listings view does not hold.
+	searches *searches.Cache
 	// aggregates is the command handlers' shared AggregateCache.
 	aggregates *commands.AggregateCache
 	sqlDB      *sql.DB
@@ -218,7 +221,7 @@ func (a *App) build(ctx context.Context) error {
 		acc.images, commands.WithLogger(a.log), commands.WithAggregateCache(a.aggregates))
 	a.server, err = api.New(api.Config{
 		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Positions: a.Checkpoints.Waiter(store), Catalog: a.Catalog,
-		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Listings: a.Listings, Checkpoints: a.Checkpoints,
+		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Listings: a.Listings, Searches: a.searches, Checkpoints: a.Checkpoints,
 		Projectors: a.cfg.Projectors, CORSOrigins: a.cfg.CORSOrigins,
 		Users: a.Users, UserQueries: a.userQueries, Profiles: a.profiles, Tokens: a.Tokens,
 		Limiter: acc.limiter, LimitPolicy: acc.policy, LimitKey: DeriveKey(a.cfg.Secret, KeyRateLimit),
@@ -324,6 +327,12 @@ func (a *App) buildProjections(reactors []effects.Reactor) error {
 	}
 	// The first pages of GET /products, invalidated from the catalog projectors' notifications.
 	a.Listings, err = listings.New(listings.Config{Pool: a.Pool, Redis: a.Redis, Prefix: prefix, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	// The other GET /products answers (searches, filtered and later pages), kept in process until
+	// the next catalog notification.
+	a.searches, err = searches.New(a.Pool, a.log)
 	return err
 }
 
@@ -360,7 +369,7 @@ func (a *App) Start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.bgCancel = cancel
 	a.started = true
-	a.bg.Add(8)
+	a.bg.Add(9)
 	go func() {
 		defer a.bg.Done()
 		_ = a.carts.Run(bgCtx)
@@ -394,6 +403,10 @@ func (a *App) Start(ctx context.Context) error {
 	go func() {
 		defer a.bg.Done()
 		_ = a.Listings.Run(bgCtx)
+	}()
+	go func() {
+		defer a.bg.Done()
+		_ = a.searches.Run(bgCtx)
 	}()
 	select {
 	case <-a.engine.Running():

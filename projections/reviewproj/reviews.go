@@ -168,11 +168,16 @@ func (Reviews) Apply(t projections.Tables, batch []eventstore.Event) ([]projecti
 	out := f.purchaseStmts(t)
 	out = append(out, f.reviewStmts(t)...)
 	if len(f.ordersNow) > 0 {
+		// The reviews of the batch's orders' (author, product) pairs take their flag from that
+		// pair's purchases. Written so that its cost follows the reviews it touches: the pairs
+		// come from the orders by primary key, each review from its (user, product) index, and
+		// each flag from the pair's purchases by theirs (computed per review, never by hashing
+		// every paid purchase: the first form read the whole table on every batch).
 		out = append(out, projections.Stmt{SQL: t.Sub(`UPDATE {reviews} AS r SET verified_purchase = v.verified
-			FROM (SELECT DISTINCT p.user_id, p.product_id, EXISTS (SELECT 1 FROM {review_purchases} q
-					WHERE q.user_id = p.user_id AND q.product_id = p.product_id AND q.paid) AS verified
-				FROM {review_purchases} p WHERE p.order_id = ANY($1::bigint[])) AS v
-			WHERE r.user_id = v.user_id AND r.product_id = v.product_id AND r.verified_purchase <> v.verified`),
+			FROM (SELECT DISTINCT p.user_id, p.product_id FROM {review_purchases} p WHERE p.order_id = ANY($1::bigint[])) AS k,
+				LATERAL (SELECT coalesce(bool_or(q.paid), false) AS verified FROM {review_purchases} q
+					WHERE q.user_id = k.user_id AND q.product_id = k.product_id) AS v
+			WHERE r.user_id = k.user_id AND r.product_id = k.product_id AND r.verified_purchase <> v.verified`),
 			Args: []any{f.ordersNow}})
 	}
 	return out, nil

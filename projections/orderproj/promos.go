@@ -28,21 +28,28 @@ func (PromoCodes) Tables() []string { return []string{"promo_codes", "promo_code
 // StreamTypes implements projections.Projector.
 func (PromoCodes) StreamTypes() []string { return []string{promo.StreamType, order.StreamType} }
 
-// PromoCodesChannel is the NOTIFY channel on which the promo_codes projector announces that a
-// batch changed promo codes (after its commit): cart views show their discounts.
+// PromoCodesChannel is the NOTIFY channel on which the promo_codes projector announces the promo
+// codes a batch changed (after its commit): cart views show their discounts.
 const PromoCodesChannel = "techvault_promo_codes"
 
 // NotifyChannel implements projections.Notifier.
 func (PromoCodes) NotifyChannel() string { return PromoCodesChannel }
 
-// Notifications: one "changed" per batch that changed a code (carts re-read them all).
+// Notifications: the id of every promo whose stream the batch changed, once each.
 func (PromoCodes) Notifications(batch []eventstore.Event) []string {
+	var out []string
+	seen := map[string]bool{}
 	for _, e := range batch {
-		if e.StreamType == promo.StreamType {
-			return []string{"changed"}
+		if e.StreamType != promo.StreamType {
+			continue
+		}
+		id := strings.TrimPrefix(e.StreamID, "promo-")
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
 		}
 	}
-	return nil
+	return out
 }
 
 // promoRow is a promo's state at the end of a batch.

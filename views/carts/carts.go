@@ -2,8 +2,8 @@
 // both following the log. A cart view depends on the cart and on the current price and stock of
 // its products, so the view LISTENs to three channels: the carts projector's (the users whose
 // cart a batch changed), the products projector's (the products a batch changed: every view
-// holding one is dropped) and the promo_codes projector's (any change to a code drops every
-// view: their discounts). They are sent in the projectors' transactions, so they arrive after
+// holding one is dropped) and the promo_codes projector's (the codes a batch changed: every view
+// holding one is dropped, for its discount). They are sent in the projectors' transactions, so they arrive after
 // the commit.
 //
 // A read is served by the in-process cache, else by Redis (the view another process, or this
@@ -131,6 +131,9 @@ func (c *Carts) viewKey(userID int64) string {
 func (c *Carts) productKey(productID int64) string {
 	return c.prefix + "cartview-product:" + strconv.FormatInt(productID, 10)
 }
+func (c *Carts) promoKey(promoID int64) string {
+	return c.prefix + "cartview-promo:" + strconv.FormatInt(promoID, 10)
+}
 
 // redisUp says whether Redis is worth a try (not within a second of a failure).
 func (c *Carts) redisUp() bool {
@@ -177,6 +180,10 @@ func (c *Carts) toRedis(ctx context.Context, userID int64, v queries.CartView) {
 			p.SAdd(ctx, c.productKey(l.ProductID), userID)
 			p.Expire(ctx, c.productKey(l.ProductID), 2*maxAge)
 		}
+		if v.PromoID != 0 {
+			p.SAdd(ctx, c.promoKey(v.PromoID), userID)
+			p.Expire(ctx, c.promoKey(v.PromoID), 2*maxAge)
+		}
 		return nil
 	})
 	if err != nil {
@@ -190,25 +197,35 @@ func (c *Carts) forgetInRedis(ctx context.Context, userID, productID int64) {
 	if c.rdb == nil {
 		return
 	}
-	var err error
-	if userID != 0 {
-		err = c.rdb.Del(ctx, c.viewKey(userID)).Err()
-	} else {
-		var users []string
-		if users, err = c.rdb.SMembers(ctx, c.productKey(productID)).Result(); err == nil {
-			keys := []string{c.productKey(productID)}
-			for _, u := range users {
-				keys = append(keys, c.prefix+"cartview:"+u)
-			}
-			err = c.rdb.Del(ctx, keys...).Err()
+	if userID == 0 {
+		c.forgetInRedisIndexed(ctx, c.productKey(productID))
+		return
+	}
+	if err := c.rdb.Del(ctx, c.viewKey(userID)).Err(); err != nil {
+		c.redisFailed(err)
+	}
+}
+
+// forgetInRedisIndexed deletes the Redis views an index set names (the carts holding a product or
+// a promo code), and the set.
+func (c *Carts) forgetInRedisIndexed(ctx context.Context, index string) {
+	if c.rdb == nil {
+		return
+	}
+	users, err := c.rdb.SMembers(ctx, index).Result()
+	if err == nil {
+		keys := []string{index}
+		for _, u := range users {
+			keys = append(keys, c.prefix+"cartview:"+u)
 		}
+		err = c.rdb.Del(ctx, keys...).Err()
 	}
 	if err != nil {
 		c.redisFailed(err)
 	}
 }
 
-// forgetAllInRedis deletes every Redis view (a promo code changed, or the view resynchronises).
+// forgetAllInRedis deletes every Redis view (the view resynchronises: at start, after a rebuild).
 func (c *Carts) forgetAllInRedis(ctx context.Context) {
 	if c.rdb == nil {
 		return
@@ -297,9 +314,18 @@ func (c *Carts) listen(ctx context.Context) error {
 			}
 			return fmt.Errorf("waiting for notifications: %w", err)
 		}
-		if n.Payload == projections.ResyncNotification || n.Channel == orderproj.PromoCodesChannel {
+		if n.Payload == projections.ResyncNotification {
 			c.setLive(true)
 			c.forgetAllInRedis(ctx)
+			continue
+		}
+		if n.Channel == orderproj.PromoCodesChannel { // a code changed: the carts holding it
+			c.setLive(true) // in process: every cart (cheap)
+			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+				c.forgetInRedisIndexed(ctx, c.promoKey(id))
+			} else {
+				c.forgetAllInRedis(ctx)
+			}
 			continue
 		}
 		id, err := strconv.ParseInt(n.Payload, 10, 64)

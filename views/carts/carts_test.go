@@ -10,6 +10,7 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/domain/promo"
 	"github.com/techvault/techvault/internal/projtest"
 	"github.com/techvault/techvault/internal/testdb"
 	"github.com/techvault/techvault/projections"
@@ -198,5 +199,29 @@ func TestCartViewInRedis(t *testing.T) {
 	})
 	if v, err := rdb.Get(ctx, prefix+"cartview:8").Bytes(); err != nil || !strings.Contains(string(v), `"79.00"`) {
 		t.Fatalf("the Redis view after the price change: %s, %v", v, err)
+	}
+
+	// A change of the cart's code drops the Redis views holding it (and only the promo's).
+	code, err := shop.CreatePromo(ctx, md, commands.CreatePromo{Code: "TENOFF", Terms: promo.Terms{Kind: promo.Percent, Value: 10, Active: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shop.RedeemPromo(ctx, md, 8, "tenoff"); err != nil {
+		t.Fatal(err)
+	}
+	discount := func(c *carts.Carts) domain.Money {
+		v, err := c.Cart(ctx, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Discount
+	}
+	eventually("the code's discount", func() bool { return discount(a) == 4740 }) // 10 % of 6 × 79.00
+	if _, err := shop.UpdatePromo(ctx, md, code.ID, promo.Terms{Kind: promo.Percent, Value: 20, Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the new discount in b", func() bool { return discount(b) == 9480 })
+	if v, err := rdb.Get(ctx, prefix+"cartview:8").Bytes(); err != nil || !strings.Contains(string(v), `"94.80"`) {
+		t.Fatalf("the Redis view after the code changed: %s, %v", v, err)
 	}
 }

@@ -31,6 +31,10 @@ type EngineConfig struct {
 	PollInterval time.Duration
 	// IdlePollInterval is the wait after about a second without events (50ms).
 	IdlePollInterval time.Duration
+	// GatherInterval is the wait after a batch of less than a tenth of BatchSize before the next
+	// poll (5ms; negative: none): under a steady load, each consumer's next batch gathers what
+	// arrived meanwhile instead of polling back to back with a transaction per few events.
+	GatherInterval time.Duration
 	// BatchSize bounds the events of one batch, applied in one transaction (1000). Batches are
 	// as large as the backlog: a few events while caught up, BatchSize while catching up.
 	BatchSize int
@@ -47,6 +51,9 @@ func (c *EngineConfig) setDefaults() {
 	}
 	if c.IdlePollInterval <= 0 {
 		c.IdlePollInterval = 50 * time.Millisecond
+	}
+	if c.GatherInterval == 0 {
+		c.GatherInterval = 5 * time.Millisecond
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 1000
@@ -215,7 +222,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	for _, p := range cfg.handlers() {
 		ack := cfg.AckDeadline
-		failing := &atomic.Bool{}
+		failing, count := &atomic.Bool{}, &atomic.Int64{}
 		sub, err := wsql.NewSubscriber(cfg.DB, wsql.SubscriberConfig{
 			ConsumerGroup:  p.Name(),
 			SchemaAdapter:  eventstore.NewBatchSchemaAdapter(cfg.BatchSize),
@@ -223,13 +230,14 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			PollInterval:   cfg.PollInterval,
 			ResendInterval: cfg.RetryInterval,
 			RetryInterval:  cfg.RetryInterval,
-			BackoffManager: newAdaptivePoll(cfg.PollInterval, cfg.IdlePollInterval, cfg.RetryInterval, cfg.MaxRetryInterval, failing),
-			AckDeadline:    &ack,
+			BackoffManager: newAdaptivePoll(cfg.PollInterval, cfg.IdlePollInterval, cfg.RetryInterval, cfg.MaxRetryInterval, failing).
+				withGather(cfg.GatherInterval, int64(cfg.BatchSize/10), count),
+			AckDeadline: &ack,
 		}, wlog)
 		if err != nil {
 			return nil, fmt.Errorf("subscriber for %s: %w", p.Name(), err)
 		}
-		h := &batchHandler{h: p, db: cfg.DB, failing: failing, log: cfg.Logger.With("consumer", p.Name())}
+		h := &batchHandler{h: p, db: cfg.DB, failing: failing, count: count, log: cfg.Logger.With("consumer", p.Name())}
 		h.recorded.Store(true) // a failure row may survive from an earlier process
 		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, h.handle)
 	}
@@ -250,7 +258,8 @@ type batchHandler struct {
 	h       BatchHandler
 	db      *sql.DB
 	log     *slog.Logger
-	failing *atomic.Bool // a batch failed and has not been handled since
+	failing *atomic.Bool  // a batch failed and has not been handled since
+	count   *atomic.Int64 // log events the last batch covered (for the poll's gather wait)
 	// recorded is set while a projector_failures row may exist for the consumer (after a failure,
 	// and at start, since an earlier process may have left one): the next handled batch deletes it.
 	recorded atomic.Bool
@@ -272,6 +281,7 @@ func (h *batchHandler) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
+	h.count.Store(int64(b.Count))
 	evs, err := readRange(ctx, tx, b, h.h.StreamTypes())
 	if err != nil {
 		return err // a read error (connection lost): nacked, the transaction ends with it

@@ -22,9 +22,15 @@ type adaptivePoll struct {
 	retry    time.Duration
 	maxRetry time.Duration
 	failing  *atomic.Bool
-	mu       sync.Mutex
-	emptyAt  time.Time     // start of the current run of empty polls (zero while events flow)
-	wait     time.Duration // the next wait after a failed batch
+	// lastCount is how many log events the last batch covered (set by the batch handler): a
+	// small batch under load is followed by a short wait (gather), so that the next one gathers
+	// what arrives meanwhile instead of polling back to back, one transaction per few events.
+	lastCount *atomic.Int64
+	gather    time.Duration
+	gatherMax int64
+	mu        sync.Mutex
+	emptyAt   time.Time     // start of the current run of empty polls (zero while events flow)
+	wait      time.Duration // the next wait after a failed batch
 }
 
 func newAdaptivePoll(busy, idle, retry, maxRetry time.Duration, failing *atomic.Bool) *adaptivePoll {
@@ -32,7 +38,14 @@ func newAdaptivePoll(busy, idle, retry, maxRetry time.Duration, failing *atomic.
 		failing = &atomic.Bool{}
 	}
 	return &adaptivePoll{errors: wsql.NewDefaultBackoffManager(busy, retry), busy: busy, idle: max(idle, busy),
-		retry: retry, maxRetry: max(maxRetry, retry), failing: failing}
+		retry: retry, maxRetry: max(maxRetry, retry), failing: failing, lastCount: &atomic.Int64{}}
+}
+
+// withGather makes a batch of fewer than below events wait d before the next poll (see
+// lastCount); a larger one polls again at once.
+func (p *adaptivePoll) withGather(d time.Duration, below int64, count *atomic.Int64) *adaptivePoll {
+	p.gather, p.gatherMax, p.lastCount = d, below, count
+	return p
 }
 
 // idleAfter is how long polls must stay empty before the idle interval applies.
@@ -53,6 +66,9 @@ func (p *adaptivePoll) HandleError(logger watermill.LoggerAdapter, noMsg bool, e
 	}
 	if !noMsg {
 		p.emptyAt = time.Time{}
+		if p.gather > 0 && p.lastCount.Load() < p.gatherMax {
+			return p.gather
+		}
 		return 0
 	}
 	now := time.Now()

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,5 +43,27 @@ func TestAdaptivePoll(t *testing.T) {
 	p.failing.Store(false)
 	if d := p.HandleError(log, false, nil); d != 0 {
 		t.Fatalf("recovered: wait %v, want none", d)
+	}
+}
+
+// A small batch is followed by the gather wait, so that the next one gathers what arrives
+// meanwhile; a large one (a backlog) polls again at once, and so does a consumer without gather.
+func TestAdaptivePollGathersSmallBatches(t *testing.T) {
+	count := &atomic.Int64{}
+	p := newAdaptivePoll(2*time.Millisecond, 50*time.Millisecond, 100*time.Millisecond, time.Second, nil).
+		withGather(5*time.Millisecond, 100, count)
+	log := watermill.NopLogger{}
+	for _, tc := range []struct {
+		count int64
+		want  time.Duration
+	}{{1, 5 * time.Millisecond}, {99, 5 * time.Millisecond}, {100, 0}, {1000, 0}} {
+		count.Store(tc.count)
+		if d := p.HandleError(log, false, nil); d != tc.want {
+			t.Errorf("after a batch of %d: wait %v, want %v", tc.count, d, tc.want)
+		}
+	}
+	plain := newAdaptivePoll(2*time.Millisecond, 50*time.Millisecond, 100*time.Millisecond, time.Second, nil)
+	if d := plain.HandleError(log, false, nil); d != 0 {
+		t.Errorf("without gather: wait %v after a batch, want none", d)
 	}
 }

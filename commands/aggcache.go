@@ -160,6 +160,29 @@ func appendsSomething(changes []Change) bool {
 	return false
 }
 
+// recentState returns the state of a stream that is not an aggregate kind (a promo code's
+// reservation) when this process learned it at most RecentReads ago, and records its use in the
+// decision's trace (a refusal decided on it is decided again on the stream).
+func (l loader) recentState(ctx context.Context, streamID, streamType string) (any, bool) {
+	tr, _ := ctx.Value(cacheTraceKey{}).(*cacheTrace)
+	if l.cache == nil || tr == nil || tr.bypass {
+		return nil, false
+	}
+	e, ok := l.cache.c.GetIfPresent(streamID)
+	if !ok || e.streamType != streamType || time.Since(e.at) > RecentReads {
+		return nil, false
+	}
+	tr.streams = append(tr.streams, streamID)
+	return e.state, true
+}
+
+// learnedState caches the state of such a stream read at version.
+func (l loader) learnedState(streamID, streamType string, version int64, state any) {
+	if l.cache != nil {
+		l.cache.put(streamID, cachedAggregate{version: version, streamType: streamType, state: state, at: time.Now()})
+	}
+}
+
 // remember caches an aggregate read from its stream at version (nothing for an empty stream).
 func remember[A, S any](l loader, k aggregateKind[A, S], id int64, version int64, agg A) {
 	if l.cache == nil || version <= 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/cart"
 	"github.com/techvault/techvault/domain/catalog"
+	"github.com/techvault/techvault/domain/promo"
 	"github.com/techvault/techvault/eventstore"
 )
 
@@ -27,6 +28,13 @@ func (s *readCounter) LoadSnapshotTail(ctx context.Context, streamID, streamType
 	s.reads[streamID]++
 	s.mu.Unlock()
 	return s.Store.LoadSnapshotTail(ctx, streamID, streamType, schemaVersion)
+}
+
+func (s *readCounter) Load(ctx context.Context, streamID string) ([]eventstore.Event, error) {
+	s.mu.Lock()
+	s.reads[streamID]++
+	s.mu.Unlock()
+	return s.Store.Load(ctx, streamID)
 }
 
 func (s *readCounter) take() map[string]int {
@@ -218,6 +226,38 @@ func TestAggregateCache(t *testing.T) {
 		price = 500
 		if _, err := b.cat.UpdateProduct(ctx, md(0), commands.UpdateProduct{ID: ssd, Price: &price}); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("a promo code's holder is read from the cache while recent", func(t *testing.T) {
+		if _, err := a.shop.CreatePromo(ctx, md(0), commands.CreatePromo{Code: "CACHED", Terms: promo.Terms{Kind: promo.Percent, Value: 5, Active: true}}); err != nil {
+			t.Fatal(err)
+		}
+		redeem := func() {
+			t.Helper()
+			if _, err := a.shop.RedeemPromo(ctx, md(uid), uid, "cached"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.shop.RemovePromo(ctx, md(uid), uid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		redeem()
+		counting.take()
+		redeem()
+		if n := counting.take()[promo.CodeStreamID("CACHED")]; n != 0 {
+			t.Fatalf("the code's reservation was read %d times within RecentReads", n)
+		}
+		// Another process that just learned a code was free still sees it taken at once: the
+		// refusal decided on its cached word is decided again on the stream.
+		if _, err := b.shop.RedeemPromo(ctx, md(uid), uid, "late"); !errors.Is(err, domain.ErrInvalid) {
+			t.Fatalf("an unknown code: %v", err)
+		}
+		if _, err := a.shop.CreatePromo(ctx, md(0), commands.CreatePromo{Code: "LATE", Terms: promo.Terms{Kind: promo.Percent, Value: 5, Active: true}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.shop.RedeemPromo(ctx, md(uid), uid, "late"); err != nil {
+			t.Fatalf("a code another process created a moment ago: %v", err)
 		}
 	})
 }

@@ -151,11 +151,21 @@ func (h *Shop) promoByCode(ctx context.Context, code string) (*promo.Promo, erro
 	if err != nil {
 		return nil, err
 	}
-	history, err := loadEvents(ctx, h.store, promo.CodeStreamID(norm), promo.Decode)
-	if err != nil {
-		return nil, err
+	// Which promo holds the code: read, not appended to (see RecentReads); a code's reservation
+	// changes only when a promo is created or deleted, by commands that drop this entry.
+	sid := promo.CodeStreamID(norm)
+	holder, ok := int64(0), false
+	if v, found := h.load.recentState(ctx, sid, promo.CodeStreamType); found {
+		holder, ok = v.(int64)
 	}
-	holder := promo.RehydrateCode(history).Holder()
+	if !ok {
+		history, err := loadEvents(ctx, h.store, sid, promo.Decode)
+		if err != nil {
+			return nil, err
+		}
+		holder = promo.RehydrateCode(history).Holder()
+		h.load.learnedState(sid, promo.CodeStreamType, int64(len(history)), holder)
+	}
 	if holder == 0 {
 		return nil, nil
 	}

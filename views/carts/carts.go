@@ -19,14 +19,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/maypok86/otter/v2"
 	"github.com/redis/go-redis/v9"
@@ -279,70 +278,44 @@ func (c *Carts) setLive(live bool) {
 
 // Run listens until ctx is done.
 func (c *Carts) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if err := c.listen(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("cart cache listener stopped; restarting", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
+	projections.Follow(ctx, c.pool, c.log, projections.Follower{Name: "cart view",
+		Channels: []string{orderproj.CartsChannel, catalogproj.ProductCardsChannel, orderproj.PromoCodesChannel},
+		Live: func(ctx context.Context, live bool) {
+			c.setLive(live)
+			if live {
+				c.forgetAllInRedis(ctx) // views written while no process listened may be stale
 			}
-		}
-	}
+		},
+		Notified: c.notified})
 	return nil
 }
 
-func (c *Carts) listen(ctx context.Context) error {
-	defer c.setLive(false)
-	conn, err := c.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquiring listener connection: %w", err)
+// notified drops what a notification names, in process and in Redis.
+func (c *Carts) notified(ctx context.Context, n *pgconn.Notification) {
+	if n.Payload == projections.ResyncNotification {
+		c.setLive(true)
+		c.forgetAllInRedis(ctx)
+		return
 	}
-	defer conn.Release()
-	for _, ch := range []string{orderproj.CartsChannel, catalogproj.ProductCardsChannel, orderproj.PromoCodesChannel} {
-		if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{ch}.Sanitize()); err != nil {
-			return fmt.Errorf("listening: %w", err)
-		}
-	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `UNLISTEN *`) }()
-	c.setLive(true)
-	c.forgetAllInRedis(ctx) // views written while no process listened may be stale
-	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("waiting for notifications: %w", err)
-		}
-		if n.Payload == projections.ResyncNotification {
-			c.setLive(true)
+	id, err := strconv.ParseInt(n.Payload, 10, 64)
+	switch {
+	case n.Channel == orderproj.PromoCodesChannel: // a code changed: the carts holding it
+		c.setLive(true) // in process: every cart (cheap)
+		if err == nil {
+			c.forgetInRedisIndexed(ctx, c.promoKey(id))
+		} else {
 			c.forgetAllInRedis(ctx)
-			continue
 		}
-		if n.Channel == orderproj.PromoCodesChannel { // a code changed: the carts holding it
-			c.setLive(true) // in process: every cart (cheap)
-			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-				c.forgetInRedisIndexed(ctx, c.promoKey(id))
-			} else {
-				c.forgetAllInRedis(ctx)
-			}
-			continue
-		}
-		id, err := strconv.ParseInt(n.Payload, 10, 64)
-		if err != nil {
-			continue
-		}
+	case err != nil:
+	case n.Channel == orderproj.CartsChannel:
 		c.mu.Lock()
-		if n.Channel == orderproj.CartsChannel {
-			c.dropUser(id)
-		} else {
-			c.dropProduct(id)
-		}
+		c.dropUser(id)
 		c.mu.Unlock()
-		if n.Channel == orderproj.CartsChannel {
-			c.forgetInRedis(ctx, id, 0)
-		} else {
-			c.forgetInRedis(ctx, 0, id)
-		}
+		c.forgetInRedis(ctx, id, 0)
+	default:
+		c.mu.Lock()
+		c.dropProduct(id)
+		c.mu.Unlock()
+		c.forgetInRedis(ctx, 0, id)
 	}
 }

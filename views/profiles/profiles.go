@@ -9,13 +9,11 @@ package profiles
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/maypok86/otter/v2"
 
@@ -95,44 +93,17 @@ func (p *Profiles) setLive(live bool) {
 
 // Run listens for the users projector's notifications until ctx is done.
 func (p *Profiles) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if err := p.listen(ctx); err != nil && ctx.Err() == nil {
-			p.log.Warn("profile cache listener stopped; restarting", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
+	projections.Follow(ctx, p.pool, p.log, projections.Follower{Name: "profile cache",
+		Channels: []string{userproj.ProfilesChannel},
+		Live:     func(_ context.Context, live bool) { p.setLive(live) },
+		Notified: func(_ context.Context, n *pgconn.Notification) {
+			if n.Payload == projections.ResyncNotification {
+				p.setLive(true)
+				return
 			}
-		}
-	}
+			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+				p.invalidate([]int64{id})
+			}
+		}})
 	return nil
-}
-
-func (p *Profiles) listen(ctx context.Context) error {
-	defer p.setLive(false)
-	conn, err := p.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquiring listener connection: %w", err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{userproj.ProfilesChannel}.Sanitize()); err != nil {
-		return fmt.Errorf("listening: %w", err)
-	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `UNLISTEN *`) }()
-	p.setLive(true)
-	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("waiting for notifications: %w", err)
-		}
-		if n.Payload == projections.ResyncNotification {
-			p.setLive(true)
-			continue
-		}
-		if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-			p.invalidate([]int64{id})
-		}
-	}
 }

@@ -12,15 +12,14 @@ package searches
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/maypok86/otter/v2"
 
+	"github.com/techvault/techvault/projections"
 	"github.com/techvault/techvault/projections/catalogproj"
 )
 
@@ -84,39 +83,9 @@ func (c *Cache) drop(live bool) {
 
 // Run listens until ctx is done.
 func (c *Cache) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if err := c.listen(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("search cache listener stopped; restarting", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}
+	projections.Follow(ctx, c.pool, c.log, projections.Follower{Name: "search cache",
+		Channels: []string{catalogproj.ProductCardsChannel, catalogproj.CategoriesChannel},
+		Live:     func(_ context.Context, live bool) { c.drop(live) },
+		Notified: func(context.Context, *pgconn.Notification) { c.drop(true) }})
 	return nil
-}
-
-func (c *Cache) listen(ctx context.Context) error {
-	defer c.drop(false)
-	conn, err := c.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquiring listener connection: %w", err)
-	}
-	defer conn.Release()
-	for _, ch := range []string{catalogproj.ProductCardsChannel, catalogproj.CategoriesChannel} {
-		if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{ch}.Sanitize()); err != nil {
-			return fmt.Errorf("listening: %w", err)
-		}
-	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `UNLISTEN *`) }()
-	c.drop(true)
-	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("waiting for notifications: %w", err)
-		}
-		c.drop(true)
-	}
 }

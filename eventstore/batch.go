@@ -119,26 +119,31 @@ const projectedColumns = `"offset", transaction_id::text::bigint AS tx_id, uuid,
 
 // RangeQuery selects, in delivery order, the events in the cursor range ($1 transaction id as
 // text, $2 position] .. [$3 transaction id as text, $4 position], of the stream types $5 (every
-// type when NULL). Scan its rows with ScanProjected. Every event of a range below the snapshot's
+// type when NULL) but not of the event types $6 (none left out when NULL). Scan its rows with
+// ScanProjected. Every event of a range below the snapshot's
 // xmin has committed or aborted, so a range read twice reads the same events.
 const RangeQuery = `SELECT ` + projectedColumns + ` FROM events
 WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
   AND (transaction_id, "offset") <= ($3::text::xid8, $4)
   AND ($5::text[] IS NULL OR stream_type = ANY($5::text[]))
+  AND ($6::text[] IS NULL OR event_type <> ALL($6::text[]))
 ORDER BY transaction_id, "offset"`
 
-// RangeArgs are RangeQuery's arguments; nil streamTypes selects every stream type.
-func RangeArgs(from, to Cursor, streamTypes []string) []any {
-	return []any{strconv.FormatInt(from.TxID, 10), from.Position, strconv.FormatInt(to.TxID, 10), to.Position, streamTypes}
+// RangeArgs are RangeQuery's arguments; nil streamTypes selects every stream type, and the event
+// types in skip ($6) are left out.
+func RangeArgs(from, to Cursor, streamTypes, skip []string) []any {
+	return []any{strconv.FormatInt(from.TxID, 10), from.Position, strconv.FormatInt(to.TxID, 10), to.Position, streamTypes, skip}
 }
 
 // ReadAfterProjectedQuery selects up to $3 committed events after the cursor ($1 transaction id
-// as text, $2 position) of the stream types $4 (every type when NULL), in delivery order, with the
+// as text, $2 position) of the stream types $4 (every type when NULL) but not of the event types $5
+// (none left out when NULL), in delivery order, with the
 // columns ScanProjected reads. Rebuilds read the log with it.
 const ReadAfterProjectedQuery = `SELECT ` + projectedColumns + ` ` + `FROM events
 WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
   AND ($4::text[] IS NULL OR stream_type = ANY($4::text[]))
+  AND ($5::text[] IS NULL OR event_type <> ALL($5::text[]))
 ORDER BY events.transaction_id, events."offset"
 LIMIT $3`
 

@@ -129,6 +129,7 @@ type projectorHandler struct {
 
 func (h projectorHandler) Name() string          { return h.p.Name() }
 func (h projectorHandler) StreamTypes() []string { return h.p.StreamTypes() }
+func (h projectorHandler) SkipTypes() []string   { return skipTypes(h.p) }
 
 // HandleBatch applies the batch in the subscriber's transaction, with no savepoint (two round
 // trips fewer per batch). When it fails, the subscriber's transaction is aborted: it is rolled back
@@ -282,7 +283,7 @@ func (h *batchHandler) handle(msg *message.Message) error {
 		return err
 	}
 	h.count.Store(int64(b.Count))
-	evs, err := readRange(ctx, tx, b, h.h.StreamTypes())
+	evs, err := readRange(ctx, tx, b, h.h.StreamTypes(), skipTypes(h.h))
 	if err != nil {
 		return err // a read error (connection lost): nacked, the transaction ends with it
 	}
@@ -355,8 +356,8 @@ func (h *batchHandler) fail(ctx context.Context, tx *sql.Tx, evs []eventstore.Ev
 }
 
 // readRange reads a batch's events of the given stream types in the subscriber's transaction.
-func readRange(ctx context.Context, tx *sql.Tx, b eventstore.Batch, streamTypes []string) ([]eventstore.Event, error) {
-	rows, err := tx.QueryContext(ctx, eventstore.RangeQuery, eventstore.RangeArgs(b.From, b.To, streamTypes)...)
+func readRange(ctx context.Context, tx *sql.Tx, b eventstore.Batch, streamTypes, skip []string) ([]eventstore.Event, error) {
+	rows, err := tx.QueryContext(ctx, eventstore.RangeQuery, eventstore.RangeArgs(b.From, b.To, streamTypes, skip)...)
 	if err != nil {
 		return nil, fmt.Errorf("reading batch: %w", err)
 	}

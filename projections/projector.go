@@ -14,6 +14,10 @@ import (
 type Stmt struct {
 	SQL  string
 	Args []any
+	// Rows marks a statement whose Args are slices of equal length, one element per row, every
+	// row independent of the others (distinct keys; no row reads what another writes): a rebuild
+	// may split it into parts of consecutive rows and run them at once on several connections.
+	Rows bool
 }
 
 // Tables maps a projector's table names to the physical tables to write (the live tables, or the
@@ -50,6 +54,21 @@ type Projector interface {
 	// of events. Apply is pure (no clock, no other read model) and idempotent: applying a batch
 	// twice leaves the tables as applying it once.
 	Apply(t Tables, batch []eventstore.Event) ([]Stmt, error)
+}
+
+// Skipper is implemented by a projector that never applies some event types of its stream types:
+// neither the live engine nor a rebuild reads them for it. A type left off the list is read and
+// ignored by Apply, so a list that misses a type (one added later) costs reads, never events.
+type Skipper interface {
+	SkipTypes() []string
+}
+
+// skipTypes returns the event types h skips (none unless it is a Skipper).
+func skipTypes(h any) []string {
+	if s, ok := h.(Skipper); ok {
+		return s.SkipTypes()
+	}
+	return nil
 }
 
 // Notifier is implemented by projectors whose derived views (Redis) follow their tables: the live

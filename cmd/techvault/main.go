@@ -173,20 +173,29 @@ func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdou
 		}
 		return nil
 	case "rebuild":
-		if len(args) != 2 {
-			return errors.New("projections rebuild: give the projector's name")
+		if len(args) < 2 {
+			return errors.New("projections rebuild: give the projectors' names, or all")
 		}
-		p, err := app.ProjectorByName(args[1])
-		if err != nil {
-			return err
+		var ps []projections.Projector
+		if len(args) == 2 && args[1] == "all" {
+			ps = app.Projectors()
+		} else {
+			for _, name := range args[1:] {
+				p, err := app.ProjectorByName(name)
+				if err != nil {
+					return err
+				}
+				ps = append(ps, p)
+			}
 		}
-		st, err := projections.Rebuild(ctx, pool, p, log)
-		if err != nil {
-			return err
+		stats, err := projections.RebuildAll(ctx, pool, ps, log)
+		for _, st := range stats {
+			if st.Duration > 0 {
+				fmt.Fprintf(stdout, "rebuilt %s: %d events in %s (%.0f events/s), now at position %d\n",
+					st.Projector, st.Events, st.Duration.Round(time.Millisecond), st.EventsPerSecond(), st.Cursor.Position)
+			}
 		}
-		fmt.Fprintf(stdout, "rebuilt %s: %d events in %s (%.0f events/s), now at position %d\n",
-			st.Projector, st.Events, st.Duration.Round(time.Millisecond), st.EventsPerSecond(), st.Cursor.Position)
-		return nil
+		return err
 	}
 	return fmt.Errorf("projections: unknown subcommand %q", args[0])
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/techvault/techvault/commands"
+	"github.com/techvault/techvault/internal/app"
 	"github.com/techvault/techvault/internal/testdb"
 )
 
@@ -57,6 +58,24 @@ func TestSeedServeAndShutdown(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("seed %d printed %q, want %q", i+1, out.String(), want)
+		}
+	}
+
+	// An operator rebuilds every projection from the command line; a name given
+	// twice or unknown is refused before anything is rebuilt.
+	var rebuilt strings.Builder
+	if err := run(t.Context(), []string{"projections", "rebuild", "all"}, getenv, &rebuilt); err != nil {
+		t.Fatalf("projections rebuild all: %v: %s", err, rebuilt.String())
+	}
+	for _, p := range app.Projectors() {
+		if !strings.Contains(rebuilt.String(), "rebuilt "+p.Name()+":") {
+			t.Fatalf("projections rebuild all printed %q, nothing for %s", rebuilt.String(), p.Name())
+		}
+	}
+	for _, args := range [][]string{{"products", "products"}, {"products", "nope"}} {
+		var out strings.Builder
+		if err := run(t.Context(), append([]string{"projections", "rebuild"}, args...), getenv, &out); err == nil || out.Len() > 0 {
+			t.Fatalf("projections rebuild %v: %v, printed %q; want an error and nothing rebuilt", args, err, out.String())
 		}
 	}
 

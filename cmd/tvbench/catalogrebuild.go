@@ -25,7 +25,7 @@ const catalogRebuildTarget = 100_000 // events/s
 
 func benchCatalogRebuild(ctx context.Context, env *env, cfg config, out io.Writer) (result, error) {
 	sf := cfg.storefront
-	fmt.Fprintf(out, "== catalog-rebuild: projections.Rebuild of every catalog projector (%s), one after the other, over the log of a\n", projectorList())
+	fmt.Fprintf(out, "== catalog-rebuild: projections.RebuildAll of every catalog projector (%s), one after the other, over the log of a\n", projectorList())
 	fmt.Fprintf(out, "   generated catalog of %s products in %s categories (%d events per product, and the categories' CategoryReferenced as\n",
 		num(sf.products), num(sf.categories), sf.perProduct)
 	fmt.Fprintf(out, "   the commands record them); the figure is the log's events over the rebuilds' total time; baseline: a plain\n")
@@ -60,7 +60,9 @@ func benchCatalogRebuild(ctx context.Context, env *env, cfg config, out io.Write
 		return result{}, err
 	}
 	for _, st := range stats {
-		fmt.Fprintf(out, "   rebuild  %-10s read %s events in %s: %s events/s\n", st.Projector, num(st.Events), st.Duration.Round(time.Millisecond), num(st.EventsPerSecond()))
+		fmt.Fprintf(out, "   rebuild  %-10s read %s events in %s: %s events/s (load %s, set logged %s, indexes %s, swap %s)\n",
+			st.Projector, num(st.Events), st.Duration.Round(time.Millisecond), num(st.EventsPerSecond()),
+			st.Load.Round(time.Millisecond), st.Durable.Round(time.Millisecond), st.Index.Round(time.Millisecond), st.Swap.Round(time.Millisecond))
 	}
 	var products, categories int64
 	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM products), (SELECT count(*) FROM categories)`).Scan(&products, &categories); err != nil {

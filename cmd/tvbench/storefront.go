@@ -225,18 +225,10 @@ func generateStorefront(ctx context.Context, env *env, db *scratchDB, c storefro
 	return storefrontLog{events: events, took: time.Since(start)}, nil
 }
 
-// rebuildCatalog rebuilds every catalog projector, one after the other, and returns each one's
-// stats.
+// rebuildCatalog rebuilds every catalog projector, as `techvault projections
+// rebuild categories products` does, and returns each one's stats.
 func rebuildCatalog(ctx context.Context, env *env, db *scratchDB) ([]projections.RebuildStats, error) {
-	var out []projections.RebuildStats
-	for _, p := range catalogproj.Projectors() {
-		st, err := projections.Rebuild(ctx, db.Pool, p, env.quiet)
-		if err != nil {
-			return out, fmt.Errorf("rebuilding %s: %w", p.Name(), err)
-		}
-		out = append(out, st)
-	}
-	return out, nil
+	return projections.RebuildAll(ctx, db.Pool, catalogproj.Projectors(), env.quiet)
 }
 
 // storefrontRead is one wrk side against the served storefront: its requests (a Lua script) and

@@ -271,18 +271,40 @@ func Rebuild(t *testing.T, e *Env, p projections.Projector) projections.RebuildS
 	t.Helper()
 	WaitVisible(t, e)
 	var total int64
+	var skip []string
+	if s, ok := p.(projections.Skipper); ok {
+		skip = s.SkipTypes()
+	}
 	if err := e.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events
-		WHERE $1::text[] IS NULL OR stream_type = ANY($1)`, p.StreamTypes()).Scan(&total); err != nil {
+		WHERE ($1::text[] IS NULL OR stream_type = ANY($1)) AND ($2::text[] IS NULL OR event_type <> ALL($2))`,
+		p.StreamTypes(), skip).Scan(&total); err != nil {
 		t.Fatal(err)
 	}
+	before := indexNames(t, e, p)
 	st, err := projections.Rebuild(context.Background(), e.Pool, p, e.Log)
 	if err != nil {
 		t.Fatalf("rebuilding %s: %v", p.Name(), err)
 	}
+	if after := indexNames(t, e, p); after != before {
+		t.Fatalf("rebuild of %s renamed its tables' indexes:\nbefore %s\nafter  %s", p.Name(), before, after)
+	}
 	if st.Events != total {
-		t.Fatalf("rebuild of %s read %d events, the log has %d of its stream types", p.Name(), st.Events, total)
+		t.Fatalf("rebuild of %s read %d events, the log has %d of its stream types (less those it skips)", p.Name(), st.Events, total)
 	}
 	return st
+}
+
+// indexNames lists the indexes of p's tables with their definitions, table by table.
+func indexNames(t *testing.T, e *Env, p projections.Projector) string {
+	t.Helper()
+	var names string
+	if err := e.Pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(c.relname || ' ' || pg_get_indexdef(i.indexrelid), '; '
+			ORDER BY c.relname), '')
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = ANY(SELECT to_regclass(x) FROM unnest($1::text[]) x)`, p.Tables()).Scan(&names); err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
 
 // WaitVisible waits until every event in the log is visible to a reader (no older write

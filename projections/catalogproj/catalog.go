@@ -171,6 +171,13 @@ func (Products) StreamTypes() []string {
 	return []string{catalog.ProductStreamType, catalog.CategoryStreamType, review.StreamType}
 }
 
+// SkipTypes implements projections.Skipper: of the category events, the products follow only
+// CategoryDeleted (Apply ignores the others, and would ignore a new one too).
+func (Products) SkipTypes() []string {
+	return []string{catalog.CategoryCreated{}.EventType(), catalog.CategoryUpdated{}.EventType(),
+		catalog.CategoryReferenced{}.EventType()}
+}
+
 // productRow is a product's state at the end of a run of events, folded from them. Every product
 // event carries the absolute values of the fields it sets, so the fold needs no current row.
 type productRow struct {
@@ -269,7 +276,8 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 				price = excluded.price, category_id = excluded.category_id, stock = excluded.stock,
 				version = excluded.version, updated_at = excluded.updated_at, search = excluded.search
 			WHERE p.version < excluded.version`),
-			Args: []any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at}})
+			Args: []any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at},
+			Rows: true})
 	}
 	if len(upd.ids) > 0 {
 		out = append(out, projections.Stmt{SQL: t.Sub(`UPDATE {products} AS p SET
@@ -284,7 +292,8 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 				$8::bigint[], $9::bigint[], $10::timestamptz[])
 				AS u(id, has_details, name, description, price, category_id, has_stock, stock, version, at)
 			WHERE p.id = u.id AND p.version < u.version`),
-			Args: []any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at}})
+			Args: []any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at},
+			Rows: true})
 	}
 	f.rows, f.order = nil, nil
 	return out

@@ -1,0 +1,104 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/techvault/techvault/internal/testdb"
+)
+
+func TestRowCount(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    Stmt
+		n    int
+		ok   bool
+	}{
+		{"rows", Stmt{Rows: true, Args: []any{[]int64{1, 2, 3}, []string{"a", "b", "c"}}}, 3, true},
+		{"not marked", Stmt{Args: []any{[]int64{1, 2, 3}}}, 0, false},
+		{"no arguments", Stmt{Rows: true}, 0, false},
+		{"a scalar", Stmt{Rows: true, Args: []any{[]int64{1, 2}, int64(7)}}, 0, false},
+		{"unequal lengths", Stmt{Rows: true, Args: []any{[]int64{1, 2}, []string{"a"}}}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if n, ok := rowCount(tc.s); n != tc.n || ok != tc.ok {
+				t.Fatalf("rowCount = %d, %v; want %d, %v", n, ok, tc.n, tc.ok)
+			}
+		})
+	}
+}
+
+func TestSplitStmtKeepsEveryRowOnceInOrder(t *testing.T) {
+	ids := []int64{1, 2, 3, 4, 5, 6, 7}
+	names := []string{"a", "b", "c", "d", "e", "f", "g"}
+	parts := splitStmt(Stmt{SQL: "q", Args: []any{ids, names}, Rows: true}, len(ids), 3)
+	var gotIDs []int64
+	var gotNames []string
+	for _, p := range parts {
+		if p.SQL != "q" || !p.Rows {
+			t.Fatalf("part %+v lost its SQL or mark", p)
+		}
+		gotIDs = append(gotIDs, p.Args[0].([]int64)...)
+		gotNames = append(gotNames, p.Args[1].([]string)...)
+	}
+	if fmt.Sprint(gotIDs) != fmt.Sprint(ids) || fmt.Sprint(gotNames) != fmt.Sprint(names) {
+		t.Fatalf("parts hold %v %v, want %v %v", gotIDs, gotNames, ids, names)
+	}
+}
+
+// A large Rows statement is written on two connections at once, and the statements around it
+// still run in order: each sees what the one before it wrote.
+func TestWriteStmtsSplitsLargeRowsStatementsInOrder(t *testing.T) {
+	db := testdb.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE split_t (id bigint PRIMARY KEY, v text NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	b, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+
+	n := splitRows * 2
+	ids, vs := make([]int64, n), make([]string, n)
+	for i := range n {
+		ids[i], vs[i] = int64(i+1), "a"
+	}
+	stmts := []Stmt{
+		{SQL: `INSERT INTO split_t SELECT * FROM unnest($1::bigint[], $2::text[])`, Args: []any{ids, vs}, Rows: true},
+		{SQL: `UPDATE split_t SET v = 'x' WHERE id = $1`, Args: []any{int64(n)}},
+		{SQL: `UPDATE split_t t SET v = t.v || u.s FROM unnest($1::bigint[], $2::text[]) u(id, s) WHERE t.id = u.id`,
+			Args: []any{ids, repeat("!", n)}, Rows: true},
+	}
+	if err := writeStmts(ctx, a.Conn(), []batcher{b.Conn()}, stmts); err != nil {
+		t.Fatal(err)
+	}
+	var rows, plain, last int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE v = 'a!'), count(*) FILTER (WHERE v = 'x!')
+		FROM split_t`).Scan(&rows, &plain, &last); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || plain != n-1 || last != 1 {
+		t.Fatalf("%d rows, %d 'a!' and %d 'x!'; want %d, %d and 1", rows, plain, last, n, n-1)
+	}
+
+	// A part that fails fails the write.
+	if err := writeStmts(ctx, a.Conn(), []batcher{b.Conn()}, stmts[:1]); err == nil {
+		t.Fatal("inserting the same rows again: no error")
+	}
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}

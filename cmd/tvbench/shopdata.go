@@ -55,7 +55,10 @@ type shopCustomer struct {
 
 // shop is the application under test readied for the order platform's loads.
 type shop struct {
-	app       *appUnderTest
+	app *appUnderTest
+	// url is where the clients send their requests: the application's own listener, or a
+	// `techvault serve` process started on the same database (serveShop).
+	url       string
 	client    *nethttp.Client
 	customers []*shopCustomer
 	products  []int64
@@ -78,7 +81,7 @@ func startShop(ctx context.Context, env *env, db *scratchDB, customers, products
 	if err != nil {
 		return nil, err
 	}
-	s.app = a
+	s.app, s.url = a, a.URL
 	if err := s.ready(ctx, customers, products, out); err != nil {
 		s.close()
 		return nil, err
@@ -109,7 +112,7 @@ func (s *shop) ready(ctx context.Context, customers, products int, out io.Writer
 	}); err != nil {
 		return err
 	}
-	if err := postJSON(ctx, s.client, s.app.URL+"/api/v1/promo-codes", benchAdminToken, createPromoBody, nethttp.StatusCreated, nil); err != nil {
+	if err := postJSON(ctx, s.client, s.url+"/api/v1/promo-codes", benchAdminToken, createPromoBody, nethttp.StatusCreated, nil); err != nil {
 		return fmt.Errorf("creating the promo code: %w", err)
 	}
 	if _, err := waitAllProjected(ctx, s.app, projectorNames(), 2*time.Minute); err != nil {
@@ -124,7 +127,7 @@ func (s *shop) ready(ctx context.Context, customers, products int, out io.Writer
 
 // register registers customer i through the API, issues its token and adds its address.
 func (s *shop) register(ctx context.Context, i int) (*shopCustomer, error) {
-	acc, err := registerUser(ctx, s.client, s.app.URL, i)
+	acc, err := registerUser(ctx, s.client, s.url, i)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +138,7 @@ func (s *shop) register(ctx context.Context, i int) (*shopCustomer, error) {
 	var addr struct {
 		ID int64 `json:"id"`
 	}
-	if err := postJSON(ctx, s.client, s.app.URL+"/api/v1/users/me/addresses", token, []byte(addressBody), nethttp.StatusCreated, &addr); err != nil {
+	if err := postJSON(ctx, s.client, s.url+"/api/v1/users/me/addresses", token, []byte(addressBody), nethttp.StatusCreated, &addr); err != nil {
 		return nil, fmt.Errorf("adding customer %d's address: %w", i, err)
 	}
 	return &shopCustomer{userID: acc.UserID, addressID: addr.ID, token: token}, nil
@@ -160,7 +163,7 @@ func (s *shop) pick(r *rand.Rand, n int) []int64 {
 // addToCart is POST /api/v1/cart/items: one of the product, for customer c.
 func (s *shop) addToCart(ctx context.Context, c *shopCustomer, productID int64) error {
 	body := fmt.Appendf(nil, `{"product_id":%d,"quantity":1}`, productID)
-	if err := postJSON(ctx, s.client, s.app.URL+"/api/v1/cart/items", c.token, body, nethttp.StatusCreated, nil); err != nil {
+	if err := postJSON(ctx, s.client, s.url+"/api/v1/cart/items", c.token, body, nethttp.StatusCreated, nil); err != nil {
 		return fmt.Errorf("AddToCart: %w", err)
 	}
 	return nil
@@ -168,7 +171,7 @@ func (s *shop) addToCart(ctx context.Context, c *shopCustomer, productID int64) 
 
 // redeemPromo is POST /api/v1/cart/promo with the benchmark's code.
 func (s *shop) redeemPromo(ctx context.Context, c *shopCustomer) error {
-	if err := postJSON(ctx, s.client, s.app.URL+"/api/v1/cart/promo", c.token, promoBody, nethttp.StatusOK, nil); err != nil {
+	if err := postJSON(ctx, s.client, s.url+"/api/v1/cart/promo", c.token, promoBody, nethttp.StatusOK, nil); err != nil {
 		return fmt.Errorf("RedeemPromo: %w", err)
 	}
 	return nil
@@ -177,7 +180,7 @@ func (s *shop) redeemPromo(ctx context.Context, c *shopCustomer) error {
 // placeOrder is POST /api/v1/orders to the customer's address.
 func (s *shop) placeOrder(ctx context.Context, c *shopCustomer) error {
 	body := fmt.Appendf(nil, `{"address_id":%d}`, c.addressID)
-	if err := postJSON(ctx, s.client, s.app.URL+"/api/v1/orders", c.token, body, nethttp.StatusCreated, nil); err != nil {
+	if err := postJSON(ctx, s.client, s.url+"/api/v1/orders", c.token, body, nethttp.StatusCreated, nil); err != nil {
 		return fmt.Errorf("PlaceOrder: %w", err)
 	}
 	return nil
@@ -213,8 +216,12 @@ func (s *shop) refusal(ctx context.Context, c *shopCustomer, err error) (bool, e
 		return false, err
 	}
 	s.refused.Add(1)
-	if _, err := s.app.Shop.ClearCart(ctx, commandMetadata(c.userID), c.userID); err != nil {
-		return true, fmt.Errorf("ClearCart after a refused order: %w", err)
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodDelete, s.url+"/api/v1/cart", nil)
+	if err != nil {
+		return true, err
+	}
+	if _, _, err := do(s.client, req, c.token, nethttp.StatusOK); err != nil {
+		return true, fmt.Errorf("DELETE /cart after a refused order: %w", err)
 	}
 	return true, nil
 }

@@ -17,7 +17,7 @@ type cpuSample struct {
 	at       time.Time
 	total    float64 // busy seconds of all CPUs
 	self     float64 // this process
-	postgres float64 // every process named postgres (the server and all its backends)
+	postgres float64 // every process named postgres (the server and all its backends, ended ones too)
 	redis    float64 // every process named redis-server
 	ok       bool
 }
@@ -52,7 +52,10 @@ func readCPU() cpuSample {
 		}
 		switch strings.TrimSpace(string(comm)) {
 		case "postgres":
-			s.postgres += procCPU(d + "/stat")
+			// With the time of its ended children (the postmaster reaps every backend): a backend
+			// that exits between two samples moves from the live sum to the postmaster's, so the
+			// difference never goes negative.
+			s.postgres += procCPU(d+"/stat") + procChildrenCPU(d+"/stat")
 		case "redis-server":
 			s.redis += procCPU(d + "/stat")
 		}
@@ -62,7 +65,15 @@ func readCPU() cpuSample {
 }
 
 // procCPU returns utime+stime of a /proc/<pid>/stat file in seconds.
-func procCPU(path string) float64 {
+func procCPU(path string) float64 { return statSeconds(path, 11) }
+
+// procChildrenCPU returns cutime+cstime (the ended children it waited for) of a /proc/<pid>/stat
+// file in seconds.
+func procChildrenCPU(path string) float64 { return statSeconds(path, 13) }
+
+// statSeconds returns the sum of the two clock-tick fields at field and field+1 (counted after the
+// command name) of a /proc/<pid>/stat file, in seconds.
+func statSeconds(path string, field int) float64 {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
@@ -73,11 +84,11 @@ func procCPU(path string) float64 {
 		return 0
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if len(f) < field+2 {
 		return 0
 	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
+	u, _ := strconv.ParseFloat(f[field], 64)
+	st, _ := strconv.ParseFloat(f[field+1], 64)
 	return (u + st) / clockTick
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -244,6 +245,9 @@ type storefrontRead struct {
 	headers map[string]string
 	// source, when set, is the X-Read-Source every path must be answered with before measuring.
 	source string
+	// pages, when above 1, adds to every path the next pages (its next_cursor followed, as a
+	// shopper paging through), up to pages in all, read from the server before the load.
+	pages int
 }
 
 // servedStorefront generates the catalog into a scratch database, rebuilds its projections,
@@ -334,6 +338,11 @@ func measureStorefrontRead(ctx context.Context, env *env, cfg config, sr storefr
 		return res, err
 	}
 	defer cat.stop()
+	if sr.pages > 1 {
+		if sr.paths, err = withNextPages(ctx, cat.url, sr.paths, sr.pages, sr.headers); err != nil {
+			return res, err
+		}
+	}
 	if err := checkPaths(ctx, cat.url, sr, out); err != nil {
 		return res, err
 	}
@@ -361,6 +370,40 @@ func measureStorefrontRead(ctx context.Context, env *env, cfg config, sr storefr
 	verdict(out, x)
 	res.add(x)
 	return res, nil
+}
+
+// withNextPages returns paths with, after each, the paths of its next pages (the answer's
+// next_cursor followed), up to pages per path.
+func withNextPages(ctx context.Context, base string, paths []string, pages int, headers map[string]string) ([]string, error) {
+	client := loadClient(4)
+	defer client.CloseIdleConnections()
+	out := make([]string, 0, len(paths)*pages)
+	for _, p := range paths {
+		out = append(out, p)
+		next := p
+		for range pages - 1 {
+			req, err := newGet(ctx, base+next, headers)
+			if err != nil {
+				return nil, err
+			}
+			b, _, err := do(client, req, "", nethttp.StatusOK)
+			if err != nil {
+				return nil, fmt.Errorf("GET %s: %w", next, err)
+			}
+			var page struct {
+				NextCursor string `json:"next_cursor"`
+			}
+			if err := json.Unmarshal(b, &page); err != nil {
+				return nil, fmt.Errorf("GET %s: %w", next, err)
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			next = p + "&cursor=" + url.QueryEscape(page.NextCursor)
+			out = append(out, next)
+		}
+	}
+	return out, nil
 }
 
 // checkPaths reads every path once (with sr's headers) and, when sr.source is set, until it is

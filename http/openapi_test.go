@@ -72,7 +72,7 @@ func openAPITestServer(t *testing.T) *Server {
 		Pool:            pool,
 		Positions:       checkpoints.Waiter(store),
 		Catalog:         commands.NewCatalog(store, ids),
-		Queries:         queries.NewCatalogQueries(pool),
+		Queries:         queries.NewCatalogQueries(pool, 0),
 		Checkpoints:     checkpoints,
 		Projectors:      catalogproj.Projectors(),
 		Users:           commands.NewUsers(store, store, store.Sequences(nil), vault, pw),

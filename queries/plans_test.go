@@ -130,7 +130,7 @@ func TestEveryListingShapeUsesAnIndex(t *testing.T) {
 				f := f
 				f.Sort, f.Limit = sort, 20
 				label := fmt.Sprintf("%s sort=%q", strings.Join(name, "+"), sort)
-				first, err := (queries.NewCatalogQueries(db.Pool)).Products(ctx, f)
+				first, err := (queries.NewCatalogQueries(db.Pool, 0)).Products(ctx, f)
 				if err != nil {
 					t.Fatalf("%s: %v", label, err)
 				}

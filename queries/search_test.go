@@ -211,7 +211,7 @@ func TestSearchIgnoresTheDatabaseLocale(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT to_tsvector('simple', 'ПРИВЕТ')::text`).Scan(&plain); err != nil || plain != "'ПРИВЕТ':1" {
 		t.Logf("to_tsvector('simple') in a C database: %q, %v", plain, err)
 	}
-	cq := queries.NewCatalogQueries(pool)
+	cq := queries.NewCatalogQueries(pool, 0)
 	for _, tc := range searchCases {
 		if !queries.Searchable(tc.q) {
 			continue

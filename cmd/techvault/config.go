@@ -31,8 +31,11 @@ type Config struct {
 	GoogleClientID, GoogleClientSecret, GoogleRedirectURL, GoogleIssuer string
 	CORSOrigins                                                         []string
 	DBMaxConns                                                          int32
-	ProjectionPollInterval                                              time.Duration
-	ShutdownTimeout                                                     time.Duration
+	// DBListingReads: product listing and search reads of Postgres at once (DB_LISTING_READS; 0:
+	// twice GOMAXPROCS).
+	DBListingReads         int
+	ProjectionPollInterval time.Duration
+	ShutdownTimeout        time.Duration
 	// UnpaidOrderTTL: how long an order may wait for payment (UNPAID_ORDER_TTL).
 	UnpaidOrderTTL time.Duration
 }
@@ -105,6 +108,13 @@ func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, erro
 		}
 		c.DBMaxConns = int32(n)
 	}
+	if v := getenv("DB_LISTING_READS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return c, fmt.Errorf("DB_LISTING_READS must be a whole number from 1 to 1000, got %q", v)
+		}
+		c.DBListingReads = n
+	}
 	for _, d := range []struct {
 		key string
 		dst *time.Duration
@@ -144,9 +154,9 @@ func (c Config) Validate() error {
 
 // String masks secrets, so the config can be logged.
 func (c Config) String() string {
-	return fmt.Sprintf("database=%s redis=%s http=%s log=%s/%s secret=%s smtp=%s:%d db_max_conns=%d poll=%s cloudinary=%s google=%v",
+	return fmt.Sprintf("database=%s redis=%s http=%s log=%s/%s secret=%s smtp=%s:%d db_max_conns=%d db_listing_reads=%d poll=%s cloudinary=%s google=%v",
 		maskURL(c.DatabaseURL), maskURL(c.RedisURL), c.HTTPAddr, c.LogFormat, c.LogLevel,
-		mask(string(c.Secret)), c.SMTPHost, c.SMTPPort, c.DBMaxConns, c.ProjectionPollInterval,
+		mask(string(c.Secret)), c.SMTPHost, c.SMTPPort, c.DBMaxConns, c.DBListingReads, c.ProjectionPollInterval,
 		maskURL(c.CloudinaryURL), c.GoogleClientID != "")
 }
 

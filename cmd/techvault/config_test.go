@@ -16,18 +16,20 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults on a terminal", nil, true, func(c Config) bool {
 			return c.HTTPAddr == ":8080" && c.LogFormat == "text" && c.LogLevel == "info" &&
-				c.DBMaxConns == 20 && c.ProjectionPollInterval == 2*time.Millisecond && c.Secret == nil && c.LinkBase == "http://localhost:8080"
+				c.DBMaxConns == 20 && c.DBListingReads == 0 && c.ProjectionPollInterval == 2*time.Millisecond && c.Secret == nil && c.LinkBase == "http://localhost:8080"
 		}, ""},
 		{"json when not a terminal", nil, false, func(c Config) bool { return c.LogFormat == "json" }, ""},
 		{"overrides", map[string]string{"HTTP_ADDR": ":9000", "LOG_FORMAT": "json", "LOG_LEVEL": "debug",
-			"TECHVAULT_SECRET": strings.Repeat("s", 32), "SMTP_HOST": "mail", "SMTP_PORT": "1025", "DB_MAX_CONNS": "8", "PROJECTION_POLL_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "3s"}, true,
+			"TECHVAULT_SECRET": strings.Repeat("s", 32), "SMTP_HOST": "mail", "SMTP_PORT": "1025", "DB_MAX_CONNS": "8", "DB_LISTING_READS": "6", "PROJECTION_POLL_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "3s"}, true,
 			func(c Config) bool {
 				return c.HTTPAddr == ":9000" && c.LogFormat == "json" && c.LogLevel == "debug" && string(c.Secret) == strings.Repeat("s", 32) && c.SMTPHost == "mail" && c.SMTPPort == 1025 &&
-					c.DBMaxConns == 8 && c.ProjectionPollInterval == 50*time.Millisecond && c.ShutdownTimeout == 3*time.Second
+					c.DBMaxConns == 8 && c.DBListingReads == 6 && c.ProjectionPollInterval == 50*time.Millisecond && c.ShutdownTimeout == 3*time.Second
 			}, ""},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, true, nil, "LOG_FORMAT"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, true, nil, "LOG_LEVEL"},
 		{"bad pool size", map[string]string{"DB_MAX_CONNS": "two"}, true, nil, "DB_MAX_CONNS"},
+		{"no listing reads", map[string]string{"DB_LISTING_READS": "0"}, true, nil, "DB_LISTING_READS"},
+		{"listing reads not a number", map[string]string{"DB_LISTING_READS": "four"}, true, nil, "DB_LISTING_READS"},
 		{"pool too small", map[string]string{"DB_MAX_CONNS": "1"}, true, nil, "DB_MAX_CONNS"},
 		{"bad poll interval", map[string]string{"PROJECTION_POLL_INTERVAL": "soon"}, true, nil, "PROJECTION_POLL_INTERVAL"},
 		{"negative shutdown timeout", map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, true, nil, "SHUTDOWN_TIMEOUT"},

@@ -19,6 +19,7 @@ func appConfig(cfg Config) (app.Config, error) {
 	ac := app.Config{
 		DatabaseURL:            cfg.DatabaseURL,
 		DBMaxConns:             cfg.DBMaxConns,
+		ListingReads:           cfg.DBListingReads,
 		RedisURL:               cfg.RedisURL,
 		HTTPAddr:               cfg.HTTPAddr,
 		Secret:                 cfg.Secret,

@@ -44,6 +44,9 @@ type Config struct {
 	DatabaseURL string
 	// DBMaxConns bounds the pool dialled from DatabaseURL (20).
 	DBMaxConns int32
+	// ListingReads bounds the product listing and search reads of Postgres running at once
+	// (0: queries.DefaultListingReads, twice GOMAXPROCS).
+	ListingReads int
 	// Pool, when set, is used as it is (already migrated) and is not closed by Close.
 	Pool *pgxpool.Pool
 
@@ -221,7 +224,7 @@ func (a *App) build(ctx context.Context) error {
 		acc.images, commands.WithLogger(a.log), commands.WithAggregateCache(a.aggregates))
 	a.server, err = api.New(api.Config{
 		Logger: a.log, Pool: a.Pool, Redis: a.Redis, Positions: a.Checkpoints.Waiter(store), Catalog: a.Catalog,
-		Queries: queries.NewCatalogQueries(a.Pool), Cards: a.Cards, Listings: a.Listings, Searches: a.searches, Checkpoints: a.Checkpoints,
+		Queries: queries.NewCatalogQueries(a.Pool, a.cfg.ListingReads), Cards: a.Cards, Listings: a.Listings, Searches: a.searches, Checkpoints: a.Checkpoints,
 		Projectors: a.cfg.Projectors, CORSOrigins: a.cfg.CORSOrigins,
 		Users: a.Users, UserQueries: a.userQueries, Profiles: a.profiles, Tokens: a.Tokens,
 		Limiter: acc.limiter, LimitPolicy: acc.policy, LimitKey: DeriveKey(a.cfg.Secret, KeyRateLimit),

@@ -72,7 +72,7 @@ func NewEnvWithClock(t *testing.T, now func() time.Time) *Env {
 		DB: db, Pool: db.Pool, Store: store, IDs: ids,
 		Cat: commands.NewCatalog(store, ids),
 		Ck:  projections.NewCheckpoints(db.Pool),
-		Q:   queries.NewCatalogQueries(db.Pool),
+		Q:   queries.NewCatalogQueries(db.Pool, 0),
 		Log: log,
 	}
 }

@@ -19,8 +19,9 @@ import (
 
 // Store is the Postgres event store.
 type Store struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool  *pgxpool.Pool
+	now   func() time.Time
+	group *appendGroup // Append's grouping of concurrent appends (group.go)
 }
 
 // Config configures a Store.
@@ -38,7 +39,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{pool: cfg.Pool, now: cfg.Now}, nil
+	return &Store{pool: cfg.Pool, now: cfg.Now, group: newAppendGroup()}, nil
 }
 
 // Pool returns the underlying pool.
@@ -80,8 +81,14 @@ type AppendResult struct {
 // Append writes the events of every StreamAppend atomically, in one statement (and so one short
 // transaction): either every stream is at its expected version and all events are appended, or
 // nothing is and a *ConcurrencyError is returned.
+// Appends made at the same moment are written together (group.go), each keeping its own
+// outcome.
 func (s *Store) Append(ctx context.Context, md Metadata, appends ...StreamAppend) (AppendResult, error) {
-	return s.AppendWith(ctx, s.pool, md, appends...)
+	p, err := s.prepare(md, appends)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return s.appendGrouped(ctx, p)
 }
 
 // AppendWith is Append through q, which may be a transaction of the caller's: the events are then
@@ -93,118 +100,173 @@ func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends 
 
 // appendWith appends, and stores key in the same statement when it is not nil.
 func (s *Store) appendWith(ctx context.Context, q Querier, md Metadata, key *KeyRecord, appends ...StreamAppend) (AppendResult, error) {
+	p, err := s.prepare(md, appends)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return p.run(ctx, q, key)
+}
+
+// preparedAppend is an append validated and encoded into the columns of its rows, in the order
+// its events were given.
+type preparedAppend struct {
+	appends  []StreamAppend
+	ids      []string
+	uuids    []uuid.UUID
+	streams  []string
+	types    []string
+	versions []int64
+	evTypes  []string
+	schemas  []int32
+	payloads []string
+	metas    []string
+	times    []time.Time
+	hashes   [][]byte
+	// firsts holds each event's hash as the first of its stream: sha256(content). The database
+	// keeps it for version 1 and chains later versions itself.
+	firsts [][]byte
+}
+
+func (p *preparedAppend) len() int { return len(p.ids) }
+
+// touches reports whether p appends to the stream.
+func (p *preparedAppend) touches(streamID string) bool {
+	for _, a := range p.appends {
+		if a.StreamID == streamID {
+			return true
+		}
+	}
+	return false
+}
+
+// prepare validates an append and encodes its rows.
+func (s *Store) prepare(md Metadata, appends []StreamAppend) (*preparedAppend, error) {
 	n := 0
 	for _, a := range appends {
 		n += len(a.Events)
 	}
 	if n == 0 {
-		return AppendResult{}, errors.New("eventstore: nothing to append")
+		return nil, errors.New("eventstore: nothing to append")
 	}
 	meta, err := json.Marshal(md)
 	if err != nil {
-		return AppendResult{}, fmt.Errorf("encoding metadata: %w", err)
+		return nil, fmt.Errorf("encoding metadata: %w", err)
 	}
 	recordedAt := s.now().UTC().Truncate(time.Microsecond)
 
-	var (
-		ids      = make([]string, 0, n)
-		uuids    = make([]uuid.UUID, 0, n)
-		streams  = make([]string, 0, n)
-		types    = make([]string, 0, n)
-		versions = make([]int64, 0, n)
-		evTypes  = make([]string, 0, n)
-		schemas  = make([]int32, 0, n)
-		payloads = make([]string, 0, n)
-		metas    = make([]string, 0, n)
-		times    = make([]time.Time, 0, n)
-		hashes   = make([][]byte, 0, n)
-		// firsts holds each event's hash as the first of its stream: sha256(content). The
-		// database keeps it for version 1 and chains later versions itself.
-		firsts = make([][]byte, 0, n)
-	)
+	p := &preparedAppend{appends: appends,
+		ids: make([]string, 0, n), uuids: make([]uuid.UUID, 0, n), streams: make([]string, 0, n),
+		types: make([]string, 0, n), versions: make([]int64, 0, n), evTypes: make([]string, 0, n),
+		schemas: make([]int32, 0, n), payloads: make([]string, 0, n), metas: make([]string, 0, n),
+		times: make([]time.Time, 0, n), hashes: make([][]byte, 0, n), firsts: make([][]byte, 0, n)}
 	seen := make(map[string]bool, len(appends))
 	for _, a := range appends {
 		if a.StreamID == "" || a.StreamType == "" {
-			return AppendResult{}, errors.New("eventstore: stream id and type are required")
+			return nil, errors.New("eventstore: stream id and type are required")
 		}
 		if seen[a.StreamID] {
-			return AppendResult{}, fmt.Errorf("eventstore: stream %s given twice", a.StreamID)
+			return nil, fmt.Errorf("eventstore: stream %s given twice", a.StreamID)
 		}
 		seen[a.StreamID] = true
 		if a.ExpectedVersion < 0 {
-			return AppendResult{}, fmt.Errorf("eventstore: negative expected version for %s", a.StreamID)
+			return nil, fmt.Errorf("eventstore: negative expected version for %s", a.StreamID)
 		}
 		for i, e := range a.Events {
 			if e.Type == "" || e.SchemaVersion < 1 {
-				return AppendResult{}, fmt.Errorf("eventstore: event %d of %s has no type or schema version", i, a.StreamID)
+				return nil, fmt.Errorf("eventstore: event %d of %s has no type or schema version", i, a.StreamID)
 			}
 			// Compacted so that stored payloads are canonical; this also validates them.
 			var data bytes.Buffer
 			if err := json.Compact(&data, e.Data); err != nil {
-				return AppendResult{}, fmt.Errorf("eventstore: event %s of %s has invalid JSON data: %w", e.Type, a.StreamID, err)
+				return nil, fmt.Errorf("eventstore: event %s of %s has invalid JSON data: %w", e.Type, a.StreamID, err)
 			}
 			id := e.ID
 			if id == uuid.Nil {
 				if id, err = uuid.NewV7(); err != nil {
-					return AppendResult{}, fmt.Errorf("generating event id: %w", err)
+					return nil, fmt.Errorf("generating event id: %w", err)
 				}
 			}
 			v := a.ExpectedVersion + int64(i) + 1
-			uuids = append(uuids, id)
-			ids = append(ids, id.String())
-			streams = append(streams, a.StreamID)
-			types = append(types, a.StreamType)
-			versions = append(versions, v)
-			evTypes = append(evTypes, e.Type)
-			schemas = append(schemas, int32(e.SchemaVersion))
-			payloads = append(payloads, data.String())
-			metas = append(metas, string(meta))
-			times = append(times, recordedAt)
+			p.uuids = append(p.uuids, id)
+			p.ids = append(p.ids, id.String())
+			p.streams = append(p.streams, a.StreamID)
+			p.types = append(p.types, a.StreamType)
+			p.versions = append(p.versions, v)
+			p.evTypes = append(p.evTypes, e.Type)
+			p.schemas = append(p.schemas, int32(e.SchemaVersion))
+			p.payloads = append(p.payloads, data.String())
+			p.metas = append(p.metas, string(meta))
+			p.times = append(p.times, recordedAt)
 			ch := contentHash(id, a.StreamID, a.StreamType, v, e.Type, e.SchemaVersion, data.Bytes(), meta, recordedAt)
-			hashes = append(hashes, ch)
-			firsts = append(firsts, chainHash(nil, ch))
+			p.hashes = append(p.hashes, ch)
+			p.firsts = append(p.firsts, chainHash(nil, ch))
 		}
 	}
+	return p, nil
+}
 
-	var (
-		rows pgx.Rows
-		args []any
-	)
+// merge appends q's rows to p's (a group of appends written in one statement).
+func (p *preparedAppend) merge(q *preparedAppend) {
+	p.appends = append(p.appends, q.appends...)
+	p.ids, p.uuids, p.streams = append(p.ids, q.ids...), append(p.uuids, q.uuids...), append(p.streams, q.streams...)
+	p.types, p.versions, p.evTypes = append(p.types, q.types...), append(p.versions, q.versions...), append(p.evTypes, q.evTypes...)
+	p.schemas, p.payloads, p.metas = append(p.schemas, q.schemas...), append(p.payloads, q.payloads...), append(p.metas, q.metas...)
+	p.times, p.hashes, p.firsts = append(p.times, q.times...), append(p.hashes, q.hashes...), append(p.firsts, q.firsts...)
+}
+
+// run inserts the rows in one statement on q (with key, when not nil) and returns where they
+// landed, by event id.
+func (p *preparedAppend) insert(ctx context.Context, q Querier, key *KeyRecord) (map[string]int64, error) {
+	var args []any
 	sql, keyed := appendSQL, appendKeyedSQL
-	if n == 1 {
+	if p.len() == 1 {
 		sql, keyed = appendOneSQL, appendOneKeyedSQL
-		args = []any{ids[0], streams[0], types[0], versions[0], evTypes[0], schemas[0],
-			payloads[0], metas[0], times[0], hashes[0], firsts[0]}
+		args = []any{p.ids[0], p.streams[0], p.types[0], p.versions[0], p.evTypes[0], p.schemas[0],
+			p.payloads[0], p.metas[0], p.times[0], p.hashes[0], p.firsts[0]}
 	} else {
-		args = []any{ids, streams, types, versions, evTypes, schemas, payloads, metas, times, hashes, firsts}
+		args = []any{p.ids, p.streams, p.types, p.versions, p.evTypes, p.schemas, p.payloads, p.metas, p.times, p.hashes, p.firsts}
 	}
 	if key != nil {
 		sql = keyed
 		args = append(args, key.Actor, key.Key, key.RequestHash, key.Command, string(key.Result))
 	}
-	rows, err = q.Query(ctx, sql, args...)
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return AppendResult{}, translateAppendError(err, appends)
+		return nil, translateAppendError(err, p.appends)
 	}
-	byID := make(map[string]int64, n)
+	byID := make(map[string]int64, p.len())
 	for rows.Next() {
 		var pos int64
 		var id string
 		if err := rows.Scan(&pos, &id); err != nil {
 			rows.Close()
-			return AppendResult{}, fmt.Errorf("reading appended positions: %w", err)
+			return nil, fmt.Errorf("reading appended positions: %w", err)
 		}
 		byID[id] = pos
 	}
 	if err := rows.Err(); err != nil {
-		return AppendResult{}, translateAppendError(err, appends)
+		return nil, translateAppendError(err, p.appends)
 	}
-	res := AppendResult{Positions: make([]int64, n), IDs: uuids}
-	for i, id := range ids {
+	return byID, nil
+}
+
+// result is the AppendResult of p's events, given their positions by id.
+func (p *preparedAppend) result(byID map[string]int64) AppendResult {
+	res := AppendResult{Positions: make([]int64, p.len()), IDs: p.uuids}
+	for i, id := range p.ids {
 		res.Positions[i] = byID[id]
 		res.LastPosition = max(res.LastPosition, byID[id])
 	}
-	return res, nil
+	return res
+}
+
+// run inserts p alone.
+func (p *preparedAppend) run(ctx context.Context, q Querier, key *KeyRecord) (AppendResult, error) {
+	byID, err := p.insert(ctx, q, key)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return p.result(byID), nil
 }
 
 // ErrDuplicateEvent reports an event id that is already in the log: a conflict (HTTP 409), whose

@@ -1,0 +1,148 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Appends made at the same moment through Append are written together: while groupWriters
+// statements are in flight, the appends that arrive wait in a queue, and the next writer to be
+// free writes every waiting one (up to groupMaxEvents events) in one statement, one transaction
+// and one commit. An append that finds a writer free is written at once, as before: grouping adds
+// no wait, it only uses the time appends would spend queueing for the database anyway. Each
+// append keeps its own expected versions and its own outcome: when one append's clash fails the
+// group's statement, the appends to that stream are written alone and the rest together again.
+// AppendWith (the caller's transaction) and AppendWithKey are never grouped.
+const (
+	groupWriters   = 4
+	groupMaxEvents = 256
+	// groupTimeout bounds a group's statement: it runs for several callers, so no caller's
+	// context may cancel it.
+	groupTimeout = 30 * time.Second
+)
+
+// pendingAppend is an append waiting in the group queue, and its outcome once written.
+type pendingAppend struct {
+	ctx  context.Context
+	p    *preparedAppend
+	res  AppendResult
+	err  error
+	done chan struct{}
+}
+
+func (a *pendingAppend) finish(res AppendResult, err error) {
+	a.res, a.err = res, err
+	close(a.done)
+}
+
+// appendGroup is the queue of appends waiting for a writer, and the writers' slots.
+type appendGroup struct {
+	mu      sync.Mutex
+	queue   []*pendingAppend
+	writers chan struct{}
+}
+
+func newAppendGroup() *appendGroup {
+	return &appendGroup{writers: make(chan struct{}, groupWriters)}
+}
+
+// append writes p, grouped with whatever else waits, and returns its outcome.
+func (s *Store) appendGrouped(ctx context.Context, p *preparedAppend) (AppendResult, error) {
+	g := s.group
+	a := &pendingAppend{ctx: ctx, p: p, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, a)
+	g.mu.Unlock()
+	select {
+	case <-a.done: // another writer wrote it
+		return a.res, a.err
+	case <-ctx.Done():
+		// A writer that takes it now finishes it unwritten; one that took it already may still
+		// write it, as a statement cancelled mid-way may still commit.
+		return AppendResult{}, ctx.Err()
+	case g.writers <- struct{}{}:
+	}
+	// This caller is a writer now: it writes groups from the queue until its own append is
+	// written, or is in another writer's group (the queue no longer holds it).
+	for {
+		select {
+		case <-a.done:
+		default:
+			if batch := g.take(); len(batch) > 0 {
+				s.writeGroup(batch)
+				continue
+			}
+		}
+		break
+	}
+	<-g.writers
+	<-a.done
+	return a.res, a.err
+}
+
+// take removes the appends at the head of the queue, up to groupMaxEvents events (at least one
+// append); an append whose caller has gone is finished with its context's error, unwritten.
+func (g *appendGroup) take() []*pendingAppend {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var batch []*pendingAppend
+	events, i := 0, 0
+	for ; i < len(g.queue); i++ {
+		a := g.queue[i]
+		if err := a.ctx.Err(); err != nil {
+			a.finish(AppendResult{}, err)
+			continue
+		}
+		if len(batch) > 0 && events+a.p.len() > groupMaxEvents {
+			break
+		}
+		batch = append(batch, a)
+		events += a.p.len()
+	}
+	n := copy(g.queue, g.queue[i:])
+	clear(g.queue[n:])
+	g.queue = g.queue[:n]
+	return batch
+}
+
+// writeGroup writes the batch in one statement. When that fails on a stream's clash, the appends
+// to that stream are written alone (each gets its own outcome: one of them may well win) and the
+// others together again; on any other failure, each append is written alone.
+func (s *Store) writeGroup(batch []*pendingAppend) {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	for len(batch) > 1 {
+		all := &preparedAppend{}
+		for _, a := range batch {
+			all.merge(a.p)
+		}
+		byID, err := all.insert(ctx, s.pool, nil)
+		if err == nil {
+			for _, a := range batch {
+				a.finish(a.p.result(byID), nil)
+			}
+			return
+		}
+		var ce *ConcurrencyError
+		if !errors.As(err, &ce) || ce.StreamID == "" {
+			break
+		}
+		rest := batch[:0:0]
+		for _, a := range batch {
+			if a.p.touches(ce.StreamID) {
+				a.finish(a.p.run(ctx, s.pool, nil))
+			} else {
+				rest = append(rest, a)
+			}
+		}
+		if len(rest) == len(batch) {
+			break // the clash names no append of the group: write each alone
+		}
+		batch = rest
+	}
+	for _, a := range batch {
+		a.finish(a.p.run(ctx, s.pool, nil))
+	}
+}

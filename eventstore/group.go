@@ -82,38 +82,51 @@ func (s *Store) appendGrouped(ctx context.Context, p *preparedAppend) (AppendRes
 	return a.res, a.err
 }
 
-// take removes the appends at the head of the queue, up to groupMaxEvents events (at least one
-// append); an append whose caller has gone is finished with its context's error, unwritten.
+// take removes appends from the head of the queue, up to groupMaxEvents events (at least one
+// append), leaving queued any append to a stream the group already writes: two appends to one
+// stream in one group (both decided at the same version, usually) would fail the whole group. An
+// append whose caller has gone is finished with its context's error, unwritten.
 func (g *appendGroup) take() []*pendingAppend {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var batch []*pendingAppend
-	events, i := 0, 0
-	for ; i < len(g.queue); i++ {
-		a := g.queue[i]
+	var (
+		batch   []*pendingAppend
+		streams = map[string]bool{}
+		events  int
+		kept    = g.queue[:0]
+	)
+	for i, a := range g.queue {
 		if err := a.ctx.Err(); err != nil {
 			a.finish(AppendResult{}, err)
 			continue
 		}
-		if len(batch) > 0 && events+a.p.len() > groupMaxEvents {
-			break
+		if len(batch) > 0 && (events+a.p.len() > groupMaxEvents || a.p.touchesAny(streams)) {
+			kept = append(kept, a)
+			if events+a.p.len() > groupMaxEvents {
+				kept = append(kept, g.queue[i+1:]...)
+				break
+			}
+			continue
 		}
 		batch = append(batch, a)
 		events += a.p.len()
+		for _, sa := range a.p.appends {
+			streams[sa.StreamID] = true
+		}
 	}
-	n := copy(g.queue, g.queue[i:])
-	clear(g.queue[n:])
-	g.queue = g.queue[:n]
+	clear(g.queue[len(kept):])
+	g.queue = kept
 	return batch
 }
 
-// writeGroup writes the batch in one statement. When that fails on a stream's clash, the appends
-// to that stream are written alone (each gets its own outcome: one of them may well win) and the
-// others together again; on any other failure, each append is written alone.
+// writeGroup writes the batch in one statement. When that fails on a stream's clash (an append
+// decided on a version another process has moved past), the append to that stream is written
+// alone (it gets its own outcome) and the others together again, once; on any other failure, or a
+// second one, each append is written alone.
 func (s *Store) writeGroup(batch []*pendingAppend) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	for len(batch) > 1 {
+	for attempt := 0; len(batch) > 1 && attempt < 2; attempt++ {
 		all := &preparedAppend{}
 		for _, a := range batch {
 			all.merge(a.p)

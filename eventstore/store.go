@@ -81,12 +81,18 @@ type AppendResult struct {
 // Append writes the events of every StreamAppend atomically, in one statement (and so one short
 // transaction): either every stream is at its expected version and all events are appended, or
 // nothing is and a *ConcurrencyError is returned.
-// Appends made at the same moment are written together (group.go), each keeping its own
-// outcome.
+// Single-stream appends made at the same moment are written together (group.go), each keeping
+// its own outcome.
 func (s *Store) Append(ctx context.Context, md Metadata, appends ...StreamAppend) (AppendResult, error) {
 	p, err := s.prepare(md, appends)
 	if err != nil {
 		return AppendResult{}, err
+	}
+	if len(appends) > 1 {
+		// An append to several streams (an order reserving products) is written alone: such
+		// appends meet each other on their streams, and one waiting for another's lock would hold
+		// a writer, and every append grouped with it, for as long.
+		return p.run(ctx, s.pool, nil)
 	}
 	return s.appendGrouped(ctx, p)
 }
@@ -128,6 +134,16 @@ type preparedAppend struct {
 }
 
 func (p *preparedAppend) len() int { return len(p.ids) }
+
+// touchesAny reports whether p appends to any of the streams.
+func (p *preparedAppend) touchesAny(streams map[string]bool) bool {
+	for _, a := range p.appends {
+		if streams[a.StreamID] {
+			return true
+		}
+	}
+	return false
+}
 
 // touches reports whether p appends to the stream.
 func (p *preparedAppend) touches(streamID string) bool {

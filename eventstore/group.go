@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Appends made at the same moment through Append are written together: while groupWriters
@@ -119,10 +121,19 @@ func (g *appendGroup) take() []*pendingAppend {
 	return batch
 }
 
+// rejected reports whether a failed append statement certainly wrote nothing: the server refused
+// it (a one-statement transaction is then rolled back), or it never reached the server.
+func rejected(err error) bool {
+	var pgErr *pgconn.PgError
+	var ce *ConcurrencyError
+	return errors.As(err, &pgErr) || errors.As(err, &ce) || errors.Is(err, ErrDuplicateEvent) || pgconn.SafeToRetry(err)
+}
+
 // writeGroup writes the batch in one statement. When that fails on a stream's clash (an append
 // decided on a version another process has moved past), the append to that stream is written
-// alone (it gets its own outcome) and the others together again, once; on any other failure, or a
-// second one, each append is written alone.
+// alone (it gets its own outcome) and the others together again, once; on any other refusal by
+// the server, or a second one, each append is written alone; a failure that may have committed
+// is every append's outcome.
 func (s *Store) writeGroup(batch []*pendingAppend) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
@@ -135,6 +146,15 @@ func (s *Store) writeGroup(batch []*pendingAppend) {
 		if err == nil {
 			for _, a := range batch {
 				a.finish(a.p.result(byID), nil)
+			}
+			return
+		}
+		if !rejected(err) {
+			// The statement may have committed (the connection dropped after it was sent):
+			// writing the appends again would report their own rows as clashes. Each caller
+			// gets the error, whose outcome is unknown, as a lone append's would be.
+			for _, a := range batch {
+				a.finish(AppendResult{}, err)
 			}
 			return
 		}

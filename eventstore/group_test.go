@@ -2,12 +2,21 @@ package eventstore_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/internal/testdb"
 )
 
 // Appends that arrive while every writer is busy are written together, and each keeps its own
@@ -91,6 +100,130 @@ func TestQueuedAppendsAreGroupedAndKeepTheirOwnOutcomes(t *testing.T) {
 	for _, id := range []string{"g-7", "g-gone"} {
 		if evs, err := s.Load(ctx, id); err != nil || len(evs) != 0 {
 			t.Fatalf("%s holds %d events (%v), want none", id, len(evs), err)
+		}
+	}
+}
+
+// A group whose statement committed but whose answer was lost is not written again: each of its
+// appends is told the outcome is unknown (a transient error, as a lone append's would be), never
+// that its own rows are a clash.
+func TestGroupWithUnknownOutcomeIsNotWrittenAgain(t *testing.T) {
+	db := testdb.New(t)
+	u, err := url.Parse(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startCutProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 10
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := eventstore.New(eventstore.Config{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	release := s.HoldWriters()
+	streams := []string{"cut-1", "cut-2"}
+	errs := make([]chan error, len(streams))
+	for i, id := range streams {
+		errs[i] = make(chan error, 1)
+		go func() {
+			_, err := s.Append(ctx, eventstore.Metadata{}, eventstore.StreamAppend{StreamID: id, StreamType: "t",
+				Events: []eventstore.NewEvent{ev("A", nil)}})
+			errs[i] <- err
+		}()
+	}
+	for s.QueuedAppends() < len(streams) {
+		time.Sleep(time.Millisecond)
+	}
+	p.armed.Store(true)
+	release()
+	for i, id := range streams {
+		err := <-errs[i]
+		if err == nil || errors.Is(err, eventstore.ErrConcurrency) || !eventstore.Transient(err) {
+			t.Fatalf("%s: %v; want a transient error (outcome unknown), not a clash", id, err)
+		}
+		var n int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_id = $1`, id).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s holds %d events (%v), want the 1 the group committed", id, n, err)
+		}
+	}
+	if p.cut.Load() != 1 {
+		t.Fatalf("the proxy cut %d connections, want 1", p.cut.Load())
+	}
+}
+
+// cutProxy forwards to Postgres; when armed, it swallows the server's reply to the first
+// multi-row INSERT (from its CommandComplete through ReadyForQuery: after the commit) and drops
+// the connection, as a network failure at the worst moment would.
+type cutProxy struct {
+	ln    net.Listener
+	armed atomic.Bool
+	cut   atomic.Int32
+}
+
+func startCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go p.serverToClient(s, c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return p
+}
+
+func (p *cutProxy) serverToClient(s, c net.Conn) {
+	defer c.Close()
+	defer s.Close()
+	hdr := make([]byte, 5)
+	swallowing := false
+	for {
+		if _, err := io.ReadFull(s, hdr); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint32(hdr[1:])) - 4
+		body := make([]byte, n)
+		if _, err := io.ReadFull(s, body); err != nil {
+			return
+		}
+		if hdr[0] == 'C' && p.armed.Load() {
+			tag := strings.TrimRight(string(body), "\x00")
+			if strings.HasPrefix(tag, "INSERT 0 ") && tag != "INSERT 0 1" && p.armed.CompareAndSwap(true, false) {
+				swallowing = true
+			}
+		}
+		if swallowing {
+			if hdr[0] == 'Z' { // committed: drop the client
+				p.cut.Add(1)
+				return
+			}
+			continue
+		}
+		if _, err := c.Write(append(hdr, body...)); err != nil {
+			return
 		}
 	}
 }

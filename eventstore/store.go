@@ -99,7 +99,9 @@ func (s *Store) Append(ctx context.Context, md Metadata, appends ...StreamAppend
 
 // AppendWith is Append through q, which may be a transaction of the caller's: the events are then
 // visible (and delivered to projectors) only when that transaction commits. Keep it short: an open
-// writer holds back delivery to every projector.
+// writer holds back delivery to every projector. Never call Append while such a transaction is
+// open: Append may be grouped with another caller's append to a stream the transaction wrote, and
+// that group would wait for the transaction while the transaction waits for the group.
 func (s *Store) AppendWith(ctx context.Context, q Querier, md Metadata, appends ...StreamAppend) (AppendResult, error) {
 	return s.appendWith(ctx, q, md, nil, appends...)
 }

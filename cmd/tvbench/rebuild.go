@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	nethttp "net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/internal/app"
+	"github.com/techvault/techvault/projections"
 )
 
 // readChunk is how many events the baseline reads per query: the chunk size Rebuild reads with.
@@ -58,6 +61,7 @@ type rebuildRun struct {
 	reads, rebuilds []float64
 	mid             eventstore.Cursor
 	note            string
+	app             *appUnderTest // the application serving while the rebuilds run
 }
 
 func benchRebuild(ctx context.Context, env *env, cfg config, out io.Writer) (result, error) {
@@ -68,9 +72,11 @@ func benchRebuild(ctx context.Context, env *env, cfg config, out io.Writer) (res
 		num(r.total), num(r.products), c.perProduct)
 	fmt.Fprintf(out, "   ProductStockAdjusted and every 3rd ProductUpdated), interleaved across products as a live log would be;\n")
 	fmt.Fprintf(out, "   baseline: a plain sequential read of the same log with eventstore.Scan (one query, every event decoded, nothing\n")
-	fmt.Fprintf(out, "   done with it); %d rebuild(s), each between two reads; a rebuild is stopped after %s (-rebuild-timeout)\n",
+	fmt.Fprintf(out, "   done with it); %d rebuild(s), each between two reads; a rebuild is stopped after %s (-rebuild-timeout);\n",
 		c.rounds, c.timeout)
-	db, err := env.newDB(ctx, int32(c.loaders+4), nil)
+	fmt.Fprintf(out, "   the application serves meanwhile (as serve builds it: the API on 127.0.0.1, every projector live, all at the\n")
+	fmt.Fprintf(out, "   head of the log), and a client reads GET /api/v1/products/{id} every %s throughout each rebuild\n", rebuildProbeEvery)
+	db, err := env.newDB(ctx, 48, nil)
 	if err != nil {
 		return result{}, err
 	}
@@ -85,6 +91,20 @@ func benchRebuild(ctx context.Context, env *env, cfg config, out io.Writer) (res
 	if err := r.chunk(ctx); err != nil {
 		return result{}, err
 	}
+	// Every projector starts at the head of the log (a rebuild moves its checkpoint there): the
+	// live engine would take minutes to project a million events first.
+	t0 := time.Now()
+	if _, err := projections.RebuildAll(ctx, db.Pool, app.Projectors(), env.quiet); err != nil {
+		return result{}, err
+	}
+	if r.app, err = env.startApp(ctx, db, nil); err != nil {
+		return result{}, err
+	}
+	defer r.app.Close()
+	if _, err := waitAllProjected(ctx, r.app, projectorNames(), 5*time.Minute); err != nil {
+		return result{}, err
+	}
+	fmt.Fprintf(out, "   application started, every projector at the head of the log (rebuilt first, in %s)\n", time.Since(t0).Round(time.Millisecond))
 	for round := range c.rounds {
 		stopped, err := r.rebuild(ctx, round)
 		if err != nil {
@@ -160,6 +180,7 @@ func (r *rebuildRun) rebuild(ctx context.Context, round int) (stopped bool, err 
 	if round == 0 {
 		stop = r.env.profile("rebuild")
 	}
+	probe := startReadProbe(ctx, r.app.URL, r.products)
 	cpuA := readCPU()
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
@@ -168,6 +189,10 @@ func (r *rebuildRun) rebuild(ctx context.Context, round int) (stopped bool, err 
 	wall := time.Since(start)
 	cpuB := readCPU()
 	stop()
+	served := probe.stop()
+	if err == nil && served.failed > 0 {
+		return false, fmt.Errorf("during rebuild %d the API failed %d of %d reads (first: %v)", round+1, served.failed, served.ok+served.failed, served.first)
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return false, errInterrupted
@@ -188,6 +213,7 @@ func (r *rebuildRun) rebuild(ctx context.Context, round int) (stopped bool, err 
 	}
 	fmt.Fprintf(r.out, "   rebuild %d  %s events in %.3fs: %s events/s (RebuildStats; wall %s); CPU: %s\n", round+1, num(events),
 		secs, num(rate), wall.Round(time.Millisecond), cpuUse(cpuA, cpuB))
+	fmt.Fprintf(r.out, "   served meanwhile: %s reads of GET /api/v1/products/{id}, all 200, slowest %s\n", num(served.ok), ms(served.slowest))
 	if err := checkProducts(ctx, r.db.Pool, r.products, r.total); err != nil {
 		return false, err
 	}
@@ -338,4 +364,61 @@ func checkProducts(ctx context.Context, pool *pgxpool.Pool, products, total int)
 		return fmt.Errorf("after the rebuild products has %d rows with versions adding up to %d; want %d and %d", n, sum, products, total)
 	}
 	return nil
+}
+
+// rebuildProbeEvery is how often the rebuild benchmark's client reads a product while a rebuild runs.
+const rebuildProbeEvery = 5 * time.Millisecond
+
+// readProbe reads random products from the API until stopped, counting answers.
+type readProbe struct {
+	cancel context.CancelFunc
+	done   chan probeResult
+}
+
+type probeResult struct {
+	ok, failed int
+	slowest    time.Duration
+	first      error
+}
+
+func startReadProbe(ctx context.Context, base string, products int) *readProbe {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &readProbe{cancel: cancel, done: make(chan probeResult, 1)}
+	go func() {
+		var res probeResult
+		client := &nethttp.Client{Timeout: 10 * time.Second}
+		defer client.CloseIdleConnections()
+		r := newRand()
+		t := time.NewTicker(rebuildProbeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				p.done <- res
+				return
+			case <-t.C:
+			}
+			t0 := time.Now()
+			_, _, err := getOK(ctx, client, fmt.Sprintf("%s/api/v1/products/%d", base, 1+r.IntN(products)), "")
+			if ctx.Err() != nil {
+				continue
+			}
+			if err != nil {
+				res.failed++
+				if res.first == nil {
+					res.first = err
+				}
+				continue
+			}
+			res.ok++
+			res.slowest = max(res.slowest, time.Since(t0))
+		}
+	}()
+	return p
+}
+
+// stop ends the probe and returns what it saw.
+func (p *readProbe) stop() probeResult {
+	p.cancel()
+	return <-p.done
 }

@@ -30,6 +30,14 @@ func (Wishlist) StreamTypes() []string {
 	return []string{wishlist.StreamType, catalog.ProductStreamType, user.StreamType}
 }
 
+// SkipTypes implements projections.Skipper: of a product's events the wishlist follows only its
+// deletion, so the frequent ones (every stock change and sale) are not read for it.
+func (Wishlist) SkipTypes() []string {
+	return []string{catalog.ProductCreated{}.EventType(), catalog.ProductUpdated{}.EventType(),
+		catalog.ProductStockAdjusted{}.EventType(), catalog.ProductStockReserved{}.EventType(),
+		catalog.ProductStockReleased{}.EventType()}
+}
+
 // item is a (user, product) pair's state at the end of the batch.
 type item struct {
 	user, product int64

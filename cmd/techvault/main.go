@@ -33,7 +33,9 @@ commands:
   migrate                    apply database migrations
   seed                       append the demo catalog (once; a second run changes nothing)
   projections status         print each projector's position and lag
-  projections rebuild NAME   rebuild a projection from the log while the API keeps serving
+  projections rebuild NAME...|all
+                             rebuild projections from the log, one after the other, while the
+                             API keeps serving
   events seal                seal every settled event not sealed yet
   events verify              recompute every hash, hash chain and seal; exit 1 on any problem
   users promote EMAIL ROLE   give the account with this email a role (customer, admin, auditor)
@@ -85,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return seedCommand(ctx, cfg, log, stdout)
 	case "projections":
 		if len(args) < 2 {
-			return errors.New("projections: give status or rebuild NAME")
+			return errors.New("projections: give status, or rebuild NAME... or all")
 		}
 		return projectionsCommand(ctx, cfg, log, stdout, args[1:])
 	case "users":

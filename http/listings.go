@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	nethttp "net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -80,7 +81,11 @@ func (s *Server) answerListing(c *gin.Context, f queries.ProductFilter, waited b
 	}
 	body := listingBody(f.CategoryID != nil, header, items, l.NextCursor)
 	if key != "" {
-		s.cfg.Searches.Put(key, body, token)
+		ids := make([]int64, len(l.Items))
+		for i, p := range l.Items {
+			ids[i] = p.ID
+		}
+		s.cfg.Searches.Put(key, body, token, ids, f.InStock != nil || strings.TrimPrefix(f.Sort, "-") == "rating")
 	}
 	c.Header(ReadSourceHeader, "postgres")
 	c.Data(nethttp.StatusOK, "application/json; charset=utf-8", body)

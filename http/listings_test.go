@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,4 +257,73 @@ func TestSearchesFromMemoryFollowTheLog(t *testing.T) {
 	if r := s.read(path, s.head()); r.header.Get("X-Read-Source") != "postgres" {
 		t.Fatalf("a read with X-Min-Position from %s", r.header.Get("X-Read-Source"))
 	}
+}
+
+// A product whose stock changes drops the kept answers that show it, and those that filter on
+// stock (it may join them), but not the others: a store that sells keeps answering its other
+// searches from memory.
+func TestSearchesOutliveSalesOfOtherProducts(t *testing.T) {
+	s := newStorefront(t, harnessOpts{})
+	const (
+		cheapest = "/api/v1/products?q=item&sort=price&limit=3"                // Items 00, 01, 02
+		dearest  = "/api/v1/products?q=item&sort=-price&limit=3"               // Items 09, 08, 07
+		inStock  = "/api/v1/products?q=item&in_stock=true&sort=price&limit=20" // every item but 09
+	)
+	nine := s.products[9]
+	s.admin("POST", fmt.Sprintf("/api/v1/products/%d/stock", nine.ID), `{"quantity":0}`, 200)
+	s.fresh(cheapest) // the projectors have caught up
+	// The setup's notifications may still be on their way: read until all three answers have been
+	// kept in memory for a while.
+	kept := map[string]string{}
+	eventually(t, "answers kept in memory", func() bool {
+		for _, p := range []string{cheapest, dearest, inStock} {
+			r := s.do("GET", p, "")
+			if r.status != 200 {
+				return false
+			}
+			kept[p] = string(r.body)
+		}
+		time.Sleep(200 * time.Millisecond)
+		for _, p := range []string{cheapest, dearest, inStock} {
+			r := s.do("GET", p, "")
+			if r.header.Get("X-Read-Source") != "memory" || string(r.body) != kept[p] {
+				return false
+			}
+		}
+		return true
+	})
+
+	if strings.Contains(kept[inStock], fmt.Sprintf(`"id":%d,`, nine.ID)) {
+		t.Fatalf("item 09 is out of stock, yet listed in stock: %s", kept[inStock])
+	}
+	s.admin("POST", fmt.Sprintf("/api/v1/products/%d/stock", nine.ID), `{"delta":5}`, 200)
+	shows := func(path string) bool {
+		var l listing
+		r := s.do("GET", path, "")
+		r.json(t, &l)
+		for _, p := range l.Items {
+			if p.ID == nine.ID {
+				return p.Stock == 5
+			}
+		}
+		return false
+	}
+	eventually(t, "the sale in the answers that show the product", func() bool { return shows(dearest) })
+	eventually(t, "the product back in the answer filtered on stock", func() bool { return shows(inStock) })
+	if r := s.do("GET", cheapest, ""); r.header.Get("X-Read-Source") != "memory" || string(r.body) != kept[cheapest] {
+		t.Fatalf("an answer without the product was dropped by its sale: %s %s", r.header.Get("X-Read-Source"), r.body)
+	}
+
+	// A change of what matches (a rename) drops every answer.
+	s.admin("PATCH", fmt.Sprintf("/api/v1/products/%d", s.products[1].ID), `{"name":"Gadget 01"}`, 200)
+	eventually(t, "the rename in the cheapest items", func() bool {
+		var l listing
+		s.do("GET", cheapest, "").json(t, &l)
+		for _, p := range l.Items {
+			if p.ID == s.products[1].ID {
+				return false
+			}
+		}
+		return len(l.Items) == 3
+	})
 }

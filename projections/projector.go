@@ -79,6 +79,15 @@ type Notifier interface {
 	Notifications(batch []eventstore.Event) []string
 }
 
+// Notification is a payload for a channel.
+type Notification struct{ Channel, Payload string }
+
+// ExtraNotifier is implemented by a Notifier that also notifies channels other than its own, in
+// the same transaction and after its own notifications (a rebuild sends only its "resync").
+type ExtraNotifier interface {
+	ExtraNotifications(batch []eventstore.Event) []Notification
+}
+
 // ResyncNotification asks a view to rebuild itself from its table.
 const ResyncNotification = "resync"
 
@@ -91,11 +100,21 @@ func Identity(p Projector) Tables {
 	return t
 }
 
-// notifyStmt sends every notification of a batch in one statement.
+// notifyStmt sends every notification of a batch in one statement: the Notifier's own, then its
+// extra ones.
 func notifyStmt(n Notifier, batch []eventstore.Event) (Stmt, bool) {
-	ns := n.Notifications(batch)
-	if len(ns) == 0 {
+	var channels, payloads []string
+	for _, p := range n.Notifications(batch) {
+		channels, payloads = append(channels, n.NotifyChannel()), append(payloads, p)
+	}
+	if x, ok := n.(ExtraNotifier); ok {
+		for _, e := range x.ExtraNotifications(batch) {
+			channels, payloads = append(channels, e.Channel), append(payloads, e.Payload)
+		}
+	}
+	if len(payloads) == 0 {
 		return Stmt{}, false
 	}
-	return Stmt{SQL: `SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, Args: []any{n.NotifyChannel(), ns}}, true
+	return Stmt{SQL: `SELECT pg_notify(c, n) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, n, i) ORDER BY i`,
+		Args: []any{channels, payloads}}, true
 }

@@ -393,6 +393,35 @@ func (Products) Notifications(batch []eventstore.Event) []string {
 	return out
 }
 
+// ProductMatchesChannel is notified (payload "changed") in the products projector's transaction
+// when a batch changed what products a search or filter matches or how a listing sorts them: a
+// product created, edited (name, description, price, category) or deleted. A batch of stock,
+// image or rating changes only is not: those change the cards on ProductCardsChannel, by id.
+const ProductMatchesChannel = "product_matches"
+
+// imageEventTypes change a product's card (its cover), never what it matches.
+var imageEventTypes = map[string]struct{}{catalog.ProductImageAdded{}.EventType(): {},
+	catalog.ProductImageRemoved{}.EventType(): {}, catalog.ProductImagesArranged{}.EventType(): {}}
+
+// ExtraNotifications implements projections.ExtraNotifier (ProductMatchesChannel): any product
+// event but a stock or image change notifies it, so an event type added later does too.
+func (Products) ExtraNotifications(batch []eventstore.Event) []projections.Notification {
+	for _, e := range batch {
+		if e.StreamType != catalog.ProductStreamType {
+			continue
+		}
+		switch e.Type {
+		case catalog.ProductStockAdjusted{}.EventType(), catalog.ProductStockReserved{}.EventType(),
+			catalog.ProductStockReleased{}.EventType():
+		default:
+			if _, image := imageEventTypes[e.Type]; !image {
+				return []projections.Notification{{Channel: ProductMatchesChannel, Payload: "changed"}}
+			}
+		}
+	}
+	return nil
+}
+
 // Projectors returns the catalog's projectors, in a stable order.
 func Projectors() []projections.Projector {
 	return []projections.Projector{Categories{}, Products{}}

@@ -191,7 +191,7 @@ func (r *rebuildRun) rebuild(ctx context.Context, round int) (stopped bool, err 
 	stop()
 	served := probe.stop()
 	if err == nil && served.failed > 0 {
-		return false, fmt.Errorf("during rebuild %d the API failed %d of %d reads (first: %v)", round+1, served.failed, served.ok+served.failed, served.first)
+		return false, fmt.Errorf("during rebuild %d the API failed %d of %d reads (first: %w)", round+1, served.failed, served.ok+served.failed, served.first)
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:

@@ -8,9 +8,12 @@
 //
 // A read is served by the in-process cache, else by Redis (the view another process, or this
 // one, computed), else by the read tables (Postgres), whose answer fills both. Every process
-// deletes from Redis what each notification names, and fills only while no notification about
-// the cart arrived since its read began (the fill and the deletion are ordered by one lock), so
-// no stale view outlives a notification. Views also expire after 30 s (a code's expiry passes
+// deletes from Redis what each notification names, first, and then from its own cache. It keeps
+// a view in process only while no notification about the cart or its products arrived since its
+// read began, and fills Redis only while no process has invalidated the cart, a product or a
+// code since (counters in Redis, checked by the fill's script), so no stale view outlives a
+// notification: not even one put back in Redis by a process that has not handled it yet, and
+// then read by one that has. Views also expire after 30 s (a code's expiry passes
 // without an event). With Redis unreachable, reads fall back to Postgres. A read with
 // X-Min-Position bypasses the view; a lost listener connection or a rebuild empties it.
 package carts
@@ -87,9 +90,12 @@ func (c *Carts) Cart(ctx context.Context, userID int64) (queries.CartView, error
 	c.mu.Lock()
 	epoch, gen, live := c.epochs[userID%stripes], c.productGen, c.live
 	c.mu.Unlock()
+	var tokens []string
 	if live {
-		if v, ok := c.fromRedis(ctx, userID); ok {
-			c.keep(ctx, userID, v, epoch, gen, false)
+		var ok bool
+		var v queries.CartView
+		if v, tokens, ok = c.fromRedis(ctx, userID); ok {
+			c.keep(ctx, userID, v, epoch, gen, nil)
 			return v, nil
 		}
 	}
@@ -97,14 +103,14 @@ func (c *Carts) Cart(ctx context.Context, userID int64) (queries.CartView, error
 	if err != nil || !live {
 		return v, err
 	}
-	c.keep(ctx, userID, v, epoch, gen, true)
+	c.keep(ctx, userID, v, epoch, gen, tokens)
 	return v, nil
 }
 
-// keep caches v (and writes it to Redis when toRedis) unless a notification about the cart or
-// its products arrived since the read began. The Redis write happens under the lock that orders
-// it before the deletion of any later notification.
-func (c *Carts) keep(ctx context.Context, userID int64, v queries.CartView, epoch, gen uint64, toRedis bool) {
+// keep caches v unless a notification about the cart or its products arrived since the read
+// began, and, when tokens are given (v was read from Postgres), writes it to Redis unless any
+// process has invalidated the cart, a product or a code since the tokens were read (toRedis).
+func (c *Carts) keep(ctx context.Context, userID int64, v queries.CartView, epoch, gen uint64, tokens []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.live || c.epochs[userID%stripes] != epoch || c.productGen != gen {
@@ -119,8 +125,8 @@ func (c *Carts) keep(ctx context.Context, userID int64, v queries.CartView, epoc
 		users[userID] = true
 	}
 	c.cache.Set(userID, v)
-	if toRedis {
-		c.toRedis(ctx, userID, v)
+	if tokens != nil {
+		c.toRedis(ctx, userID, v, tokens)
 	}
 }
 
@@ -134,6 +140,30 @@ func (c *Carts) promoKey(promoID int64) string {
 	return c.prefix + "cartview-promo:" + strconv.FormatInt(promoID, 10)
 }
 
+// genKeys are the invalidation counters a fill checks, in fillView's order: the user's cart's,
+// every product's (one for all: a cart's products are known only once it is read), every code's.
+// Every process increments them with the deletions a notification makes, so a process that has
+// not handled a notification yet cannot put back a view another process has already deleted for
+// it (a third process would read it from Redis and keep it).
+func (c *Carts) genKeys(userID int64) []string {
+	return []string{c.prefix + "cartgen:user:" + strconv.FormatInt(userID, 10), c.prefix + "cartgen:products",
+		c.prefix + "cartgen:promos"}
+}
+
+// fillView writes a view and indexes it by its products and code, unless a counter moved since
+// the fill's read began. KEYS: the three counters, the view, the index sets; ARGV: the counters
+// as read, the view, its time to live (ms), the user, the index sets' time to live (ms).
+var fillView = redis.NewScript(`
+for i = 1, 3 do
+  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[i] then return 0 end
+end
+redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[5])
+for i = 5, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[6])
+  redis.call('PEXPIRE', KEYS[i], ARGV[7])
+end
+return 1`)
+
 // redisUp says whether Redis is worth a try (not within a second of a failure).
 func (c *Carts) redisUp() bool {
 	return c.rdb != nil && time.Now().UnixNano() >= c.redisDown.Load()
@@ -144,28 +174,36 @@ func (c *Carts) redisFailed(err error) {
 	c.log.Warn("cart view: Redis failed; reading Postgres for a second", "err", err)
 }
 
-// fromRedis reads a view from Redis (ok false on a miss or when Redis fails).
-func (c *Carts) fromRedis(ctx context.Context, userID int64) (queries.CartView, bool) {
+// fromRedis reads a view from Redis, and the invalidation counters with it (ok false on a miss,
+// when the counters are what a fill from Postgres checks; tokens nil when Redis fails).
+func (c *Carts) fromRedis(ctx context.Context, userID int64) (v queries.CartView, tokens []string, ok bool) {
 	if !c.redisUp() {
-		return queries.CartView{}, false
+		return v, nil, false
 	}
-	b, err := c.rdb.Get(ctx, c.viewKey(userID)).Bytes()
+	keys := append(c.genKeys(userID), c.viewKey(userID))
+	vals, err := c.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
-		if !errors.Is(err, redis.Nil) {
-			c.redisFailed(err)
-		}
-		return queries.CartView{}, false
+		c.redisFailed(err)
+		return v, nil, false
 	}
-	var v queries.CartView
-	if err := json.Unmarshal(b, &v); err != nil || v.UserID != userID {
-		return queries.CartView{}, false
+	tokens = make([]string, 3)
+	for i := range tokens {
+		tokens[i], _ = vals[i].(string)
 	}
-	return v, true
+	b, _ := vals[3].(string)
+	if b == "" {
+		return v, tokens, false
+	}
+	if err := json.Unmarshal([]byte(b), &v); err != nil || v.UserID != userID {
+		return queries.CartView{}, tokens, false
+	}
+	return v, tokens, true
 }
 
-// toRedis writes a view and indexes it by its products (for their invalidation), in one round
-// trip. The index outlives the view a little, so that it covers it.
-func (c *Carts) toRedis(ctx context.Context, userID int64, v queries.CartView) {
+// toRedis writes a view read from Postgres and indexes it by its products (for their
+// invalidation), in one script, unless a counter moved since tokens were read. The index outlives
+// the view a little, so that it covers it.
+func (c *Carts) toRedis(ctx context.Context, userID int64, v queries.CartView, tokens []string) {
 	if !c.redisUp() {
 		return
 	}
@@ -173,19 +211,15 @@ func (c *Carts) toRedis(ctx context.Context, userID int64, v queries.CartView) {
 	if err != nil {
 		return
 	}
-	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, c.viewKey(userID), b, maxAge)
-		for _, l := range v.Lines {
-			p.SAdd(ctx, c.productKey(l.ProductID), userID)
-			p.Expire(ctx, c.productKey(l.ProductID), 2*maxAge)
-		}
-		if v.PromoID != 0 {
-			p.SAdd(ctx, c.promoKey(v.PromoID), userID)
-			p.Expire(ctx, c.promoKey(v.PromoID), 2*maxAge)
-		}
-		return nil
-	})
-	if err != nil {
+	keys := append(c.genKeys(userID), c.viewKey(userID))
+	for _, l := range v.Lines {
+		keys = append(keys, c.productKey(l.ProductID))
+	}
+	if v.PromoID != 0 {
+		keys = append(keys, c.promoKey(v.PromoID))
+	}
+	args := []any{tokens[0], tokens[1], tokens[2], b, maxAge.Milliseconds(), userID, (2 * maxAge).Milliseconds()}
+	if err := fillView.Run(ctx, c.rdb, keys, args...).Err(); err != nil {
 		c.redisFailed(err)
 	}
 }
@@ -197,18 +231,28 @@ func (c *Carts) forgetInRedis(ctx context.Context, userID, productID int64) {
 		return
 	}
 	if userID == 0 {
-		c.forgetInRedisIndexed(ctx, c.productKey(productID))
+		c.forgetInRedisIndexed(ctx, c.prefix+"cartgen:products", c.productKey(productID))
 		return
 	}
-	if err := c.rdb.Del(ctx, c.viewKey(userID)).Err(); err != nil {
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, c.genKeys(userID)[0])
+		p.Expire(ctx, c.genKeys(userID)[0], 2*maxAge)
+		p.Del(ctx, c.viewKey(userID))
+		return nil
+	})
+	if err != nil {
 		c.redisFailed(err)
 	}
 }
 
-// forgetInRedisIndexed deletes the Redis views an index set names (the carts holding a product or
-// a promo code), and the set.
-func (c *Carts) forgetInRedisIndexed(ctx context.Context, index string) {
+// forgetInRedisIndexed increments the counter gen, then deletes the Redis views an index set
+// names (the carts holding a product or a promo code), and the set.
+func (c *Carts) forgetInRedisIndexed(ctx context.Context, gen, index string) {
 	if c.rdb == nil {
+		return
+	}
+	if err := c.rdb.Incr(ctx, gen).Err(); err != nil {
+		c.redisFailed(err)
 		return
 	}
 	users, err := c.rdb.SMembers(ctx, index).Result()
@@ -227,6 +271,15 @@ func (c *Carts) forgetInRedisIndexed(ctx context.Context, index string) {
 // forgetAllInRedis deletes every Redis view (the view resynchronises: at start, after a rebuild).
 func (c *Carts) forgetAllInRedis(ctx context.Context) {
 	if c.rdb == nil {
+		return
+	}
+	// Fills begun before are refused: every fill checks the products' and codes' counters.
+	if err := c.rdb.Incr(ctx, c.prefix+"cartgen:products").Err(); err != nil {
+		c.redisFailed(err)
+		return
+	}
+	if err := c.rdb.Incr(ctx, c.prefix+"cartgen:promos").Err(); err != nil {
+		c.redisFailed(err)
 		return
 	}
 	iter := c.rdb.Scan(ctx, 0, c.prefix+"cartview*", 1000).Iterator()
@@ -290,32 +343,35 @@ func (c *Carts) Run(ctx context.Context) error {
 	return nil
 }
 
-// notified drops what a notification names, in process and in Redis.
+// notified drops what a notification names, in Redis first, then in process: a read between the
+// two may still be answered by the in-process cache, but none can take a view from Redis that the
+// notification has made stale and keep it in process (the in-process drop, last, refuses to keep
+// what any read begun before it read).
 func (c *Carts) notified(ctx context.Context, n *pgconn.Notification) {
 	if n.Payload == projections.ResyncNotification {
-		c.setLive(true)
 		c.forgetAllInRedis(ctx)
+		c.setLive(true)
 		return
 	}
 	id, err := strconv.ParseInt(n.Payload, 10, 64)
 	switch {
 	case n.Channel == orderproj.PromoCodesChannel: // a code changed: the carts holding it
-		c.setLive(true) // in process: every cart (cheap)
 		if err == nil {
-			c.forgetInRedisIndexed(ctx, c.promoKey(id))
+			c.forgetInRedisIndexed(ctx, c.prefix+"cartgen:promos", c.promoKey(id))
 		} else {
 			c.forgetAllInRedis(ctx)
 		}
+		c.setLive(true) // in process: every cart (cheap)
 	case err != nil:
 	case n.Channel == orderproj.CartsChannel:
+		c.forgetInRedis(ctx, id, 0)
 		c.mu.Lock()
 		c.dropUser(id)
 		c.mu.Unlock()
-		c.forgetInRedis(ctx, id, 0)
 	default:
+		c.forgetInRedis(ctx, 0, id)
 		c.mu.Lock()
 		c.dropProduct(id)
 		c.mu.Unlock()
-		c.forgetInRedis(ctx, 0, id)
 	}
 }

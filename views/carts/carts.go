@@ -108,13 +108,22 @@ func (c *Carts) Cart(ctx context.Context, userID int64) (queries.CartView, error
 }
 
 // keep caches v unless a notification about the cart or its products arrived since the read
-// began, and, when tokens are given (v was read from Postgres), writes it to Redis unless any
-// process has invalidated the cart, a product or a code since the tokens were read (toRedis).
+// began and, when tokens are given (v was read from Postgres), writes it to Redis unless any
+// process has invalidated the cart, a product or a code since the tokens were read. The Redis
+// write needs no lock: the counters order it against every deletion.
 func (c *Carts) keep(ctx context.Context, userID int64, v queries.CartView, epoch, gen uint64, tokens []string) {
+	if c.keepLocal(userID, v, epoch, gen) && tokens != nil {
+		c.toRedis(ctx, userID, v, tokens)
+	}
+}
+
+// keepLocal caches v in process and indexes it by its products, unless the cart or a product
+// was invalidated since the read began.
+func (c *Carts) keepLocal(userID int64, v queries.CartView, epoch, gen uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.live || c.epochs[userID%stripes] != epoch || c.productGen != gen {
-		return
+		return false
 	}
 	for _, l := range v.Lines {
 		users := c.byProduct[l.ProductID]
@@ -125,9 +134,7 @@ func (c *Carts) keep(ctx context.Context, userID int64, v queries.CartView, epoc
 		users[userID] = true
 	}
 	c.cache.Set(userID, v)
-	if tokens != nil {
-		c.toRedis(ctx, userID, v, tokens)
-	}
+	return true
 }
 
 func (c *Carts) viewKey(userID int64) string {
@@ -140,14 +147,20 @@ func (c *Carts) promoKey(promoID int64) string {
 	return c.prefix + "cartview-promo:" + strconv.FormatInt(promoID, 10)
 }
 
-// genKeys are the invalidation counters a fill checks, in fillView's order: the user's cart's,
-// every product's (one for all: a cart's products are known only once it is read), every code's.
-// Every process increments them with the deletions a notification makes, so a process that has
-// not handled a notification yet cannot put back a view another process has already deleted for
-// it (a third process would read it from Redis and keep it).
+// The invalidation counters a fill checks: the user's cart's, every product's (one for all: a
+// cart's products are known only once it is read), every code's. Every process increments them
+// with the deletions a notification makes, so a process that has not handled a notification yet
+// cannot put back a view another process has already deleted for it (a third process would read
+// it from Redis and keep it).
+func (c *Carts) userGen(userID int64) string {
+	return c.prefix + "cartgen:user:" + strconv.FormatInt(userID, 10)
+}
+func (c *Carts) productsGen() string { return c.prefix + "cartgen:products" }
+func (c *Carts) promosGen() string   { return c.prefix + "cartgen:promos" }
+
+// genKeys are the counters in fillView's order.
 func (c *Carts) genKeys(userID int64) []string {
-	return []string{c.prefix + "cartgen:user:" + strconv.FormatInt(userID, 10), c.prefix + "cartgen:products",
-		c.prefix + "cartgen:promos"}
+	return []string{c.userGen(userID), c.productsGen(), c.promosGen()}
 }
 
 // fillView writes a view and indexes it by its products and code, unless a counter moved since
@@ -231,12 +244,12 @@ func (c *Carts) forgetInRedis(ctx context.Context, userID, productID int64) {
 		return
 	}
 	if userID == 0 {
-		c.forgetInRedisIndexed(ctx, c.prefix+"cartgen:products", c.productKey(productID))
+		c.forgetInRedisIndexed(ctx, c.productsGen(), c.productKey(productID))
 		return
 	}
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Incr(ctx, c.genKeys(userID)[0])
-		p.Expire(ctx, c.genKeys(userID)[0], 2*maxAge)
+		p.Incr(ctx, c.userGen(userID))
+		p.Expire(ctx, c.userGen(userID), 2*maxAge)
 		p.Del(ctx, c.viewKey(userID))
 		return nil
 	})
@@ -274,11 +287,11 @@ func (c *Carts) forgetAllInRedis(ctx context.Context) {
 		return
 	}
 	// Fills begun before are refused: every fill checks the products' and codes' counters.
-	if err := c.rdb.Incr(ctx, c.prefix+"cartgen:products").Err(); err != nil {
-		c.redisFailed(err)
-		return
-	}
-	if err := c.rdb.Incr(ctx, c.prefix+"cartgen:promos").Err(); err != nil {
+	if _, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, c.productsGen())
+		p.Incr(ctx, c.promosGen())
+		return nil
+	}); err != nil {
 		c.redisFailed(err)
 		return
 	}
@@ -357,7 +370,7 @@ func (c *Carts) notified(ctx context.Context, n *pgconn.Notification) {
 	switch {
 	case n.Channel == orderproj.PromoCodesChannel: // a code changed: the carts holding it
 		if err == nil {
-			c.forgetInRedisIndexed(ctx, c.prefix+"cartgen:promos", c.promoKey(id))
+			c.forgetInRedisIndexed(ctx, c.promosGen(), c.promoKey(id))
 		} else {
 			c.forgetAllInRedis(ctx)
 		}

@@ -39,7 +39,7 @@ type Config struct {
 	// category, every sort) from the Redis view (reads with X-Min-Position bypass it).
 	Listings *listings.Listings
 	// Searches, when set, keeps the other GET /products answers (searches, filtered and later
-	// pages) in process until the next products or categories notification.
+	// pages) in process until a notification that may change them (views/searches).
 	Searches    *searches.Cache
 	Checkpoints *projections.Checkpoints
 	// Positions waits for the projectors for X-Min-Position (projections.Checkpoints.Waiter).

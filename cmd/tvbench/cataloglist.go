@@ -45,7 +45,7 @@ func benchCatalogList(ctx context.Context, env *env, cfg config, out io.Writer) 
 		}}
 	how := fmt.Sprintf("and its next %d pages (next_cursor followed), as a shopper sends them: the first page from\n", c.pages-1) +
 		"   the listings view, a next page read from Postgres (the keyset query on products_category_price_idx) the first\n" +
-		"   time, then from the in-process answer cache until a catalog change"
+		"   time, then from the in-process answer cache until a change that may alter it"
 	if c.postgres {
 		sr.figure, sr.pages, sr.headers, sr.source = "GET /products?category_id=…&sort=-price&limit=20 (Postgres)", 1,
 			map[string]string{"X-Min-Position": "0"}, "postgres"

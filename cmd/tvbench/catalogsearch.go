@@ -44,7 +44,7 @@ func benchCatalogSearch(ctx context.Context, env *env, cfg config, out io.Writer
 	for i, q := range qs {
 		paths[i] = "/api/v1/products?q=" + url.QueryEscape(q) + "&limit=20"
 	}
-	from, headers, source, figure := "as a client sends it: the first read of each from Postgres, the next from the in-process answer cache until a catalog change",
+	from, headers, source, figure := "as a client sends it: the first read of each from Postgres, the next from the in-process answer cache until a change that may alter it",
 		map[string]string(nil), "", "GET /products?q=<two words>&limit=20"
 	if c.postgres {
 		from, headers, source, figure = "with X-Min-Position: 0, so every search is read from Postgres", map[string]string{"X-Min-Position": "0"},

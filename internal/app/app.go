@@ -334,7 +334,7 @@ func (a *App) buildProjections(reactors []effects.Reactor) error {
 		return err
 	}
 	// The other GET /products answers (searches, filtered and later pages), kept in process until
-	// the next catalog notification.
+	// a catalog notification that may change them.
 	a.searches, err = searches.New(a.Pool, a.log)
 	return err
 }

@@ -219,6 +219,31 @@ func TestCategoryPagesWithRedisDown(t *testing.T) {
 	})
 }
 
+// keptInMemory reads the paths until their answers have stayed in the answer cache for a while
+// (the setup's notifications may still be on their way, and may drop them) and returns them.
+func (s *storefront) keptInMemory(paths ...string) map[string]string {
+	s.t.Helper()
+	kept := map[string]string{}
+	eventually(s.t, "answers kept in memory", func() bool {
+		for _, p := range paths {
+			r := s.do("GET", p, "")
+			if r.status != 200 {
+				return false
+			}
+			kept[p] = string(r.body)
+		}
+		time.Sleep(200 * time.Millisecond)
+		for _, p := range paths {
+			r := s.do("GET", p, "")
+			if r.header.Get("X-Read-Source") != "memory" || string(r.body) != kept[p] {
+				return false
+			}
+		}
+		return true
+	})
+	return kept
+}
+
 // Searches and filtered pages are answered from memory between catalog changes: a repeat is not
 // read from Postgres (a write behind the projectors' back stays unseen), and a change committed
 // by the products projector is seen by the next read.
@@ -226,22 +251,11 @@ func TestSearchesFromMemoryFollowTheLog(t *testing.T) {
 	s := newStorefront(t, harnessOpts{})
 	const path = "/api/v1/products?q=item&sort=price&limit=3"
 	s.fresh(path) // the projectors have caught up
-	// The notifications of the setup may still be on their way (each drops every answer): read
-	// until answers have been kept from memory for a while.
-	var first response
-	eventually(t, "answers kept in memory", func() bool {
-		first = s.do("GET", path, "")
-		if first.status != 200 || s.do("GET", path, "").header.Get("X-Read-Source") != "memory" {
-			return false
-		}
-		time.Sleep(200 * time.Millisecond)
-		r := s.do("GET", path, "")
-		return r.header.Get("X-Read-Source") == "memory" && string(r.body) == string(first.body)
-	})
+	first := s.keptInMemory(path)[path]
 	if _, err := s.db.Pool.Exec(context.Background(), `UPDATE products SET price = 1 WHERE id = $1`, s.products[9].ID); err != nil {
 		t.Fatal(err)
 	}
-	if r := s.do("GET", path, ""); r.header.Get("X-Read-Source") != "memory" || string(r.body) != string(first.body) {
+	if r := s.do("GET", path, ""); r.header.Get("X-Read-Source") != "memory" || string(r.body) != first {
 		t.Fatalf("a repeat was not answered from memory: %s %s", r.header.Get("X-Read-Source"), r.body)
 	}
 	// A change through the API (projected, notified) drops it: the next read is Postgres' answer.
@@ -272,26 +286,7 @@ func TestSearchesOutliveSalesOfOtherProducts(t *testing.T) {
 	nine := s.products[9]
 	s.admin("POST", fmt.Sprintf("/api/v1/products/%d/stock", nine.ID), `{"quantity":0}`, 200)
 	s.fresh(cheapest) // the projectors have caught up
-	// The setup's notifications may still be on their way: read until all three answers have been
-	// kept in memory for a while.
-	kept := map[string]string{}
-	eventually(t, "answers kept in memory", func() bool {
-		for _, p := range []string{cheapest, dearest, inStock} {
-			r := s.do("GET", p, "")
-			if r.status != 200 {
-				return false
-			}
-			kept[p] = string(r.body)
-		}
-		time.Sleep(200 * time.Millisecond)
-		for _, p := range []string{cheapest, dearest, inStock} {
-			r := s.do("GET", p, "")
-			if r.header.Get("X-Read-Source") != "memory" || string(r.body) != kept[p] {
-				return false
-			}
-		}
-		return true
-	})
+	kept := s.keptInMemory(cheapest, dearest, inStock)
 
 	if strings.Contains(kept[inStock], fmt.Sprintf(`"id":%d,`, nine.ID)) {
 		t.Fatalf("item 09 is out of stock, yet listed in stock: %s", kept[inStock])

@@ -14,6 +14,9 @@ type Config struct {
 	DatabaseURL string
 	RedisURL    string
 	HTTPAddr    string
+	// DebugAddr, when set, serves Go's net/http/pprof profiles there (DEBUG_ADDR; off by default:
+	// bind it to a loopback or private address only).
+	DebugAddr string
 	LogFormat   string // text or json
 	LogLevel    string
 	// Secret is TECHVAULT_SECRET: the root of the server's keys (see internal/app.Config.Secret).
@@ -62,6 +65,7 @@ func loadConfig(getenv func(string) string, stderrIsTerminal bool) (Config, erro
 	str("DATABASE_URL", &c.DatabaseURL)
 	str("REDIS_URL", &c.RedisURL)
 	str("HTTP_ADDR", &c.HTTPAddr)
+	str("DEBUG_ADDR", &c.DebugAddr)
 	str("LOG_FORMAT", &c.LogFormat)
 	str("LOG_LEVEL", &c.LogLevel)
 	if v := getenv("TECHVAULT_SECRET"); v != "" {
@@ -154,8 +158,8 @@ func (c Config) Validate() error {
 
 // String masks secrets, so the config can be logged.
 func (c Config) String() string {
-	return fmt.Sprintf("database=%s redis=%s http=%s log=%s/%s secret=%s smtp=%s:%d db_max_conns=%d db_listing_reads=%d poll=%s cloudinary=%s google=%v",
-		maskURL(c.DatabaseURL), maskURL(c.RedisURL), c.HTTPAddr, c.LogFormat, c.LogLevel,
+	return fmt.Sprintf("database=%s redis=%s http=%s debug=%s log=%s/%s secret=%s smtp=%s:%d db_max_conns=%d db_listing_reads=%d poll=%s cloudinary=%s google=%v",
+		maskURL(c.DatabaseURL), maskURL(c.RedisURL), c.HTTPAddr, c.DebugAddr, c.LogFormat, c.LogLevel,
 		mask(string(c.Secret)), c.SMTPHost, c.SMTPPort, c.DBMaxConns, c.DBListingReads, c.ProjectionPollInterval,
 		maskURL(c.CloudinaryURL), c.GoogleClientID != "")
 }

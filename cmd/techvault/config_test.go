@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"log/slog"
+	nethttp "net/http"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +22,10 @@ func TestLoadConfig(t *testing.T) {
 				c.DBMaxConns == 20 && c.DBListingReads == 0 && c.ProjectionPollInterval == 2*time.Millisecond && c.Secret == nil && c.LinkBase == "http://localhost:8080"
 		}, ""},
 		{"json when not a terminal", nil, false, func(c Config) bool { return c.LogFormat == "json" }, ""},
-		{"overrides", map[string]string{"HTTP_ADDR": ":9000", "LOG_FORMAT": "json", "LOG_LEVEL": "debug",
+		{"overrides", map[string]string{"HTTP_ADDR": ":9000", "DEBUG_ADDR": "127.0.0.1:6060", "LOG_FORMAT": "json", "LOG_LEVEL": "debug",
 			"TECHVAULT_SECRET": strings.Repeat("s", 32), "SMTP_HOST": "mail", "SMTP_PORT": "1025", "DB_MAX_CONNS": "8", "DB_LISTING_READS": "6", "PROJECTION_POLL_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "3s"}, true,
 			func(c Config) bool {
-				return c.HTTPAddr == ":9000" && c.LogFormat == "json" && c.LogLevel == "debug" && string(c.Secret) == strings.Repeat("s", 32) && c.SMTPHost == "mail" && c.SMTPPort == 1025 &&
+				return c.HTTPAddr == ":9000" && c.DebugAddr == "127.0.0.1:6060" && c.LogFormat == "json" && c.LogLevel == "debug" && string(c.Secret) == strings.Repeat("s", 32) && c.SMTPHost == "mail" && c.SMTPPort == 1025 &&
 					c.DBMaxConns == 8 && c.DBListingReads == 6 && c.ProjectionPollInterval == 50*time.Millisecond && c.ShutdownTimeout == 3*time.Second
 			}, ""},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, true, nil, "LOG_FORMAT"},
@@ -76,5 +79,27 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if err := run(t.Context(), nil, func(string) string { return "" }, &out); err == nil || !strings.Contains(out.String(), "usage") {
 		t.Fatalf("no command: err %v, out %q", err, out.String())
+	}
+}
+
+func TestDebugAddrServesProfiles(t *testing.T) {
+	addr, stop, err := serveDebug("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/profile?seconds=1"} {
+		res, err := nethttp.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != nethttp.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: %d, %d bytes", path, res.StatusCode, len(body))
+		}
+	}
+	if _, _, err := serveDebug(addr, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("a second listener on the same address: no error")
 	}
 }

@@ -3,9 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	nethttp "net/http"
+	"net/http/pprof"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/techvault/techvault/auth/oidc"
 	"github.com/techvault/techvault/images"
@@ -62,5 +67,31 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if cfg.DebugAddr != "" {
+		_, stop, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return a.Run(ctx)
+}
+
+// serveDebug serves net/http/pprof's profiles on addr until stop is called; it returns the
+// address it listens on.
+func serveDebug(addr string, log *slog.Logger) (string, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("DEBUG_ADDR: %w", err)
+	}
+	mux := nethttp.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }

@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync/atomic"
 	"time"
 
-	"github.com/techvault/techvault/commands"
-	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/cart"
 	"github.com/techvault/techvault/eventstore"
 )
@@ -28,6 +26,7 @@ type cartConfig struct {
 	rounds       int
 	orders       int
 	loaders      int
+	served       bool
 }
 
 func cartFlags(fs *flag.FlagSet, c *config) {
@@ -38,8 +37,9 @@ func cartFlags(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.cart.duration, "cart-duration", 5*time.Second, "cart: measured time per side per round")
 	fs.DurationVar(&c.cart.warmup, "cart-warmup", 2*time.Second, "cart: warm-up per side")
 	fs.IntVar(&c.cart.rounds, "cart-rounds", 3, "cart: rounds (each measures both sides, order alternating)")
-	fs.IntVar(&c.cart.orders, "cart-orders", 20_000, "cart: orders placed through the commands before PlaceOrder is measured again (the issue says 100000: ~25 min at 65 orders/s)")
+	fs.IntVar(&c.cart.orders, "cart-orders", 20_000, "cart: orders placed through the commands before PlaceOrder is measured again (the issue says 100000)")
 	fs.IntVar(&c.cart.loaders, "cart-loaders", 16, "cart: concurrent order placers of that load")
+	fs.BoolVar(&c.cart.served, "cart-served", true, "cart: send the load to a `techvault serve` process (-http-get-techvault, or a fresh build) started on the readied database (false: to the application in this process)")
 }
 
 func (c cartConfig) validate() error {
@@ -92,17 +92,33 @@ func benchCart(ctx context.Context, env *env, cfg config, out io.Writer) (result
 		return result{}, err
 	}
 	defer r.shop.close()
+	if r.cfg.served {
+		dir, err := os.MkdirTemp("", "tvbench-cart-")
+		if err != nil {
+			return result{}, err
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		srv, err := serveShop(ctx, env, r.shop, db, cfg.httpGet.techvault, dir)
+		defer srv.stop()
+		if err != nil {
+			return result{}, err
+		}
+		fmt.Fprintf(out, "   the readied application stopped; techvault serve started on its database at %s\n", r.shop.url)
+		defer func() { fmt.Fprintf(out, "   access log: %s\n", srv.logSummary()) }()
+	}
 	return r.measure(ctx, base)
 }
 
 func (r *cartRun) header() {
 	c := r.cfg
-	fmt.Fprintf(r.out, "== cart: the order platform's commands through HTTP (the application as serve builds it, every projector, served\n")
-	fmt.Fprintf(r.out, "   on 127.0.0.1, abuse limits off, no Stripe) vs Store.Append of one event to a new stream by %d writers (the append\n", c.addClients)
+	fmt.Fprintf(r.out, "== cart: the order platform's commands through HTTP from this process's clients, against %s (every projector, no Stripe)\n",
+		map[bool]string{true: "a real `techvault serve` process (LOG_FORMAT=json LOG_LEVEL=info,\n   access log to a file) started on a database readied by the application in this process, which then stops",
+			false: "the application as serve builds it,\n   served on 127.0.0.1 in this process (abuse limits off)"}[c.served])
+	fmt.Fprintf(r.out, "   vs Store.Append of one event to a new stream by %d writers (the append\n", c.addClients)
 	fmt.Fprintf(r.out, "   benchmark's side, in a scratch database of its own). AddToCart: %d clients, each call for the next of %d\n", c.addClients, c.customers)
 	fmt.Fprintf(r.out, "   customers, one more of a product. PlaceOrder: %d clients; in phases, every customer's cart is readied\n", c.placeClients)
-	fmt.Fprintf(r.out, "   through the commands (%d lines, the promo code; not timed, projected before timing), then every customer\n", cartOrderLines)
-	fmt.Fprintf(r.out, "   places an order (timed). Then %s orders are placed through the commands over %s products (long product\n",
+	fmt.Fprintf(r.out, "   through HTTP (%d lines, the promo code; not timed, projected before timing), then every customer\n", cartOrderLines)
+	fmt.Fprintf(r.out, "   places an order (timed). Then %s orders are placed through HTTP over %s products (long product\n",
 		num(c.orders), num(c.products))
 	fmt.Fprintf(r.out, "   streams) and PlaceOrder is measured again. %d rounds x %s per side (order alternating) after %s warm-up per side\n",
 		c.rounds, c.duration, c.warmup)
@@ -256,13 +272,13 @@ func (r *cartRun) loadOrders(ctx context.Context) error {
 		if err := s.fillCart(ctx, c, cartOrderLines, newRand()); err != nil {
 			return err
 		}
-		_, err := s.app.Shop.PlaceOrder(ctx, commandMetadata(c.userID), commands.PlaceOrder{UserID: c.userID, AddressID: c.addressID})
-		if errors.Is(err, domain.ErrConflict) {
-			refused.Add(1) // contention, retries spent: the next fillCart empties the cart
-			return nil
-		}
+		wasRefused, err := s.refusal(ctx, c, s.placeOrder(ctx, c))
 		if err != nil {
-			return fmt.Errorf("PlaceOrder: %w", err)
+			return err
+		}
+		if wasRefused {
+			refused.Add(1) // contention, retries spent: refusal emptied the cart
+			return nil
 		}
 		if k := done.Add(1); k%int64(max(n/10, 1)) == 0 {
 			r.env.progress("cart: %s of %s orders placed in %s", num(k), num(n), time.Since(t0).Round(time.Second))
@@ -285,7 +301,7 @@ func (r *cartRun) loadOrders(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "   load: %s orders placed through the commands (ClearCart, %d x AddToCart, RedeemPromo, PlaceOrder each; %d at a\n",
+	fmt.Fprintf(r.out, "   load: %s orders placed through HTTP (DELETE /cart, %d x POST /cart/items, POST /cart/promo, POST /orders each; %d at a\n",
 		num(done.Load()), cartOrderLines, r.cfg.loaders)
 	fmt.Fprintf(r.out, "   time) in %s (%s orders/s); projectors caught up %s later; VACUUM (ANALYZE) %s; the log holds %s events,\n",
 		took.Round(time.Millisecond), num(float64(n)/took.Seconds()), catchUp.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond), num(head))

@@ -221,6 +221,15 @@ func (s *servedCatalog) serve(ctx context.Context, env *env, bin string) error {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+s.db.URL, "REDIS_URL="+env.cfg.redisURL, "HTTP_ADDR="+addr,
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "TECHVAULT_SECRET="+string(benchSecret))
+	if env.cfg.cpuProfileDir != "" {
+		// The served process's profiles, to be taken while it is measured (go tool pprof URL).
+		debug, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		cmd.Env = append(cmd.Env, "DEBUG_ADDR="+debug)
+		env.progress("techvault serve's profiles: go tool pprof 'http://%s/debug/pprof/profile?seconds=5'", debug)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	stopProc, err := startProcess(env, "techvault serve", cmd)
 	s.stops = append(s.stops, stopProc)

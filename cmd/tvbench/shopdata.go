@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/techvault/techvault/auth"
-	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/internal/app"
 )
@@ -216,14 +215,22 @@ func (s *shop) refusal(ctx context.Context, c *shopCustomer, err error) (bool, e
 		return false, err
 	}
 	s.refused.Add(1)
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodDelete, s.url+"/api/v1/cart", nil)
-	if err != nil {
-		return true, err
-	}
-	if _, _, err := do(s.client, req, c.token, nethttp.StatusOK); err != nil {
-		return true, fmt.Errorf("DELETE /cart after a refused order: %w", err)
+	if err := s.clearCart(ctx, c); err != nil {
+		return true, fmt.Errorf("after a refused order: %w", err)
 	}
 	return true, nil
+}
+
+// clearCart is DELETE /api/v1/cart.
+func (s *shop) clearCart(ctx context.Context, c *shopCustomer) error {
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodDelete, s.url+"/api/v1/cart", nil)
+	if err != nil {
+		return err
+	}
+	if _, _, err := do(s.client, req, c.token, nethttp.StatusOK); err != nil {
+		return fmt.Errorf("DELETE /cart: %w", err)
+	}
+	return nil
 }
 
 // commandMetadata is the metadata of a command a customer made.
@@ -233,22 +240,19 @@ func commandMetadata(userID int64) domain.Metadata {
 		RequestID: m.RequestID}
 }
 
-// fillCart readies c's cart for an order through the commands (no HTTP, not measured): emptied,
-// then lines products at quantity 1 and the promo code.
+// fillCart readies c's cart for an order through HTTP (not measured): emptied, then lines
+// products at quantity 1 and the promo code. Through the API, not the commands, so that the
+// process serving the measured requests knows the carts it decides on.
 func (s *shop) fillCart(ctx context.Context, c *shopCustomer, lines int, r *rand.Rand) error {
-	sh := s.app.Shop
-	if _, err := sh.ClearCart(ctx, commandMetadata(c.userID), c.userID); err != nil {
-		return fmt.Errorf("ClearCart: %w", err)
+	if err := s.clearCart(ctx, c); err != nil {
+		return err
 	}
 	for _, id := range s.pick(r, lines) {
-		if _, err := sh.AddToCart(ctx, commandMetadata(c.userID), commands.AddToCart{UserID: c.userID, ProductID: id, Quantity: 1}); err != nil {
-			return fmt.Errorf("AddToCart: %w", err)
+		if err := s.addToCart(ctx, c, id); err != nil {
+			return err
 		}
 	}
-	if _, err := sh.RedeemPromo(ctx, commandMetadata(c.userID), c.userID, benchPromoCode); err != nil {
-		return fmt.Errorf("RedeemPromo: %w", err)
-	}
-	return nil
+	return s.redeemPromo(ctx, c)
 }
 
 // droppedWarning is a slog handler that counts the records of one message instead of passing

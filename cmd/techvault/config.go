@@ -17,8 +17,8 @@ type Config struct {
 	// DebugAddr, when set, serves Go's net/http/pprof profiles there (DEBUG_ADDR; off by default:
 	// bind it to a loopback or private address only).
 	DebugAddr string
-	LogFormat   string // text or json
-	LogLevel    string
+	LogFormat string // text or json
+	LogLevel  string
 	// Secret is TECHVAULT_SECRET: the root of the server's keys (see internal/app.Config.Secret).
 	Secret []byte
 	// SMTP* configure the account mail; LinkBase is where its links point.

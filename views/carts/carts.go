@@ -237,20 +237,18 @@ func (c *Carts) toRedis(ctx context.Context, userID int64, v queries.CartView, t
 	}
 }
 
-// forgetInRedis deletes the Redis views a notification names: a user's, or every view holding a
-// product.
-func (c *Carts) forgetInRedis(ctx context.Context, userID, productID int64) {
-	if c.rdb == nil {
-		return
-	}
-	if userID == 0 {
-		c.forgetInRedisIndexed(ctx, c.productsGen(), c.productKey(productID))
+// forgetInRedis deletes the users' Redis views, incrementing their counters (a fill begun before
+// is refused), in one transaction.
+func (c *Carts) forgetInRedis(ctx context.Context, userIDs []int64) {
+	if c.rdb == nil || len(userIDs) == 0 {
 		return
 	}
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Incr(ctx, c.userGen(userID))
-		p.Expire(ctx, c.userGen(userID), 2*maxAge)
-		p.Del(ctx, c.viewKey(userID))
+		for _, id := range userIDs {
+			p.Incr(ctx, c.userGen(id))
+			p.Expire(ctx, c.userGen(id), 2*maxAge)
+			p.Del(ctx, c.viewKey(id))
+		}
 		return nil
 	})
 	if err != nil {
@@ -356,11 +354,42 @@ func (c *Carts) Run(ctx context.Context) error {
 	return nil
 }
 
-// notified drops what a notification names, in Redis first, then in process: a read between the
-// two may still be answered by the in-process cache, but none can take a view from Redis that the
+// notified drops what a batch of notifications names, in order: the carts of consecutive cart
+// notifications together, in one round trip to Redis.
+func (c *Carts) notified(ctx context.Context, batch []*pgconn.Notification) {
+	var users []int64
+	for _, n := range batch {
+		if n.Channel == orderproj.CartsChannel {
+			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+				users = append(users, id)
+				continue
+			}
+		}
+		c.forgetUsers(ctx, users)
+		users = users[:0]
+		c.notifiedOne(ctx, n)
+	}
+	c.forgetUsers(ctx, users)
+}
+
+// forgetUsers drops the users' carts, in Redis first, then in process: a read between the two may
+// still be answered by the in-process cache, but none can take a view from Redis that the
 // notification has made stale and keep it in process (the in-process drop, last, refuses to keep
-// what any read begun before it read).
-func (c *Carts) notified(ctx context.Context, n *pgconn.Notification) {
+// what any read begun before it read). So does every notification.
+func (c *Carts) forgetUsers(ctx context.Context, userIDs []int64) {
+	if len(userIDs) == 0 {
+		return
+	}
+	c.forgetInRedis(ctx, userIDs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range userIDs {
+		c.dropUser(id)
+	}
+}
+
+// notifiedOne drops what a notification other than a cart's names.
+func (c *Carts) notifiedOne(ctx context.Context, n *pgconn.Notification) {
 	if n.Payload == projections.ResyncNotification {
 		c.forgetAllInRedis(ctx)
 		c.setLive(true)
@@ -376,13 +405,8 @@ func (c *Carts) notified(ctx context.Context, n *pgconn.Notification) {
 		}
 		c.setLive(true) // in process: every cart (cheap)
 	case err != nil:
-	case n.Channel == orderproj.CartsChannel:
-		c.forgetInRedis(ctx, id, 0)
-		c.mu.Lock()
-		c.dropUser(id)
-		c.mu.Unlock()
-	default:
-		c.forgetInRedis(ctx, 0, id)
+	default: // a product changed: the carts holding it
+		c.forgetInRedisIndexed(ctx, c.productsGen(), c.productKey(id))
 		c.mu.Lock()
 		c.dropProduct(id)
 		c.mu.Unlock()

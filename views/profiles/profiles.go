@@ -96,14 +96,18 @@ func (p *Profiles) Run(ctx context.Context) error {
 	projections.Follow(ctx, p.pool, p.log, projections.Follower{Name: "profile cache",
 		Channels: []string{userproj.ProfilesChannel},
 		Live:     func(_ context.Context, live bool) { p.setLive(live) },
-		Notified: func(_ context.Context, n *pgconn.Notification) {
-			if n.Payload == projections.ResyncNotification {
-				p.setLive(true)
-				return
+		Notified: func(_ context.Context, batch []*pgconn.Notification) {
+			ids := make([]int64, 0, len(batch))
+			for _, n := range batch {
+				if n.Payload == projections.ResyncNotification {
+					p.invalidate(ids)
+					ids = ids[:0]
+					p.setLive(true)
+				} else if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+					ids = append(ids, id)
+				}
 			}
-			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-				p.invalidate([]int64{id})
-			}
+			p.invalidate(ids)
 		}})
 	return nil
 }

@@ -149,6 +149,10 @@ func (c *Cache) Run(ctx context.Context) error {
 	projections.Follow(ctx, c.pool, c.log, projections.Follower{Name: "search cache",
 		Channels: []string{catalogproj.ProductCardsChannel, catalogproj.ProductMatchesChannel, catalogproj.CategoriesChannel},
 		Live:     func(_ context.Context, live bool) { c.drop(live) },
-		Notified: func(_ context.Context, n *pgconn.Notification) { c.notified(n) }})
+		Notified: func(_ context.Context, batch []*pgconn.Notification) {
+			for _, n := range batch {
+				c.notified(n)
+			}
+		}})
 	return nil
 }

@@ -51,7 +51,12 @@ func (h *Shop) PlaceOrder(ctx context.Context, md domain.Metadata, cmd PlaceOrde
 	if err != nil {
 		return OrderResult{}, err
 	}
+	unlock, err := h.queueReservations(ctx, cmd.UserID)
+	if err != nil {
+		return OrderResult{}, err
+	}
 	res, err := h.placeOrder(ctx, md, id, cmd)
+	unlock()
 	if errors.Is(err, domain.ErrPriceChanged) {
 		// The refusal shows the customer the new prices: the cart takes them, so that the next
 		// order (placed knowingly) pays them.
@@ -60,6 +65,21 @@ func (h *Shop) PlaceOrder(ctx context.Context, md domain.Metadata, cmd PlaceOrde
 		}
 	}
 	return res, err
+}
+
+// queueReservations waits for this process's orders of the products in the user's cart to be
+// decided and appended, and keeps the next ones waiting until unlock (see stripedLocks).
+func (h *Shop) queueReservations(ctx context.Context, userID int64) (unlock func(), err error) {
+	c, err := h.loadCart(ctx, userID) // decided on next: the cache keeps it
+	if err != nil {
+		return nil, err
+	}
+	lines := c.Lines()
+	ids := make([]int64, 0, len(lines))
+	for _, l := range lines {
+		ids = append(ids, l.ProductID)
+	}
+	return h.reserving.lock(ids), nil
 }
 
 // repriceCart takes the products' current prices into the cart's lines. It runs unkeyed: the

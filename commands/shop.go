@@ -36,6 +36,8 @@ type Shop struct {
 	load  loader
 	pay   Payments
 	now   func() time.Time
+	// reserving queues this process's orders of the same products (see stripedLocks).
+	reserving *stripedLocks
 }
 
 // NewShop returns the shop's command handlers. pay may be nil (no payment is requested then).
@@ -45,7 +47,7 @@ func NewShop(store EventStore, ids IDAllocator, pay Payments, now func() time.Ti
 		now = time.Now
 	}
 	l := newLoader(rs, resilientSnapshots(store), opts)
-	return &Shop{store: l.observe(rs), ids: resilientIDs{ids}, load: l, pay: pay, now: now}
+	return &Shop{store: l.observe(rs), ids: resilientIDs{ids}, load: l, pay: pay, now: now, reserving: &stripedLocks{}}
 }
 
 var cartKind = aggregateKind[*cart.Cart, cart.State]{

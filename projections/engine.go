@@ -206,6 +206,7 @@ func execAll(ctx context.Context, tx *sql.Tx, stmts []Stmt) error {
 // commit together and a batch costs the same few round trips however many events it holds.
 type Engine struct {
 	router *message.Router
+	head   *settledHead
 }
 
 // NewEngine builds the router; Run starts it.
@@ -221,6 +222,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating router: %w", err)
 	}
+	head := newSettledHead(cfg.DB, cfg.PollInterval, cfg.IdlePollInterval)
 	for _, p := range cfg.handlers() {
 		ack := cfg.AckDeadline
 		failing, count := &atomic.Bool{}, &atomic.Int64{}
@@ -232,7 +234,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			ResendInterval: cfg.RetryInterval,
 			RetryInterval:  cfg.RetryInterval,
 			BackoffManager: newAdaptivePoll(cfg.PollInterval, cfg.IdlePollInterval, cfg.RetryInterval, cfg.MaxRetryInterval, failing).
-				withGather(cfg.GatherInterval, int64(cfg.BatchSize/10), count),
+				withGather(cfg.GatherInterval, int64(cfg.BatchSize/10), count).withHead(head),
 			AckDeadline: &ack,
 		}, wlog)
 		if err != nil {
@@ -242,11 +244,16 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		h.recorded.Store(true) // a failure row may survive from an earlier process
 		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, h.handle)
 	}
-	return &Engine{router: router}, nil
+	return &Engine{router: router, head: head}, nil
 }
 
 // Run runs the projectors until ctx is done or Close is called.
-func (e *Engine) Run(ctx context.Context) error { return e.router.Run(ctx) }
+func (e *Engine) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go e.head.run(ctx)
+	return e.router.Run(ctx)
+}
 
 // Running is closed once every projector is subscribed.
 func (e *Engine) Running() chan struct{} { return e.router.Running() }

@@ -28,9 +28,13 @@ type adaptivePoll struct {
 	lastCount *atomic.Int64
 	gather    time.Duration
 	gatherMax int64
-	mu        sync.Mutex
-	emptyAt   time.Time     // start of the current run of empty polls (zero while events flow)
-	wait      time.Duration // the next wait after a failed batch
+	// head, when set, is where an empty poll waits for the log to move (see settledHead); seen is
+	// its generation when the poll began.
+	head    *settledHead
+	seen    uint64
+	mu      sync.Mutex
+	emptyAt time.Time     // start of the current run of empty polls (zero while events flow)
+	wait    time.Duration // the next wait after a failed batch
 }
 
 func newAdaptivePoll(busy, idle, retry, maxRetry time.Duration, failing *atomic.Bool) *adaptivePoll {
@@ -48,11 +52,39 @@ func (p *adaptivePoll) withGather(d time.Duration, below int64, count *atomic.In
 	return p
 }
 
+// withHead makes an empty poll wait on h until the log's settled head moves (at most the idle
+// interval) and then poll at once.
+func (p *adaptivePoll) withHead(h *settledHead) *adaptivePoll {
+	p.head = h
+	return p
+}
+
+// headTimeout bounds an empty poll's wait on the settled head.
+const headTimeout = time.Second
+
 // idleAfter is how long polls must stay empty before the idle interval applies.
 const idleAfter = time.Second
 
 // HandleError implements wsql.BackoffManager.
 func (p *adaptivePoll) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
+	d := p.next(logger, noMsg, err)
+	if p.head == nil {
+		return d
+	}
+	if noMsg && err == nil && !p.failing.Load() {
+		// Nothing was settled after the checkpoint when the poll began: nothing will be until
+		// the head moves past what it was then. The head is read every busy interval while it
+		// moves, every idle interval after a second without a move; headTimeout bounds the wait
+		// should it not be read at all (its query failing).
+		p.head.waitPast(p.seen, max(p.idle, headTimeout))
+		d = 0
+	}
+	p.seen = p.head.generation() // before the next poll begins
+	return d
+}
+
+// next is the wait before the next poll.
+func (p *adaptivePoll) next(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.failing.Load() {

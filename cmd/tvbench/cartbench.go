@@ -72,17 +72,6 @@ type cartRun struct {
 func benchCart(ctx context.Context, env *env, cfg config, out io.Writer) (result, error) {
 	r := &cartRun{env: env, cfg: cfg.cart, out: out}
 	r.header()
-	baseDB, err := env.newDB(ctx, int32(r.cfg.addClients), nil)
-	if err != nil {
-		return result{}, err
-	}
-	defer baseDB.Close()
-	store, err := eventstore.New(eventstore.Config{Pool: baseDB.Pool})
-	if err != nil {
-		return result{}, err
-	}
-	var nextID atomic.Int64
-	base := writersSide("Store.Append", "appends/s", r.cfg.addClients, newStreamAppendOp(store, &nextID))
 	db, err := env.newDB(ctx, int32(max(r.cfg.addClients, r.cfg.loaders)+16), nil)
 	if err != nil {
 		return result{}, err
@@ -106,7 +95,24 @@ func benchCart(ctx context.Context, env *env, cfg config, out io.Writer) (result
 		fmt.Fprintf(out, "   the readied application stopped; techvault serve started on its database at %s\n", r.shop.url)
 		defer func() { fmt.Fprintf(out, "   access log: %s\n", srv.logSummary()) }()
 	}
-	return r.measure(ctx, base)
+	return r.measure(ctx)
+}
+
+// baseline is the Store.Append side, in a scratch database of its own, new for each of the
+// three measurements: a database grown by the rounds before (some 50,000 events a round) and
+// vacuumed meanwhile would append slower, and move the ratios.
+func (r *cartRun) baseline(ctx context.Context) (measuredSide, func(), error) {
+	db, err := r.env.newDB(ctx, int32(r.cfg.addClients), nil)
+	if err != nil {
+		return measuredSide{}, nil, err
+	}
+	store, err := eventstore.New(eventstore.Config{Pool: db.Pool})
+	if err != nil {
+		db.Close()
+		return measuredSide{}, nil, err
+	}
+	var nextID atomic.Int64
+	return writersSide("Store.Append", "appends/s", r.cfg.addClients, newStreamAppendOp(store, &nextID)), db.Close, nil
 }
 
 func (r *cartRun) header() {
@@ -115,7 +121,7 @@ func (r *cartRun) header() {
 		map[bool]string{true: "a real `techvault serve` process (LOG_FORMAT=json LOG_LEVEL=info,\n   access log to a file) started on a database readied by the application in this process, which then stops",
 			false: "the application as serve builds it,\n   served on 127.0.0.1 in this process (abuse limits off)"}[c.served])
 	fmt.Fprintf(r.out, "   vs Store.Append of one event to a new stream by %d writers (the append\n", c.addClients)
-	fmt.Fprintf(r.out, "   benchmark's side, in a scratch database of its own). AddToCart: %d clients, each call for the next of %d\n", c.addClients, c.customers)
+	fmt.Fprintf(r.out, "   benchmark's side, in a new scratch database of its own for each of the three figures). AddToCart: %d clients, each call for the next of %d\n", c.addClients, c.customers)
 	fmt.Fprintf(r.out, "   customers, one more of a product. PlaceOrder: %d clients; in phases, every customer's cart is readied\n", c.placeClients)
 	fmt.Fprintf(r.out, "   through HTTP (%d lines, the promo code; not timed, projected before timing), then every customer\n", cartOrderLines)
 	fmt.Fprintf(r.out, "   places an order (timed). Then %s orders are placed through HTTP over %s products (long product\n",
@@ -125,17 +131,22 @@ func (r *cartRun) header() {
 }
 
 // measure runs the three measurements and returns their rows.
-func (r *cartRun) measure(ctx context.Context, base measuredSide) (result, error) {
+func (r *cartRun) measure(ctx context.Context) (result, error) {
 	var res result
 	c := r.cfg
 	add := writersSide("AddToCart", "adds/s", c.addClients, r.shop.addOne)
 	place := measuredSide{name: "PlaceOrder", unit: "orders/s", measure: r.placeOrders}
 	cpuA := readCPU()
-	fAdd, err := sideRounds(ctx, r.env, c.rounds, c.warmup, c.duration, [2]measuredSide{add, base}, r.out)
+	base, closeBase, err := r.baseline(ctx)
 	if err != nil {
 		return res, err
 	}
-	fPlace, err := r.placeRounds(ctx, place, base)
+	fAdd, err := sideRounds(ctx, r.env, c.rounds, c.warmup, c.duration, [2]measuredSide{add, base}, r.out)
+	closeBase()
+	if err != nil {
+		return res, err
+	}
+	fPlace, err := r.placeRounds(ctx, place)
 	if err != nil {
 		return res, err
 	}
@@ -149,7 +160,7 @@ func (r *cartRun) measure(ctx context.Context, base measuredSide) (result, error
 	}
 	place.name = "PlaceOrder+"
 	cpuA = readCPU()
-	fAged, err := r.placeRounds(ctx, place, base)
+	fAged, err := r.placeRounds(ctx, place)
 	if err != nil {
 		return res, err
 	}
@@ -157,8 +168,13 @@ func (r *cartRun) measure(ctx context.Context, base measuredSide) (result, error
 	return res, nil
 }
 
-// placeRounds measures PlaceOrder against the baseline and says how many orders were refused.
-func (r *cartRun) placeRounds(ctx context.Context, place, base measuredSide) (sideFigures, error) {
+// placeRounds measures PlaceOrder against a new baseline and says how many orders were refused.
+func (r *cartRun) placeRounds(ctx context.Context, place measuredSide) (sideFigures, error) {
+	base, closeBase, err := r.baseline(ctx)
+	if err != nil {
+		return sideFigures{}, err
+	}
+	defer closeBase()
 	before := r.shop.refused.Load()
 	f, err := sideRounds(ctx, r.env, r.cfg.rounds, r.cfg.warmup, r.cfg.duration, [2]measuredSide{place, base}, r.out)
 	fmt.Fprintf(r.out, "   %s: %s orders refused for contention (409 after the command's retries; warm-up included), not counted\n",

@@ -252,6 +252,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go e.head.run(ctx)
+	go func() {
+		<-ctx.Done() // the router stops with ctx: its subscribers must not sit out a wait
+		e.head.stop()
+	}()
 	return e.router.Run(ctx)
 }
 
@@ -259,7 +263,10 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) Running() chan struct{} { return e.router.Running() }
 
 // Close stops the projectors; an unfinished batch rolls back and is delivered again later.
-func (e *Engine) Close() error { return e.router.Close() }
+func (e *Engine) Close() error {
+	e.head.stop()
+	return e.router.Close()
+}
 
 // batchHandler runs one consumer's batches.
 type batchHandler struct {

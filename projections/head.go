@@ -25,11 +25,19 @@ type settledHead struct {
 	waiters int
 	wake    chan struct{} // a waiter arrived (buffered: one pending signal is enough)
 	tx, pos int64         // the head
+
+	done     chan struct{} // closed by stop: waiters return at once
+	stopOnce sync.Once
 }
 
 func newSettledHead(db *sql.DB, busy, idle time.Duration) *settledHead {
-	return &settledHead{db: db, busy: busy, idle: max(idle, busy), moved: make(chan struct{}), wake: make(chan struct{}, 1)}
+	return &settledHead{db: db, busy: busy, idle: max(idle, busy), moved: make(chan struct{}), wake: make(chan struct{}, 1),
+		done: make(chan struct{})}
 }
+
+// stop releases every waiter, now and later (the engine is closing: its subscribers must not sit
+// out a wait).
+func (h *settledHead) stop() { h.stopOnce.Do(func() { close(h.done) }) }
 
 // settledHeadQuery reads the head: the primary key's last entry below the snapshot xmin.
 const settledHeadQuery = `SELECT transaction_id::text::bigint, "offset" FROM events
@@ -61,6 +69,7 @@ func (h *settledHead) waitPast(gen uint64, timeout time.Duration) {
 	select {
 	case <-moved:
 	case <-t.C:
+	case <-h.done:
 	}
 	t.Stop()
 	h.mu.Lock()

@@ -77,6 +77,10 @@ func TestSettledHeadStopsAtOpenTransactionsAndWakesWaiters(t *testing.T) {
 	if got := <-woke; got != gen+1 {
 		t.Fatalf("the waiter woke at generation %d, want %d", got, gen+1)
 	}
-	// Past a generation already reached, waitPast returns at once.
+	// Past a generation already reached, waitPast returns at once; so does every wait once
+	// stopped.
 	h.waitPast(gen, time.Minute)
+	h.stop()
+	h.waitPast(h.generation(), time.Minute)
+	h.stop()
 }

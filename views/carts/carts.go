@@ -256,25 +256,27 @@ func (c *Carts) forgetInRedis(ctx context.Context, userIDs []int64) {
 	}
 }
 
-// forgetInRedisIndexed increments the counter gen, then deletes the Redis views an index set
-// names (the carts holding a product or a promo code), and the set.
-func (c *Carts) forgetInRedisIndexed(ctx context.Context, gen, index string) {
-	if c.rdb == nil {
+// forgetIndexed increments the counter KEYS[1], then deletes the views the index sets KEYS[2..]
+// name (ARGV[1] is the view keys' prefix) and the sets, at once: a fill (also one script) lands
+// wholly before, and is deleted, or wholly after, and is named by its set again.
+var forgetIndexed = redis.NewScript(`
+redis.call('INCR', KEYS[1])
+for i = 2, #KEYS do
+  for _, u in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    redis.call('DEL', ARGV[1] .. u)
+  end
+  redis.call('DEL', KEYS[i])
+end
+return 1
+`)
+
+// forgetInRedisIndexed increments the counter gen, then deletes the Redis views the index sets
+// name (the carts holding a product or a promo code), and the sets, in one round trip.
+func (c *Carts) forgetInRedisIndexed(ctx context.Context, gen string, indexes ...string) {
+	if c.rdb == nil || len(indexes) == 0 {
 		return
 	}
-	if err := c.rdb.Incr(ctx, gen).Err(); err != nil {
-		c.redisFailed(err)
-		return
-	}
-	users, err := c.rdb.SMembers(ctx, index).Result()
-	if err == nil {
-		keys := []string{index}
-		for _, u := range users {
-			keys = append(keys, c.prefix+"cartview:"+u)
-		}
-		err = c.rdb.Del(ctx, keys...).Err()
-	}
-	if err != nil {
+	if err := forgetIndexed.Run(ctx, c.rdb, append([]string{gen}, indexes...), c.prefix+"cartview:").Err(); err != nil {
 		c.redisFailed(err)
 	}
 }
@@ -354,22 +356,48 @@ func (c *Carts) Run(ctx context.Context) error {
 	return nil
 }
 
-// notified drops what a batch of notifications names, in order: the carts of consecutive cart
-// notifications together, in one round trip to Redis.
+// notified drops what a batch of notifications names, in order: the carts and the products of
+// consecutive notifications together, in one round trip to Redis each.
 func (c *Carts) notified(ctx context.Context, batch []*pgconn.Notification) {
-	var users []int64
+	var users, products []int64
+	flush := func() {
+		c.forgetUsers(ctx, users)
+		c.forgetProducts(ctx, products)
+		users, products = users[:0], products[:0]
+	}
 	for _, n := range batch {
-		if n.Channel == orderproj.CartsChannel {
+		if n.Channel == orderproj.CartsChannel || n.Channel == catalogproj.ProductCardsChannel {
 			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-				users = append(users, id)
+				if n.Channel == orderproj.CartsChannel {
+					users = append(users, id)
+				} else {
+					products = append(products, id)
+				}
 				continue
 			}
 		}
-		c.forgetUsers(ctx, users)
-		users = users[:0]
+		flush()
 		c.notifiedOne(ctx, n)
 	}
-	c.forgetUsers(ctx, users)
+	flush()
+}
+
+// forgetProducts drops the carts holding the products, in Redis first, then in process (as
+// forgetUsers).
+func (c *Carts) forgetProducts(ctx context.Context, productIDs []int64) {
+	if len(productIDs) == 0 {
+		return
+	}
+	keys := make([]string, len(productIDs))
+	for i, id := range productIDs {
+		keys[i] = c.productKey(id)
+	}
+	c.forgetInRedisIndexed(ctx, c.productsGen(), keys...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range productIDs {
+		c.dropProduct(id)
+	}
 }
 
 // forgetUsers drops the users' carts, in Redis first, then in process: a read between the two may
@@ -406,9 +434,6 @@ func (c *Carts) notifiedOne(ctx context.Context, n *pgconn.Notification) {
 		c.setLive(true) // in process: every cart (cheap)
 	case err != nil:
 	default: // a product changed: the carts holding it
-		c.forgetInRedisIndexed(ctx, c.productsGen(), c.productKey(id))
-		c.mu.Lock()
-		c.dropProduct(id)
-		c.mu.Unlock()
+		c.forgetProducts(ctx, []int64{id})
 	}
 }

@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	nethttp "net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/techvault/techvault/auth"
-	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/internal/app"
 )
 
@@ -231,13 +229,6 @@ func (s *shop) clearCart(ctx context.Context, c *shopCustomer) error {
 		return fmt.Errorf("DELETE /cart: %w", err)
 	}
 	return nil
-}
-
-// commandMetadata is the metadata of a command a customer made.
-func commandMetadata(userID int64) domain.Metadata {
-	m := requestMetadata()
-	return domain.Metadata{CorrelationID: m.CorrelationID, CausationID: m.CausationID, ActorID: strconv.FormatInt(userID, 10),
-		RequestID: m.RequestID}
 }
 
 // fillCart readies c's cart for an order through HTTP (not measured): emptied, then lines

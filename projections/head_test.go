@@ -13,14 +13,15 @@ import (
 	"github.com/techvault/techvault/internal/testdb"
 )
 
-// The settled head moves with each committed append, but not past an older transaction still
-// open: events committed after it may not be delivered yet. A waiter wakes when it moves.
+// The settled head moves with each committed append (once no older transaction is open on the
+// server), but not past an older transaction still open: events committed after it may not be
+// delivered yet. A waiter wakes when it moves.
 func TestSettledHeadStopsAtOpenTransactionsAndWakesWaiters(t *testing.T) {
 	tdb := testdb.New(t)
 	ctx := t.Context()
 	db := stdlib.OpenDBFromPool(tdb.Pool)
 	defer func() { _ = db.Close() }()
-	h := newSettledHead(db, time.Millisecond, time.Minute)
+	h := newSettledHead(db, time.Millisecond, 10*time.Millisecond)
 	store, err := eventstore.New(eventstore.Config{Pool: tdb.Pool})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,13 @@ func TestSettledHeadStopsAtOpenTransactionsAndWakesWaiters(t *testing.T) {
 		t.Fatal("the head of an empty log moved")
 	}
 	appendOne()
-	if !h.read(ctx) || h.generation() != 1 {
+	// Settled once no older transaction is open anywhere on the server (other tests' may be).
+	for deadline := time.Now().Add(30 * time.Second); !h.read(ctx); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the head never moved after an append")
+		}
+	}
+	if h.generation() != 1 {
 		t.Fatalf("after an append: generation %d, want 1", h.generation())
 	}
 	if h.read(ctx) {

@@ -34,6 +34,16 @@ type pendingAppend struct {
 	done chan struct{}
 }
 
+// finished reports whether the append has its outcome.
+func (a *pendingAppend) finished() bool {
+	select {
+	case <-a.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (a *pendingAppend) finish(res AppendResult, err error) {
 	a.res, a.err = res, err
 	close(a.done)
@@ -50,7 +60,7 @@ func newAppendGroup() *appendGroup {
 	return &appendGroup{writers: make(chan struct{}, groupWriters)}
 }
 
-// append writes p, grouped with whatever else waits, and returns its outcome.
+// appendGrouped writes p, grouped with whatever else waits, and returns its outcome.
 func (s *Store) appendGrouped(ctx context.Context, p *preparedAppend) (AppendResult, error) {
 	g := s.group
 	a := &pendingAppend{ctx: ctx, p: p, done: make(chan struct{})}
@@ -68,16 +78,12 @@ func (s *Store) appendGrouped(ctx context.Context, p *preparedAppend) (AppendRes
 	}
 	// This caller is a writer now: it writes groups from the queue until its own append is
 	// written, or is in another writer's group (the queue no longer holds it).
-	for {
-		select {
-		case <-a.done:
-		default:
-			if batch := g.take(); len(batch) > 0 {
-				s.writeGroup(batch)
-				continue
-			}
+	for !a.finished() {
+		batch := g.take()
+		if len(batch) == 0 {
+			break
 		}
-		break
+		s.writeGroup(batch)
 	}
 	<-g.writers
 	<-a.done

@@ -232,7 +232,7 @@ func (p *preparedAppend) merge(q *preparedAppend) {
 	p.times, p.hashes, p.firsts = append(p.times, q.times...), append(p.hashes, q.hashes...), append(p.firsts, q.firsts...)
 }
 
-// run inserts the rows in one statement on q (with key, when not nil) and returns where they
+// insert inserts the rows in one statement on q (with key, when not nil) and returns where they
 // landed, by event id.
 func (p *preparedAppend) insert(ctx context.Context, q Querier, key *KeyRecord) (map[string]int64, error) {
 	var args []any

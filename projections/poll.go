@@ -52,8 +52,8 @@ func (p *adaptivePoll) withGather(d time.Duration, below int64, count *atomic.In
 	return p
 }
 
-// withHead makes an empty poll wait on h until the log's settled head moves (at most the idle
-// interval) and then poll at once.
+// withHead makes an empty poll wait on h until the log's settled head moves (at most
+// headTimeout) and then poll at once.
 func (p *adaptivePoll) withHead(h *settledHead) *adaptivePoll {
 	p.head = h
 	return p

@@ -357,29 +357,26 @@ func (c *Carts) Run(ctx context.Context) error {
 }
 
 // notified drops what a batch of notifications names, in order: the carts and the products of
-// consecutive notifications together, in one round trip to Redis each.
+// consecutive notifications together, in one round trip to Redis each; a resync or a code's
+// change after what came before it.
 func (c *Carts) notified(ctx context.Context, batch []*pgconn.Notification) {
 	var users, products []int64
-	flush := func() {
-		c.forgetUsers(ctx, users)
-		c.forgetProducts(ctx, products)
-		users, products = users[:0], products[:0]
-	}
 	for _, n := range batch {
-		if n.Channel == orderproj.CartsChannel || n.Channel == catalogproj.ProductCardsChannel {
-			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-				if n.Channel == orderproj.CartsChannel {
-					users = append(users, id)
-				} else {
-					products = append(products, id)
-				}
-				continue
-			}
+		id, err := strconv.ParseInt(n.Payload, 10, 64)
+		switch {
+		case err == nil && n.Channel == orderproj.CartsChannel:
+			users = append(users, id)
+		case err == nil && n.Channel == catalogproj.ProductCardsChannel:
+			products = append(products, id)
+		default:
+			c.forgetUsers(ctx, users)
+			c.forgetProducts(ctx, products)
+			users, products = users[:0], products[:0]
+			c.notifiedOther(ctx, n, id, err)
 		}
-		flush()
-		c.notifiedOne(ctx, n)
 	}
-	flush()
+	c.forgetUsers(ctx, users)
+	c.forgetProducts(ctx, products)
 }
 
 // forgetProducts drops the carts holding the products, in Redis first, then in process (as
@@ -416,24 +413,19 @@ func (c *Carts) forgetUsers(ctx context.Context, userIDs []int64) {
 	}
 }
 
-// notifiedOne drops what a notification other than a cart's names.
-func (c *Carts) notifiedOne(ctx context.Context, n *pgconn.Notification) {
-	if n.Payload == projections.ResyncNotification {
+// notifiedOther handles a resync (every view goes) or a code's change (the carts holding it;
+// every cart in process, which is cheap); anything else names nothing.
+func (c *Carts) notifiedOther(ctx context.Context, n *pgconn.Notification, id int64, idErr error) {
+	switch {
+	case n.Payload == projections.ResyncNotification:
 		c.forgetAllInRedis(ctx)
 		c.setLive(true)
-		return
-	}
-	id, err := strconv.ParseInt(n.Payload, 10, 64)
-	switch {
-	case n.Channel == orderproj.PromoCodesChannel: // a code changed: the carts holding it
-		if err == nil {
+	case n.Channel == orderproj.PromoCodesChannel:
+		if idErr == nil {
 			c.forgetInRedisIndexed(ctx, c.promosGen(), c.promoKey(id))
 		} else {
 			c.forgetAllInRedis(ctx)
 		}
-		c.setLive(true) // in process: every cart (cheap)
-	case err != nil:
-	default: // a product changed: the carts holding it
-		c.forgetProducts(ctx, []int64{id})
+		c.setLive(true)
 	}
 }

@@ -46,9 +46,12 @@ type Cache struct {
 	// answers a card change of any product may change; both may name answers gone since.
 	byProduct map[int64]map[string]struct{}
 	volatile  map[string]struct{}
+	indexed   int // entries added to byProduct since it was last emptied
 }
 
-// maxIndexed bounds byProduct: past it, the next card change drops every answer (and the index).
+// maxIndexed bounds the entries of byProduct (an answer's key under each product it shows): the
+// cache evicts answers but their keys stay indexed until a change of their products, so a Put
+// that would pass it drops every answer and the index first.
 const maxIndexed = 200_000
 
 // New returns the cache; Run makes it serve.
@@ -87,6 +90,10 @@ func (c *Cache) Put(key string, body []byte, token uint64, ids []int64, volatile
 	if !c.live || token == 0 || token != c.gen {
 		return
 	}
+	if c.indexed+len(ids) > maxIndexed {
+		c.forgetAll()
+	}
+	c.indexed += len(ids)
 	c.cache.Set(key, body)
 	for _, id := range ids {
 		keys := c.byProduct[id]
@@ -107,9 +114,15 @@ func (c *Cache) drop(live bool) {
 	defer c.mu.Unlock()
 	c.gen++
 	c.live = live
+	c.forgetAll()
+}
+
+// forgetAll drops every answer and the index (under mu).
+func (c *Cache) forgetAll() {
 	c.cache.InvalidateAll()
 	clear(c.byProduct)
 	clear(c.volatile)
+	c.indexed = 0
 }
 
 // cardChanged forgets the answers showing the product and the volatile ones.
@@ -117,12 +130,6 @@ func (c *Cache) cardChanged(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	if len(c.byProduct) > maxIndexed {
-		c.cache.InvalidateAll()
-		clear(c.byProduct)
-		clear(c.volatile)
-		return
-	}
 	for key := range c.byProduct[id] {
 		c.cache.Invalidate(key)
 	}

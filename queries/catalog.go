@@ -21,6 +21,7 @@ import (
 
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/internal/search"
 )
 
 // CategoryView is a category as queries return it.
@@ -305,11 +306,30 @@ func Searchable(q string) bool {
 	return strings.IndexFunc(q, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
 
+// searchQuery is the text of the tsquery that q searches for: every word of q (search.Words,
+// as products.search holds them) must be a word of the product, the last one as a prefix (search
+// as you type: "gefor" finds GeForce). Each word is a quoted lexeme, so nothing typed is read as
+// tsquery syntax. Text without a word gives an empty query, which matches nothing.
+func searchQuery(q string) string {
+	var b strings.Builder
+	for _, w := range search.Words(q) {
+		if b.Len() > 0 {
+			b.WriteString(" & ")
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(w, `\`, `\\`), `'`, `''`))
+		b.WriteByte('\'')
+	}
+	if b.Len() > 0 {
+		b.WriteString(":*")
+	}
+	return b.String()
+}
+
 // productsSQL is the statement of one keyset page of f (Limit+1 rows, to know whether another page
 // follows; each row's product columns and its search rank, 0 without a search) and the sort it
-// lists in. A search is Postgres full-text search (techvault_search_query, migration 0021):
-// every word a word of the name or description, the last one as a prefix, accents and case
-// ignored.
+// lists in. A search is Postgres full-text search (searchQuery against products.search): every
+// word a word of the name or description, the last one as a prefix, accents and case ignored.
 func productsSQL(f ProductFilter) (string, []any, productSort, string, error) {
 	if f.Limit < 1 {
 		return "", nil, productSort{}, "", domain.Invalid("limit", "limit must be at least 1")
@@ -318,9 +338,9 @@ func productsSQL(f ProductFilter) (string, []any, productSort, string, error) {
 	if !ok {
 		return "", nil, productSort{}, "", domain.Invalid("sort", "unknown sort %q", f.Sort)
 	}
-	search := Searchable(f.Q)
+	searching := Searchable(f.Q)
 	sortName := f.Sort
-	if search && f.Sort == "" {
+	if searching && f.Sort == "" {
 		s, sortName = rankSort, RankSort
 	}
 	cur, err := decodeCursor(f.Cursor, sortName)
@@ -341,9 +361,9 @@ func productsSQL(f ProductFilter) (string, []any, productSort, string, error) {
 		return fmt.Sprintf("$%d", len(args))
 	}
 	from, rank := ` FROM products`, `0::real`
-	if search {
+	if searching {
 		// The query is computed once, in FROM, whatever plan the statement gets.
-		from, rank = ` FROM products, techvault_search_query(`+arg(f.Q)+`) AS s(q)`, rankExpr
+		from, rank = ` FROM products, CAST(`+arg(searchQuery(f.Q))+` AS tsquery) AS s(q)`, rankExpr
 		where = append(where, "search @@ s.q")
 	}
 	if f.CategoryID != nil {

@@ -220,11 +220,6 @@ func (f *productFold) row(id int64) *productRow {
 const liveCategory = `CASE WHEN %[1]s IS NULL OR EXISTS (
 		SELECT 1 FROM {products_deleted_categories} d WHERE d.category_id = %[1]s) THEN NULL ELSE %[1]s END`
 
-// searchVector is the products.search value for a name and description expression: their
-// unaccented, lower-cased words, the name's weighing more (migration 0021's function, which the
-// search's query function matches).
-const searchVector = `techvault_search_vector(%[1]s, %[2]s)`
-
 // statements writes the fold: one delete, one upsert for created products, one update for the rest.
 func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 	var (
@@ -232,13 +227,14 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 		ins     struct {
 			ids, prices, stocks, versions []int64
 			names, descs, currencies      []string
+			searches                      []string
 			cats                          []*int64
 			created, at                   []time.Time
 		}
 		upd struct {
 			ids, prices, stocks, versions []int64
 			hasDetails, hasStock          []bool
-			names, descs                  []string
+			names, descs, searches        []string
 			cats                          []*int64
 			at                            []time.Time
 		}
@@ -250,12 +246,18 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 			deleted = append(deleted, id)
 		case r.created:
 			ins.ids, ins.names, ins.descs = append(ins.ids, id), append(ins.names, r.name), append(ins.descs, r.desc)
+			ins.searches = append(ins.searches, searchVector(r.name, r.desc))
 			ins.prices, ins.currencies, ins.cats = append(ins.prices, r.priceCents), append(ins.currencies, r.currency), append(ins.cats, r.categoryID)
 			ins.stocks, ins.versions = append(ins.stocks, r.stock), append(ins.versions, r.version)
 			ins.created, ins.at = append(ins.created, r.createdAt.UTC()), append(ins.at, r.at.UTC())
 		case r.version > 0:
 			upd.ids, upd.hasDetails, upd.hasStock = append(upd.ids, id), append(upd.hasDetails, r.hasDetails), append(upd.hasStock, r.hasStock)
 			upd.names, upd.descs, upd.prices = append(upd.names, r.name), append(upd.descs, r.desc), append(upd.prices, r.priceCents)
+			search := ""
+			if r.hasDetails {
+				search = searchVector(r.name, r.desc)
+			}
+			upd.searches = append(upd.searches, search)
 			upd.cats, upd.stocks = append(upd.cats, r.categoryID), append(upd.stocks, r.stock)
 			upd.versions, upd.at = append(upd.versions, r.version), append(upd.at, r.at.UTC())
 		}
@@ -268,15 +270,16 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 		out = append(out, projections.Stmt{SQL: t.Sub(`INSERT INTO {products} AS p (id, name, description, price, currency, category_id, stock,
 				version, created_at, updated_at, search)
 			SELECT u.id, u.name, u.description, u.price::numeric / 100, u.currency, ` + fmt.Sprintf(liveCategory, "u.category_id") + `,
-				u.stock, u.version, u.created_at, u.at, ` + fmt.Sprintf(searchVector, "u.name", "u.description") + `
+				u.stock, u.version, u.created_at, u.at, u.search::tsvector
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[],
-				$8::bigint[], $9::timestamptz[], $10::timestamptz[])
-				AS u(id, name, description, price, currency, category_id, stock, version, created_at, at)
+				$8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::text[])
+				AS u(id, name, description, price, currency, category_id, stock, version, created_at, at, search)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
 				price = excluded.price, category_id = excluded.category_id, stock = excluded.stock,
 				version = excluded.version, updated_at = excluded.updated_at, search = excluded.search
 			WHERE p.version < excluded.version`),
-			Args: []any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at},
+			Args: []any{ins.ids, ins.names, ins.descs, ins.prices, ins.currencies, ins.cats, ins.stocks, ins.versions, ins.created, ins.at,
+				ins.searches},
 			Rows: true})
 	}
 	if len(upd.ids) > 0 {
@@ -286,13 +289,14 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 				price = CASE WHEN u.has_details THEN u.price::numeric / 100 ELSE p.price END,
 				category_id = CASE WHEN u.has_details THEN ` + fmt.Sprintf(liveCategory, "u.category_id") + ` ELSE p.category_id END,
 				stock = CASE WHEN u.has_stock THEN u.stock ELSE p.stock END,
-				search = CASE WHEN u.has_details THEN ` + fmt.Sprintf(searchVector, "u.name", "u.description") + ` ELSE p.search END,
+				search = CASE WHEN u.has_details THEN u.search::tsvector ELSE p.search END,
 				version = u.version, updated_at = u.at
 			FROM unnest($1::bigint[], $2::bool[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bool[],
-				$8::bigint[], $9::bigint[], $10::timestamptz[])
-				AS u(id, has_details, name, description, price, category_id, has_stock, stock, version, at)
+				$8::bigint[], $9::bigint[], $10::timestamptz[], $11::text[])
+				AS u(id, has_details, name, description, price, category_id, has_stock, stock, version, at, search)
 			WHERE p.id = u.id AND p.version < u.version`),
-			Args: []any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at},
+			Args: []any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at,
+				upd.searches},
 			Rows: true})
 	}
 	f.rows, f.order = nil, nil

@@ -1,0 +1,53 @@
+package search_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/techvault/techvault/internal/search"
+)
+
+func TestWords(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"  --  ", nil},
+		{"NVIDIA GeForce RTX-4090", []string{"nvidia", "geforce", "rtx", "4090"}},
+		{"x86_64 v1.2.3", []string{"x86", "64", "v1", "2", "3"}},
+		{"Crème BRÛLÉE, RTX-4090", []string{"creme", "brulee", "rtx", "4090"}},
+		{"Ærø Straße Œuvre", []string{"aero", "strasse", "oeuvre"}},
+		{"Łódź, Đorđe, Þór", []string{"lodz", "dorde", "thor"}},
+		{"naïve café", []string{"naive", "cafe"}},
+		{"ＡＢＣ１２３ ﬁle", []string{"abc123", "file"}}, // compatibility forms
+		{"ΟΔΟΣ οδος", []string{"οδοσ", "οδοσ"}},    // final sigma folds as a medial one
+		{"Ὀδυσσεύς", []string{"οδυσσευσ"}},
+		{"Москва ЁЛКА Йогурт", []string{"москва", "елка", "йогурт"}},
+		{"한국어 키보드", []string{"한국어", "키보드"}},         // Hangul stays composed
+		{"गेमिंग माउस", []string{"गेमिंग", "माउस"}}, // other scripts keep their marks, in their words
+		{"İstanbul ıi", []string{"istanbul", "ii"}},
+		{"Ǽ ǿ ª™", []string{"ae", "o", "atm"}}, // folds more than unaccent
+		{strings.Repeat("a", search.MaxWordBytes) + " ok", []string{"ok"}},
+	} {
+		got := search.Words(tc.in)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Words(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkWords(b *testing.B) {
+	for _, bc := range []struct{ name, text string }{
+		{"ascii", "Kestrel Laptop Pro 512 Low-latency wireless with a 40-hour battery and USB-C charging. Two-year warranty."},
+		{"accents", "Crème Laptop Pro 512 Café-tested, naïve-proof set-up in five minutes. Two-year warranty."},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.text)))
+			for b.Loop() {
+				search.Words(bc.text)
+			}
+		})
+	}
+}

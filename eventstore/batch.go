@@ -147,6 +147,14 @@ WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
 ORDER BY events.transaction_id, events."offset"
 LIMIT $3`
 
+// SettledHeadQuery reads the log's settled head: the cursor (transaction id, position) of the
+// last event below the snapshot xmin, which no later append can come before; no row for an empty
+// log. One step down the primary key (the transaction id's output name is not transaction_id:
+// that would capture the ORDER BY and sort the whole log by the cast).
+const SettledHeadQuery = `SELECT transaction_id::text::bigint AS tx_id, "offset" FROM events
+WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY events.transaction_id DESC, events."offset" DESC LIMIT 1`
+
 // ScanProjected scans a row of RangeQuery or ReadAfterProjectedQuery. The event's metadata and
 // hash are left empty.
 func ScanProjected(row interface{ Scan(dest ...any) error }) (Event, error) {

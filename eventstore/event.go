@@ -69,6 +69,11 @@ type Cursor struct {
 	Position int64
 }
 
+// Before reports whether c comes before d in delivery order.
+func (c Cursor) Before(d Cursor) bool {
+	return c.TxID < d.TxID || c.TxID == d.TxID && c.Position < d.Position
+}
+
 // ErrConcurrency reports that a stream was not at the expected version.
 var ErrConcurrency = errors.New("concurrency conflict")
 

@@ -7,8 +7,12 @@ var (
 	ChainHash   = chainHash
 )
 
-// LoadSnapshotTailSQL is exposed to the plan tests.
-const LoadSnapshotTailSQL = loadSnapshotTailSQL
+// LoadSnapshotTailSQL, SealReadSQL and VerifySealsSQL are exposed to the plan tests.
+const (
+	LoadSnapshotTailSQL = loadSnapshotTailSQL
+	SealReadSQL         = sealReadSQL
+	VerifySealsSQL      = verifySealsSQL
+)
 
 // HoldWriters takes every writer slot of the append group, so that appends queue; the returned
 // function gives them back. QueuedAppends is the queue's length.

@@ -24,6 +24,9 @@ func TestLogReadsWalkThePrimaryKey(t *testing.T) {
 	}{
 		{"ReadAll and rebuild chunks", eventstore.ReadAfterQuery + ` LIMIT 100`, []any{"0", int64(0)}},
 		{"projector subscriber", sel.Query, sel.Args},
+		{"settled head", eventstore.SettledHeadQuery, nil},
+		{"seal", eventstore.SealReadSQL, []any{"0", int64(0), "1000"}},
+		{"seal verification", eventstore.VerifySealsSQL, []any{"1000", int64(5)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

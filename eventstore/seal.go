@@ -96,6 +96,15 @@ type streamEnd struct {
 	hash    []byte
 }
 
+// sealReadSQL reads the events a new seal covers, after the last seal's cursor ($1 transaction id
+// as text, $2 position) and below the settled bound ($3), in delivery order along the primary key
+// (the transaction id's output name is not transaction_id: it would capture the ORDER BY and sort
+// by the cast).
+const sealReadSQL = `SELECT transaction_id::text::bigint AS tx_id, "offset", stream_id, version, hash
+FROM events
+WHERE (transaction_id, "offset") > ($1::text::xid8, $2) AND transaction_id < $3::text::xid8
+ORDER BY events.transaction_id, events."offset"`
+
 func sealIn(ctx context.Context, tx pgx.Tx) (Seal, error) {
 	// READ COMMITTED: every statement below sees what committed before it, so after the lock the
 	// last seal read is really the last one. The settled bound is taken once: every transaction
@@ -111,10 +120,7 @@ func sealIn(ctx context.Context, tx pgx.Tx) (Seal, error) {
 	if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&settled); err != nil {
 		return Seal{}, fmt.Errorf("reading the settled bound: %w", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT transaction_id::text::bigint, "offset", stream_id, version, hash
-		FROM events
-		WHERE (transaction_id, "offset") > ($1::text::xid8, $2) AND transaction_id < $3::text::xid8
-		ORDER BY transaction_id, "offset"`, fmt.Sprint(prev.Cursor.TxID), prev.Cursor.Position, settled)
+	rows, err := tx.Query(ctx, sealReadSQL, fmt.Sprint(prev.Cursor.TxID), prev.Cursor.Position, settled)
 	if err != nil {
 		return Seal{}, fmt.Errorf("reading events to seal: %w", err)
 	}

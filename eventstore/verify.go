@@ -113,7 +113,7 @@ func verifyIn(ctx context.Context, q Querier) (VerifyReport, error) {
 			rep.Problems = append(rep.Problems, Problem{Seal: sl.Number, rank: rankSealTable,
 				Reason: fmt.Sprintf("seal table: seal %d found where seal %d belongs", sl.Number, i+1)})
 		}
-		if i > 0 && !cursorLess(seals[i-1].Cursor, sl.Cursor) {
+		if i > 0 && !seals[i-1].Cursor.Before(sl.Cursor) {
 			rep.Problems = append(rep.Problems, Problem{Seal: sl.Number, sealKey: sl.Number, rank: rankSealTable,
 				Reason: fmt.Sprintf("seal table: seal %d does not extend seal %d", sl.Number, seals[i-1].Number)})
 		}
@@ -131,14 +131,10 @@ func verifyIn(ctx context.Context, q Querier) (VerifyReport, error) {
 	return rep, nil
 }
 
-func cursorLess(a, b Cursor) bool {
-	return a.TxID < b.TxID || a.TxID == b.TxID && a.Position < b.Position
-}
-
 // sealOf returns the seal whose range holds the cursor (0 when it lies after the last seal).
 func sealOf(seals []Seal, c Cursor) int64 {
 	i, _ := slices.BinarySearchFunc(seals, c, func(s Seal, c Cursor) int {
-		if cursorLess(s.Cursor, c) {
+		if s.Cursor.Before(c) {
 			return -1
 		}
 		if s.Cursor == c {
@@ -350,6 +346,12 @@ func alteredSince(e Event, ends []sealedEnd) (Problem, bool) {
 	return p, true
 }
 
+// verifySealsSQL reads every event up to the last seal's cursor ($1 transaction id as text, $2
+// position) in delivery order along the primary key (see sealReadSQL).
+const verifySealsSQL = `SELECT transaction_id::text::bigint AS tx_id, "offset", stream_id, version, hash
+FROM events WHERE (transaction_id, "offset") <= ($1::text::xid8, $2)
+ORDER BY events.transaction_id, events."offset"`
+
 // verifySeals walks the sealed part of the log in delivery order, recomputes each seal's digest
 // from the previous seal's, and checks that each event lies in the seal that recorded its stream
 // reaching its version.
@@ -358,9 +360,7 @@ func verifySeals(ctx context.Context, q Querier, seals []Seal, sealed map[string
 		return nil
 	}
 	last := seals[len(seals)-1].Cursor
-	rows, err := q.Query(ctx, `SELECT transaction_id::text::bigint, "offset", stream_id, version, hash
-		FROM events WHERE (transaction_id, "offset") <= ($1::text::xid8, $2)
-		ORDER BY transaction_id, "offset"`, fmt.Sprint(last.TxID), last.Position)
+	rows, err := q.Query(ctx, verifySealsSQL, fmt.Sprint(last.TxID), last.Position)
 	if err != nil {
 		return fmt.Errorf("verifying seals: %w", err)
 	}
@@ -405,7 +405,7 @@ func verifySeals(ctx context.Context, q Querier, seals []Seal, sealed map[string
 		if err := rows.Scan(&at.TxID, &at.Position, &stream, &version, &h); err != nil {
 			return fmt.Errorf("verifying seals: %w", err)
 		}
-		for cursorLess(seals[k].Cursor, at) {
+		for seals[k].Cursor.Before(at) {
 			finish()
 			k++
 			start()

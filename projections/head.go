@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/techvault/techvault/eventstore"
 )
 
 // settledHead watches, for every subscriber of an engine, the log's settled head: its last event
@@ -38,11 +40,6 @@ func newSettledHead(db *sql.DB, busy, idle time.Duration) *settledHead {
 // stop releases every waiter, now and later (the engine is closing: its subscribers must not sit
 // out a wait).
 func (h *settledHead) stop() { h.stopOnce.Do(func() { close(h.done) }) }
-
-// settledHeadQuery reads the head: the primary key's last entry below the snapshot xmin.
-const settledHeadQuery = `SELECT transaction_id::text::bigint, "offset" FROM events
-WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id DESC, "offset" DESC LIMIT 1`
 
 // generation is the count of the head's moves so far.
 func (h *settledHead) generation() uint64 {
@@ -112,7 +109,7 @@ func (h *settledHead) run(ctx context.Context) {
 // waiters time out and poll for themselves, as they would without it.
 func (h *settledHead) read(ctx context.Context) bool {
 	var tx, pos int64
-	if err := h.db.QueryRowContext(ctx, settledHeadQuery).Scan(&tx, &pos); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := h.db.QueryRowContext(ctx, eventstore.SettledHeadQuery).Scan(&tx, &pos); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false
 	}
 	h.mu.Lock()

@@ -299,8 +299,17 @@ type batcher interface {
 
 // readChunk appends to into up to rebuildBatch events of the projector's stream types after
 // cursor, and returns the cursor of the last one and how many it read; fewer than rebuildBatch
-// means the end of the log.
+// means the end of the log. For a projector that reads only some of the log, the cursor then
+// moves on to the log's settled head as it was before the read, past the events it left out
+// (otherwise the next read, the swap's included, would scan them all again).
 func readChunk(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor, into []eventstore.Event) ([]eventstore.Event, eventstore.Cursor, int, error) {
+	var head eventstore.Cursor
+	if p.StreamTypes() != nil || skipTypes(p) != nil {
+		var err error
+		if head, err = readSettledHead(ctx, r); err != nil {
+			return into, cursor, 0, fmt.Errorf("reading the log's head: %w", err)
+		}
+	}
 	rows, err := r.Query(ctx, eventstore.ReadAfterProjectedQuery,
 		fmt.Sprint(cursor.TxID), cursor.Position, rebuildBatch, p.StreamTypes(), skipTypes(p))
 	if err != nil {
@@ -320,7 +329,29 @@ func readChunk(ctx context.Context, r querier, p Projector, cursor eventstore.Cu
 	if err := rows.Err(); err != nil {
 		return into, cursor, n, fmt.Errorf("reading log: %w", err)
 	}
+	// Every event up to head was committed below the read's snapshot xmin too: the read saw all of
+	// them, and returned every one it selects (it stopped short of its limit).
+	if n < rebuildBatch && cursor.Before(head) {
+		cursor = head
+	}
 	return into, cursor, n, nil
+}
+
+// readSettledHead reads the cursor of the log's last event below the snapshot xmin (the zero
+// cursor for an empty log): no event can ever be appended at or before it.
+func readSettledHead(ctx context.Context, r querier) (eventstore.Cursor, error) {
+	rows, err := r.Query(ctx, eventstore.SettledHeadQuery)
+	if err != nil {
+		return eventstore.Cursor{}, err
+	}
+	var head eventstore.Cursor
+	for rows.Next() {
+		if err := rows.Scan(&head.TxID, &head.Position); err != nil {
+			rows.Close()
+			return eventstore.Cursor{}, err
+		}
+	}
+	return head, rows.Err()
 }
 
 // window is up to applyWindow events read from the log straight into a reused buffer, the cursor

@@ -37,6 +37,11 @@ func (Categories) Name() string          { return CategoriesProjector }
 func (Categories) Tables() []string      { return []string{"categories"} }
 func (Categories) StreamTypes() []string { return []string{catalog.CategoryStreamType} }
 
+// SkipTypes implements projections.Skipper: CategoryReferenced (one per product created in or
+// moved into a category) changes nothing in the table, so the log's reads leave it out, and a
+// rebuild reads a category's few events instead of one per product.
+func (Categories) SkipTypes() []string { return []string{catalog.CategoryReferenced{}.EventType()} }
+
 // categoryRow is a category's state at the end of a batch, folded from its events there.
 type categoryRow struct {
 	id                int64

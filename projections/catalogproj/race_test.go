@@ -76,3 +76,44 @@ func TestProductIntoCategoryDeletedFirst(t *testing.T) {
 	check("rebuilt")
 	projtest.RequireSameRows(t, "products: live vs rebuilt", live, projtest.Snapshot(t, e, "products"))
 }
+
+// The categories projector reads no CategoryReferenced (one per product put in a category): live
+// and rebuilt, the table is the same, a rebuild reads the categories' own events only, and its
+// cursor still ends at the log's last event (it does not scan the events it left out again).
+func TestCategoriesSkipReferences(t *testing.T) {
+	e := projtest.NewEnv(t)
+	ctx := context.Background()
+	projtest.StartEngine(t, e, 0)
+	c, err := e.Cat.CreateCategory(ctx, projtest.MD, commands.CreateCategory{Name: "Docks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "Docks and hubs"
+	if _, err := e.Cat.UpdateCategory(ctx, projtest.MD, commands.UpdateCategory{ID: c.ID, Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	for _, product := range []string{"USB-C dock", "Thunderbolt dock", "Travel hub"} {
+		if _, err := e.Cat.CreateProduct(ctx, projtest.MD, commands.CreateProduct{Name: product, Price: 9900, CategoryID: &c.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	projtest.WaitCaughtUp(t, e, catalogproj.CategoriesProjector)
+	cat, err := e.Q.Category(ctx, c.ID)
+	if err != nil || cat.Name != name {
+		t.Fatalf("category = %+v, %v", cat, err)
+	}
+	live := projtest.Snapshot(t, e, "categories")
+	st := projtest.Rebuild(t, e, catalogproj.Categories{})
+	if st.Events != 2 { // CategoryCreated, CategoryUpdated
+		t.Errorf("the rebuild read %d events, want 2", st.Events)
+	}
+	var last eventstore.Cursor
+	if err := e.Pool.QueryRow(ctx, `SELECT transaction_id::text::bigint, "offset" FROM events
+		ORDER BY transaction_id DESC, "offset" DESC LIMIT 1`).Scan(&last.TxID, &last.Position); err != nil {
+		t.Fatal(err)
+	}
+	if st.Cursor != last {
+		t.Errorf("the rebuild ended at %+v, want the last event %+v", st.Cursor, last)
+	}
+	projtest.RequireSameRows(t, "categories: live vs rebuilt", live, projtest.Snapshot(t, e, "categories"))
+}

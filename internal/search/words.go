@@ -19,18 +19,22 @@ import (
 //
 // Accents are removed as Postgres' unaccent does with its default rules (migration 0021's
 // techvault_search_text, which this is tested against for every letter and digit of Latin-1,
-// Latin Extended-A and -B, Greek and Cyrillic): a letter's compatibility decomposition without
-// its combining diacritical marks (U+0300–U+036F), and the letters that have none (æ, ø, ß, ł,
-// đ, þ, œ, …) spelled as unaccent spells them. It folds a little more than unaccent: every
-// compatibility form (ª is a, µ is μ, ϑ is θ, ™ is tm; unaccent keeps some of them) and the
-// accented forms of æ and ø (ǽ is ae, ǿ is o). The modifier letters that are quotes, primes or
-// tone marks (ʼ ʻ ˈ ː, which unaccent turns into punctuation) separate words. Cyrillic letters keep theirs (й is not и), but for ё. Marks of other
-// scripts are kept. Case is folded rune by rune, so a
-// final sigma matches a medial one. A word of MaxWordBytes or more is left out.
+// Latin Extended-A and -B, the spacing modifier letters, Greek and Cyrillic): a letter's
+// compatibility decomposition without its combining diacritical marks (U+0300–U+036F), and the
+// letters that have none (æ, ø, ß, ł, đ, þ, œ, …) spelled as unaccent spells them. Cyrillic
+// letters keep theirs (й is not и), but for ё. The modifier letters that unaccent turns into
+// quotes (quoteLetters: ʼ ʻ ˈ ː) separate words.
+//
+// It folds a little more than unaccent, on purpose: every compatibility form (ª is a, µ is μ, ϑ
+// is θ, ™ is tm; unaccent keeps some), the accented forms of æ and ø (ǽ is ae, ǿ is o), and case
+// rune by rune, so that a final sigma matches a medial one. Text is read in NFC first, so a
+// decomposed "и" + breve is "й" as the precomposed letter is. A word of MaxWordBytes or more is
+// left out.
 func Words(s string) []string {
 	if isASCII(s) {
 		return dropLong(asciiWords(s))
 	}
+	s = norm.NFC.String(s)
 	var b strings.Builder
 	b.Grow(len(s))
 	var buf [32]byte

@@ -41,8 +41,9 @@ func (s *Server) answerListing(c *gin.Context, f queries.ProductFilter, waited b
 			return
 		}
 		c.Header(ReadSourceHeader, map[listings.Source]string{listings.FromView: "redis", listings.FromPostgres: "postgres"}[src])
-		c.Data(nethttp.StatusOK, "application/json; charset=utf-8",
-			listingBody(f.CategoryID != nil, page.Header, page.Items[:min(f.Limit, len(page.Items))], page.Next(f.Limit)))
+		c.Data(nethttp.StatusOK, "application/json; charset=utf-8", page.Body(f.Limit, func() []byte {
+			return listingBody(f.CategoryID != nil, page.Header, page.Items[:min(f.Limit, len(page.Items))], page.Next(f.Limit))
+		}))
 		return
 	}
 	// Everything else is read from Postgres, through the in-process answer cache when the server

@@ -67,6 +67,30 @@ type Page struct {
 	Items   []json.RawMessage `json:"i"`
 	Cursors []string          `json:"c"`
 	More    bool              `json:"m,omitempty"`
+
+	// body is the last answer built from the page (Body), while the page is in the in-process
+	// copy: the same category page asked again and again is encoded once.
+	body *atomic.Pointer[pageBody]
+}
+
+type pageBody struct {
+	limit int
+	bytes []byte
+}
+
+// Body returns the answer of the page's first limit products: build's, kept with the page while
+// it is in the in-process copy, one limit at a time (the last one asked), so that the page's
+// memory stays within twice its weight. build must depend on limit and the page alone.
+func (p Page) Body(limit int, build func() []byte) []byte {
+	if p.body == nil {
+		return build()
+	}
+	if b := p.body.Load(); b != nil && b.limit == limit {
+		return b.bytes
+	}
+	b := build()
+	p.body.Store(&pageBody{limit: limit, bytes: b})
+	return b
 }
 
 // Next is the cursor after the first page of limit n, "" when that page is the last.
@@ -77,13 +101,13 @@ func (p Page) Next(n int) string {
 	return ""
 }
 
-// weight is roughly the page's bytes in memory.
+// weight is roughly the page's bytes in memory, with room for one answer built from it (Body).
 func (p Page) weight() uint32 {
 	w := len(p.Header) + 64
 	for i, it := range p.Items {
 		w += len(it) + len(p.Cursors[i]) + 48
 	}
-	return uint32(w)
+	return uint32(2 * w)
 }
 
 // Listings is the view. Get reads it; Run keeps it following the log.
@@ -582,6 +606,7 @@ func (c *localPages) fill(e epoch, k Key, p Page) {
 	defer c.mu.Unlock()
 	if s := c.scope(k.Category); c.all == e.all && s.epoch == e.scope && s.rewriting == 0 {
 		s.keys[k] = true
+		p.body = new(atomic.Pointer[pageBody])
 		c.cache.Set(k, p)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ func RedisURL() string {
 }
 
 var (
+	inMain       atomic.Bool // Main runs the tests: the template is dropped after them
 	templateOnce sync.Once
 	templateName string
 	templateErr  error
@@ -73,6 +75,7 @@ func DropTemplate() {
 // Main runs a package's tests and drops the template afterwards. Use as
 // func TestMain(m *testing.M) { testdb.Main(m) }.
 func Main(m *testing.M) {
+	inMain.Store(true)
 	code := m.Run()
 	DropTemplate()
 	os.Exit(code)
@@ -117,6 +120,9 @@ func NewEmpty(t testing.TB) string {
 // New creates a fresh, migrated database for the test and drops it when the test ends.
 func New(t testing.TB) *DB {
 	t.Helper()
+	if !inMain.Load() {
+		t.Fatal("testdb: the package's tests must run under testdb.Main (func TestMain(m *testing.M) { testdb.Main(m) }), or its template database outlives them")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tmpl, err := migratedTemplate(ctx)

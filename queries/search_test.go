@@ -16,6 +16,7 @@ import (
 	"github.com/techvault/techvault/internal/projtest"
 	"github.com/techvault/techvault/internal/testdb"
 	"github.com/techvault/techvault/migrations"
+	"github.com/techvault/techvault/projections/catalogproj"
 	"github.com/techvault/techvault/queries"
 )
 
@@ -170,8 +171,8 @@ func TestSearchRanking(t *testing.T) {
 }
 
 // The search is the same on a database whose locale is "C" (which lower-cases ASCII only and
-// knows no letter beyond it) as on the test server's default: the functions of migration 0021
-// name their rules (unaccent's, ICU's root locale) instead of using the database's.
+// knows no letter beyond it) as on the test server's default: the words are computed in Go
+// (search.Words), and Postgres only reads them back as a tsvector and a tsquery.
 func TestSearchIgnoresTheDatabaseLocale(t *testing.T) {
 	e := projtest.NewEnv(t)
 	ids := createSearchSeed(t, e)
@@ -199,14 +200,14 @@ func TestSearchIgnoresTheDatabaseLocale(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT datctype FROM pg_database WHERE datname = current_database()`).Scan(&ctype); err != nil || ctype != "C" {
 		t.Fatalf("LC_CTYPE %q, %v; want C", ctype, err)
 	}
-	// The same rows, their search column computed there.
+	// The same rows, their search column as the products projector writes it.
 	for i, s := range searchSeed {
 		if _, err := pool.Exec(ctx, `INSERT INTO products (id, name, description, price, version, search)
-			VALUES ($1, $2::text, $3::text, $4, 1, techvault_search_vector($2::text, $3::text))`, ids[i], s.name, s.desc, i+1); err != nil {
+			VALUES ($1, $2::text, $3::text, $4, 1, $5::tsvector)`, ids[i], s.name, s.desc, i+1, catalogproj.SearchVector(s.name, s.desc)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The plain 'simple' configuration does depend on it: the point of the functions.
+	// The plain 'simple' configuration does depend on it: why Postgres is not asked for the words.
 	var plain string
 	if err := pool.QueryRow(ctx, `SELECT to_tsvector('simple', 'ПРИВЕТ')::text`).Scan(&plain); err != nil || plain != "'ПРИВЕТ':1" {
 		t.Logf("to_tsvector('simple') in a C database: %q, %v", plain, err)

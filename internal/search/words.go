@@ -19,15 +19,19 @@ import (
 //
 // Accents are removed as Postgres' unaccent does with its default rules (migration 0021's
 // techvault_search_text, which this is tested against for every letter and digit of Latin-1,
-// Latin Extended-A and -B, the spacing modifier letters, Greek and Cyrillic): a letter's
-// compatibility decomposition without its combining diacritical marks (U+0300–U+036F), and the
-// letters that have none (æ, ø, ß, ł, đ, þ, œ, …) spelled as unaccent spells them. Cyrillic
-// letters keep theirs (й is not и), but for ё. The modifier letters that unaccent turns into
-// quotes (quoteLetters: ʼ ʻ ˈ ː) separate words.
+// Latin Extended-A and -B, IPA, the spacing modifier letters, Greek, Cyrillic and Latin Extended
+// Additional): a letter's compatibility decomposition without its combining diacritical marks
+// (U+0300–U+036F), and the letters that have none (æ, ø, ß, ł, đ, þ, œ, ɓ, …) spelled as
+// unaccent spells them. Cyrillic letters keep theirs (й is not и), but for ё. The modifier
+// letters that unaccent turns into quotes (quoteLetters: ʼ ʻ ˈ ː) separate words. Beyond the
+// tested blocks, a letter with a decomposition loses its accents and any other stays itself
+// (unaccent spells out a few more, Latin Extended-C and -D's among them).
 //
 // It folds a little more than unaccent, on purpose: every compatibility form (ª is a, µ is μ, ϑ
 // is θ, ™ is tm; unaccent keeps some), the accented forms of æ and ø (ǽ is ae, ǿ is o), and case
-// rune by rune, so that a final sigma matches a medial one. Text is read in NFC first, so a
+// rune by rune before anything else, so that a capital gives the words of its small letter (ẞ is
+// ss as ß is; unaccent spells out some capitals and not their small letters, or the other way
+// round) and a final sigma matches a medial one. Text is read in NFC first, so a
 // decomposed "и" + breve is "й" as the precomposed letter is. A word of MaxWordBytes or more is
 // left out.
 func Words(s string) []string {
@@ -39,31 +43,39 @@ func Words(s string) []string {
 	b.Grow(len(s))
 	var buf [32]byte
 	for _, r := range s {
-		switch {
-		case r < utf8.RuneSelf:
+		if r < utf8.RuneSelf {
 			b.WriteRune(unicode.ToLower(r))
-		case unaccented[r] != "":
-			b.WriteString(unaccented[r])
-		case strings.ContainsRune(quoteLetters, r):
-			b.WriteByte(' ')
-		default:
-			d := norm.NFKD.AppendString(buf[:0], string(r))
-			if base, _ := utf8.DecodeRune(d); unicode.Is(unicode.Cyrillic, base) {
-				b.WriteRune(fold(r)) // й, ї, ў are letters of their own
-				continue
-			}
-			for _, m := range string(d) {
-				switch {
-				case m >= 0x300 && m <= 0x36f:
-				case unaccented[m] != "":
-					b.WriteString(unaccented[m]) // ǽ is æ with an acute: ae
-				default:
-					b.WriteRune(fold(m))
-				}
+			continue
+		}
+		if r = fold(r); unaccented[r] != "" || strings.ContainsRune(quoteLetters, r) {
+			writeUnaccented(&b, r)
+			continue
+		}
+		d := norm.NFKD.AppendString(buf[:0], string(r))
+		if base, _ := utf8.DecodeRune(d); unicode.Is(unicode.Cyrillic, base) {
+			b.WriteRune(r) // й, ї, ў are letters of their own
+			continue
+		}
+		for _, m := range string(d) {
+			if m < 0x300 || m > 0x36f {
+				writeUnaccented(&b, fold(m)) // ǽ is æ with an acute: ae
 			}
 		}
 	}
 	return dropLong(strings.FieldsFunc(norm.NFC.String(b.String()), notWordRune))
+}
+
+// writeUnaccented writes the folded rune r as the search spells it: a quote letter separates
+// words, a letter of unaccented is spelled out, any other is itself.
+func writeUnaccented(b *strings.Builder, r rune) {
+	switch {
+	case strings.ContainsRune(quoteLetters, r):
+		b.WriteByte(' ')
+	case unaccented[r] != "":
+		b.WriteString(unaccented[r])
+	default:
+		b.WriteRune(r)
+	}
 }
 
 // MaxWordBytes bounds a word of Words: Postgres' full-text search holds no word of
@@ -121,17 +133,26 @@ func fold(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }
 // ʹ ʺ ʻ ʼ ʽ ˆ ˈ ˋ ː.
 const quoteLetters = "\u02b9\u02ba\u02bb\u02bc\u02bd\u02c6\u02c8\u02cb\u02d0"
 
-// unaccented spells the letters whose compatibility decomposition keeps their accent or stroke
-// (it is part of the letter) as unaccent's default rules do, lower-cased.
+// unaccented spells the letters whose compatibility decomposition keeps their accent, stroke or
+// hook (it is part of the letter) as unaccent's default rules do, lower-cased; Words looks a
+// letter up once folded, so the capitals (Æ, ẞ, Ɓ) are spelled as their small letters.
 var unaccented = map[rune]string{
-	'Æ': "ae", 'æ': "ae", 'Ð': "d", 'ð': "d", 'Ø': "o", 'ø': "o", 'Þ': "th", 'þ': "th", 'ß': "ss",
-	'Đ': "d", 'đ': "d", 'Ħ': "h", 'ħ': "h", 'ı': "i", 'ĸ': "q", 'Ŀ': "l", 'ŀ': "l", 'Ł': "l", 'ł': "l",
-	'ŉ': "'n", 'Ŋ': "n", 'ŋ': "n", 'Œ': "oe", 'œ': "oe", 'Ŧ': "t", 'ŧ': "t",
-	'ƀ': "b", 'Ɓ': "b", 'Ƃ': "b", 'ƃ': "b", 'Ƈ': "c", 'ƈ': "c", 'Ɖ': "d", 'Ɗ': "d", 'Ƌ': "d", 'ƌ': "d",
-	'Ɛ': "e", 'Ƒ': "f", 'ƒ': "f", 'Ɠ': "g", 'ƕ': "hv", 'Ɩ': "i", 'Ɨ': "i", 'Ƙ': "k", 'ƙ': "k", 'ƚ': "l",
-	'Ɲ': "n", 'ƞ': "n", 'Ƣ': "oi", 'ƣ': "oi", 'Ƥ': "p", 'ƥ': "p", 'ƫ': "t", 'Ƭ': "t", 'ƭ': "t", 'Ʈ': "t",
-	'Ʋ': "v", 'Ƴ': "y", 'ƴ': "y", 'Ƶ': "z", 'ƶ': "z", 'Ǥ': "g", 'ǥ': "g", 'ȡ': "d", 'Ȥ': "z", 'ȥ': "z",
-	'ȴ': "l", 'ȵ': "n", 'ȶ': "t", 'ȷ': "j", 'ȸ': "db", 'ȹ': "qp", 'Ⱥ': "a", 'Ȼ': "c", 'ȼ': "c", 'Ƚ': "l",
-	'Ⱦ': "t", 'ȿ': "s", 'ɀ': "z", 'Ƀ': "b", 'Ʉ': "u", 'Ɇ': "e", 'ɇ': "e", 'Ɉ': "j", 'ɉ': "j", 'Ɍ': "r",
-	'ɍ': "r", 'Ɏ': "y", 'ɏ': "y", 'Ё': "е", 'ё': "е",
+	// Latin-1 and Latin Extended-A
+	'æ': "ae", 'ð': "d", 'ø': "o", 'þ': "th", 'ß': "ss", 'đ': "d", 'ħ': "h", 'ı': "i", 'ĸ': "q",
+	'ŀ': "l", 'ł': "l", 'ŉ': "'n", 'ŋ': "n", 'œ': "oe", 'ŧ': "t",
+	// Latin Extended-B
+	'ƀ': "b", 'ƃ': "b", 'ƈ': "c", 'ƌ': "d", 'ƒ': "f", 'ƕ': "hv", 'ƙ': "k", 'ƚ': "l", 'ƞ': "n",
+	'ƣ': "oi", 'ƥ': "p", 'ƫ': "t", 'ƭ': "t", 'ƴ': "y", 'ƶ': "z", 'ǥ': "g", 'ȡ': "d", 'ȥ': "z",
+	'ȴ': "l", 'ȵ': "n", 'ȶ': "t", 'ȷ': "j", 'ȸ': "db", 'ȹ': "qp", 'ȼ': "c", 'ȿ': "s", 'ɀ': "z",
+	'ɇ': "e", 'ɉ': "j", 'ɍ': "r", 'ɏ': "y", 'ⱥ': "a", 'ⱦ': "t",
+	// IPA letters with a hook, a stroke or a tail, and small capitals
+	'ɓ': "b", 'ɕ': "c", 'ɖ': "d", 'ɗ': "d", 'ɛ': "e", 'ɟ': "j", 'ɠ': "g", 'ɡ': "g", 'ɢ': "g",
+	'ɦ': "h", 'ɧ': "h", 'ɨ': "i", 'ɪ': "i", 'ɫ': "l", 'ɬ': "l", 'ɭ': "l", 'ɱ': "m",
+	'ɲ': "n", 'ɳ': "n", 'ɴ': "n", 'ɶ': "oe", 'ɼ': "r", 'ɽ': "r", 'ɾ': "r", 'ʀ': "r", 'ʂ': "s",
+	'ʈ': "t", 'ʉ': "u", 'ʋ': "v", 'ʏ': "y", 'ʐ': "z", 'ʑ': "z", 'ʙ': "b", 'ʛ': "g", 'ʜ': "h",
+	'ʝ': "j", 'ʟ': "l", 'ʠ': "q", 'ʣ': "dz", 'ʥ': "dz", 'ʦ': "ts", 'ʪ': "ls", 'ʫ': "lz",
+	// Latin Extended Additional
+	'ẜ': "s", 'ẝ': "s", 'ỻ': "ll", 'ỽ': "v", 'ỿ': "y",
+	// Cyrillic
+	'ё': "е",
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/techvault/techvault/internal/search"
 )
@@ -35,6 +36,25 @@ func TestWords(t *testing.T) {
 		got := search.Words(tc.in)
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("Words(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// Case never matters, and the words are what they read as: for every letter, its capital and its
+// small letter give the same words, and reading the words again gives them back.
+func TestWordsIgnoreCaseAndAreStable(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !unicode.IsLetter(r) {
+			continue
+		}
+		want := search.Words(string(r))
+		for _, v := range []rune{unicode.ToUpper(r), unicode.ToLower(r), unicode.ToTitle(r)} {
+			if got := search.Words(string(v)); !slices.Equal(got, want) {
+				t.Errorf("Words(%q) = %q but Words(%q) = %q", string(v), got, string(r), want)
+			}
+		}
+		if again := search.Words(strings.Join(want, " ")); !slices.Equal(again, want) {
+			t.Errorf("Words(%q) = %q, read again %q", string(r), want, again)
 		}
 	}
 }

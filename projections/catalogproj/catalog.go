@@ -251,7 +251,7 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 			deleted = append(deleted, id)
 		case r.created:
 			ins.ids, ins.names, ins.descs = append(ins.ids, id), append(ins.names, r.name), append(ins.descs, r.desc)
-			ins.searches = append(ins.searches, searchVector(r.name, r.desc))
+			ins.searches = append(ins.searches, SearchVector(r.name, r.desc))
 			ins.prices, ins.currencies, ins.cats = append(ins.prices, r.priceCents), append(ins.currencies, r.currency), append(ins.cats, r.categoryID)
 			ins.stocks, ins.versions = append(ins.stocks, r.stock), append(ins.versions, r.version)
 			ins.created, ins.at = append(ins.created, r.createdAt.UTC()), append(ins.at, r.at.UTC())
@@ -260,7 +260,7 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 			upd.names, upd.descs, upd.prices = append(upd.names, r.name), append(upd.descs, r.desc), append(upd.prices, r.priceCents)
 			search := ""
 			if r.hasDetails {
-				search = searchVector(r.name, r.desc)
+				search = SearchVector(r.name, r.desc)
 			}
 			upd.searches = append(upd.searches, search)
 			upd.cats, upd.stocks = append(upd.cats, r.categoryID), append(upd.stocks, r.stock)

@@ -11,15 +11,16 @@ import (
 // gives every later word that one.
 const maxPosition = 1<<14 - 1
 
-// searchVector is products.search for a product's name and description, as the text of a
+// SearchVector is products.search for a product's name and description, as the text of a
 // tsvector: the words of search.Words, the name's at weight A and the description's at
 // weight D (ts_rank's defaults weigh a match in the name ten times one in the description), each
 // at its position, the description's after the name's: what
 // setweight(to_tsvector('simple', name), 'A') || setweight(to_tsvector('simple', description), 'D')
-// gives for the same words. The words are computed here rather than by Postgres because
+// gives for the same words (but that Postgres reads a word repeated more than 255 times with one
+// position more than to_tsvector keeps). The words are computed here rather than by Postgres because
 // Postgres' normalisation (unaccent, ICU lower case, a regular expression and to_tsvector's
 // parser) made up most of the cost of writing a product; reading the text form back is cheap.
-func searchVector(name, description string) string {
+func SearchVector(name, description string) string {
 	var b strings.Builder
 	pos := 0
 	add := func(text, weight string) {

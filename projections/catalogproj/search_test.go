@@ -15,21 +15,21 @@ import (
 
 // products.search is computed in Go; migration 0021's SQL functions (unaccent with its default
 // rules, ICU lower case, a regular expression and to_tsvector) computed it before and are the
-// reference: the words of every letter and digit of Latin-1, Latin Extended-A and -B, the
-// spacing modifier letters, Greek and Cyrillic, and the vectors of names and descriptions, must be the same.
+// reference: the words of every letter and digit of Latin-1, Latin Extended-A and -B, IPA, the
+// spacing modifier letters, Greek, Cyrillic and Latin Extended Additional, and the vectors of names and descriptions, must be the same.
 func TestSearchVectorMatchesPostgres(t *testing.T) {
 	db := testdb.New(t)
 	ctx := context.Background()
 
 	var texts []string
-	for _, block := range [][2]rune{{0xa0, 0x24f}, {0x2b0, 0x2ff}, {0x370, 0x3ff}, {0x400, 0x4ff}} {
+	for _, block := range [][2]rune{{0xa0, 0x24f}, {0x250, 0x2af}, {0x2b0, 0x2ff}, {0x370, 0x3ff}, {0x400, 0x4ff}, {0x1e00, 0x1eff}} {
 		for r := block[0]; r <= block[1]; r++ {
-			// Where SearchWords folds more than unaccent, on purpose: ς (Postgres lower-cases it
-			// to itself; folded to σ, "ΟΔΟΣ" and "οδος" match), compatibility forms (ª, µ, ϑ:
-			// unaccent keeps some), the accented forms of the letters unaccent spells out (ǽ is
-			// ae, as æ is; unaccent keeps ǽ), and the letters that are another one in NFC (U+0374
-			// is U+02B9).
-			if r == 'ς' || strings.ContainsRune("ǢǣǼǽǾǿǮǯ", r) || norm.NFKD.String(string(r)) != norm.NFD.String(string(r)) ||
+			// Where search.Words folds more than unaccent, on purpose (besides reading capitals
+			// as small letters, below, which makes ς σ): compatibility forms (ª, µ, ϑ: unaccent
+			// keeps some), the accented forms of the letters unaccent spells out (ǽ is ae, as æ
+			// is; unaccent keeps ǽ), and the letters that are another one in NFC (U+0374 is
+			// U+02B9).
+			if strings.ContainsRune("ǢǣǼǽǾǿǮǯ", r) || norm.NFKD.String(string(r)) != norm.NFD.String(string(r)) ||
 				norm.NFC.String(string(r)) != string(r) ||
 				!unicode.IsLetter(r) && !unicode.IsDigit(r) {
 				continue
@@ -52,7 +52,14 @@ func TestSearchVectorMatchesPostgres(t *testing.T) {
 		texts = append(texts, p[0], p[1])
 	}
 
-	rows, err := db.Pool.Query(ctx, `SELECT string_to_array(techvault_search_text(t), ' ') FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i`, texts)
+	// search.Words reads a capital as its small letter (Postgres' unaccent spells out some
+	// capitals and not their small letters, or the other way round: Ɩ is i, ɩ stays): the
+	// reference for a text is Postgres' words of its small letters.
+	small := make([]string, len(texts))
+	for i, text := range texts {
+		small[i] = strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }, text)
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT string_to_array(techvault_search_text(t), ' ') FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i`, small)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +82,11 @@ func TestSearchVectorMatchesPostgres(t *testing.T) {
 		var same bool
 		var got, want string
 		if err := db.Pool.QueryRow(ctx, `SELECT $1::tsvector = techvault_search_vector($2, $3), $1::tsvector::text, techvault_search_vector($2, $3)::text`,
-			searchVector(p[0], p[1]), p[0], p[1]).Scan(&same, &got, &want); err != nil {
+			SearchVector(p[0], p[1]), p[0], p[1]).Scan(&same, &got, &want); err != nil {
 			t.Fatal(err)
 		}
 		if !same {
-			t.Errorf("searchVector(%q, %q) = %s, Postgres %s", p[0], p[1], got, want)
+			t.Errorf("SearchVector(%q, %q) = %s, Postgres %s", p[0], p[1], got, want)
 		}
 	}
 }

@@ -79,8 +79,9 @@ type pageBody struct {
 }
 
 // Body returns the answer of the page's first limit products: build's, kept with the page while
-// it is in the in-process copy, one limit at a time (the last one asked), so that the page's
-// memory stays within twice its weight. build must depend on limit and the page alone.
+// it is in the in-process copy, one limit at a time (the last one asked). An answer is no larger
+// than the page's items and header, so the copy's memory stays within twice its weight bound.
+// build must depend on limit and the page alone.
 func (p Page) Body(limit int, build func() []byte) []byte {
 	if p.body == nil {
 		return build()
@@ -101,13 +102,15 @@ func (p Page) Next(n int) string {
 	return ""
 }
 
-// weight is roughly the page's bytes in memory, with room for one answer built from it (Body).
+// weight is roughly the page's bytes in memory, without the answer it may keep (Body): counting
+// it would halve the pages the copy holds, most of which keep one; localBytes bounds the pages,
+// and the answers at most as much again.
 func (p Page) weight() uint32 {
 	w := len(p.Header) + 64
 	for i, it := range p.Items {
 		w += len(it) + len(p.Cursors[i]) + 48
 	}
-	return uint32(2 * w)
+	return uint32(w)
 }
 
 // Listings is the view. Get reads it; Run keeps it following the log.
@@ -570,7 +573,7 @@ type scopeState struct {
 // epoch is what a fill must still see to store.
 type epoch struct{ all, scope uint64 }
 
-// localBytes bounds the in-process copy's memory.
+// localBytes bounds the in-process copy's pages (the answers they keep take at most as much again).
 const localBytes = 64 << 20
 
 func newLocalPages() *localPages {

@@ -299,17 +299,8 @@ type batcher interface {
 
 // readChunk appends to into up to rebuildBatch events of the projector's stream types after
 // cursor, and returns the cursor of the last one and how many it read; fewer than rebuildBatch
-// means the end of the log. For a projector that reads only some of the log, the cursor then
-// moves on to the log's settled head as it was before the read, past the events it left out
-// (otherwise the next read, the swap's included, would scan them all again).
+// means the end of the log.
 func readChunk(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor, into []eventstore.Event) ([]eventstore.Event, eventstore.Cursor, int, error) {
-	var head eventstore.Cursor
-	if p.StreamTypes() != nil || skipTypes(p) != nil {
-		var err error
-		if head, err = readSettledHead(ctx, r); err != nil {
-			return into, cursor, 0, fmt.Errorf("reading the log's head: %w", err)
-		}
-	}
 	rows, err := r.Query(ctx, eventstore.ReadAfterProjectedQuery,
 		fmt.Sprint(cursor.TxID), cursor.Position, rebuildBatch, p.StreamTypes(), skipTypes(p))
 	if err != nil {
@@ -328,11 +319,6 @@ func readChunk(ctx context.Context, r querier, p Projector, cursor eventstore.Cu
 	}
 	if err := rows.Err(); err != nil {
 		return into, cursor, n, fmt.Errorf("reading log: %w", err)
-	}
-	// Every event up to head was committed below the read's snapshot xmin too: the read saw all of
-	// them, and returned every one it selects (it stopped short of its limit).
-	if n < rebuildBatch && cursor.Before(head) {
-		cursor = head
 	}
 	return into, cursor, n, nil
 }
@@ -363,13 +349,28 @@ type window struct {
 	err    error
 }
 
-// readWindow reads chunks into buf until it holds applyWindow events or the log ends.
+// readWindow reads chunks into buf until it holds applyWindow events or the log ends. For a
+// projector that reads only some of the log, a window that reaches the end moves on to the log's
+// settled head as it was before the window's first read, past the events left out (otherwise the
+// next read, the swap's included, would scan them all again): every event up to that head was
+// committed below each read's snapshot xmin too, so the reads saw all of them and returned every
+// one they select.
 func readWindow(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor, buf []eventstore.Event) window {
 	w := window{events: buf[:0], end: cursor}
+	var head eventstore.Cursor
+	if p.StreamTypes() != nil || skipTypes(p) != nil {
+		if head, w.err = readSettledHead(ctx, r); w.err != nil {
+			w.err, w.last = fmt.Errorf("reading the log's head: %w", w.err), true
+			return w
+		}
+	}
 	for len(w.events) < applyWindow {
 		var n int
 		w.events, w.end, n, w.err = readChunk(ctx, r, p, w.end, w.events)
 		if w.err != nil || n < rebuildBatch {
+			if w.err == nil && w.end.Before(head) {
+				w.end = head
+			}
 			w.last = true
 			return w
 		}

@@ -306,29 +306,9 @@ func Searchable(q string) bool {
 	return strings.IndexFunc(q, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
 
-// searchQuery is the text of the tsquery that q searches for: every word of q (search.Words,
-// as products.search holds them) must be a word of the product, the last one as a prefix (search
-// as you type: "gefor" finds GeForce). Each word is a quoted lexeme, so nothing typed is read as
-// tsquery syntax. Text without a word gives an empty query, which matches nothing.
-func searchQuery(q string) string {
-	var b strings.Builder
-	for _, w := range search.Words(q) {
-		if b.Len() > 0 {
-			b.WriteString(" & ")
-		}
-		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(w, `\`, `\\`), `'`, `''`))
-		b.WriteByte('\'')
-	}
-	if b.Len() > 0 {
-		b.WriteString(":*")
-	}
-	return b.String()
-}
-
 // productsSQL is the statement of one keyset page of f (Limit+1 rows, to know whether another page
 // follows; each row's product columns and its search rank, 0 without a search) and the sort it
-// lists in. A search is Postgres full-text search (searchQuery against products.search): every
+// lists in. A search is Postgres full-text search (search.Query against products.search): every
 // word a word of the name or description, the last one as a prefix, accents and case ignored.
 func productsSQL(f ProductFilter) (string, []any, productSort, string, error) {
 	if f.Limit < 1 {
@@ -363,7 +343,7 @@ func productsSQL(f ProductFilter) (string, []any, productSort, string, error) {
 	from, rank := ` FROM products`, `0::real`
 	if searching {
 		// The query is computed once, in FROM, whatever plan the statement gets.
-		from, rank = ` FROM products, CAST(`+arg(searchQuery(f.Q))+` AS tsquery) AS s(q)`, rankExpr
+		from, rank = ` FROM products, CAST(`+arg(search.Query(f.Q))+` AS tsquery) AS s(q)`, rankExpr
 		where = append(where, "search @@ s.q")
 	}
 	if f.CategoryID != nil {

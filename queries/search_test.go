@@ -14,9 +14,9 @@ import (
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/internal/pgadmin"
 	"github.com/techvault/techvault/internal/projtest"
+	"github.com/techvault/techvault/internal/search"
 	"github.com/techvault/techvault/internal/testdb"
 	"github.com/techvault/techvault/migrations"
-	"github.com/techvault/techvault/projections/catalogproj"
 	"github.com/techvault/techvault/queries"
 )
 
@@ -203,7 +203,7 @@ func TestSearchIgnoresTheDatabaseLocale(t *testing.T) {
 	// The same rows, their search column as the products projector writes it.
 	for i, s := range searchSeed {
 		if _, err := pool.Exec(ctx, `INSERT INTO products (id, name, description, price, version, search)
-			VALUES ($1, $2::text, $3::text, $4, 1, $5::tsvector)`, ids[i], s.name, s.desc, i+1, catalogproj.SearchVector(s.name, s.desc)); err != nil {
+			VALUES ($1, $2::text, $3::text, $4, 1, $5::tsvector)`, ids[i], s.name, s.desc, i+1, search.Vector(s.name, s.desc)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/domain/review"
 	"github.com/techvault/techvault/eventstore"
+	"github.com/techvault/techvault/internal/search"
 	"github.com/techvault/techvault/projections"
 )
 
@@ -251,18 +252,18 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 			deleted = append(deleted, id)
 		case r.created:
 			ins.ids, ins.names, ins.descs = append(ins.ids, id), append(ins.names, r.name), append(ins.descs, r.desc)
-			ins.searches = append(ins.searches, SearchVector(r.name, r.desc))
+			ins.searches = append(ins.searches, search.Vector(r.name, r.desc))
 			ins.prices, ins.currencies, ins.cats = append(ins.prices, r.priceCents), append(ins.currencies, r.currency), append(ins.cats, r.categoryID)
 			ins.stocks, ins.versions = append(ins.stocks, r.stock), append(ins.versions, r.version)
 			ins.created, ins.at = append(ins.created, r.createdAt.UTC()), append(ins.at, r.at.UTC())
 		case r.version > 0:
 			upd.ids, upd.hasDetails, upd.hasStock = append(upd.ids, id), append(upd.hasDetails, r.hasDetails), append(upd.hasStock, r.hasStock)
 			upd.names, upd.descs, upd.prices = append(upd.names, r.name), append(upd.descs, r.desc), append(upd.prices, r.priceCents)
-			search := ""
+			vector := ""
 			if r.hasDetails {
-				search = SearchVector(r.name, r.desc)
+				vector = search.Vector(r.name, r.desc)
 			}
-			upd.searches = append(upd.searches, search)
+			upd.searches = append(upd.searches, vector)
 			upd.cats, upd.stocks = append(upd.cats, r.categoryID), append(upd.stocks, r.stock)
 			upd.versions, upd.at = append(upd.versions, r.version), append(upd.at, r.at.UTC())
 		}

@@ -1,4 +1,4 @@
-package catalogproj
+package search_test
 
 import (
 	"context"
@@ -82,11 +82,25 @@ func TestSearchVectorMatchesPostgres(t *testing.T) {
 		var same bool
 		var got, want string
 		if err := db.Pool.QueryRow(ctx, `SELECT $1::tsvector = techvault_search_vector($2, $3), $1::tsvector::text, techvault_search_vector($2, $3)::text`,
-			SearchVector(p[0], p[1]), p[0], p[1]).Scan(&same, &got, &want); err != nil {
+			search.Vector(p[0], p[1]), p[0], p[1]).Scan(&same, &got, &want); err != nil {
 			t.Fatal(err)
 		}
 		if !same {
-			t.Errorf("SearchVector(%q, %q) = %s, Postgres %s", p[0], p[1], got, want)
+			t.Errorf("search.Vector(%q, %q) = %s, Postgres %s", p[0], p[1], got, want)
+		}
+	}
+
+	// And the query side: what a customer types reads as the tsquery migration 0021's function
+	// made of it.
+	for _, q := range []string{"gefor", "GEFORCE rt", "créme BRÛL", "Straße", "'\\:* & | ! (x) <-> y", "ŉ ʼ' ˈa", "Клав"} {
+		var same bool
+		var got, want string
+		if err := db.Pool.QueryRow(ctx, `SELECT $1::tsquery = techvault_search_query($2), $1::tsquery::text, techvault_search_query($2)::text`,
+			search.Query(q), q).Scan(&same, &got, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !same {
+			t.Errorf("search.Query(%q) = %s, Postgres %s", q, got, want)
 		}
 	}
 }

@@ -155,6 +155,14 @@ const SettledHeadQuery = `SELECT transaction_id::text::bigint AS tx_id, "offset"
 WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY events.transaction_id DESC, events."offset" DESC LIMIT 1`
 
+// MovedTypesQuery counts the events after cursor ($1, $2) up to and including cursor ($3, $4),
+// at most $5 of them, and lists their stream types (comma-separated, each once): what a move of
+// the settled head carried.
+const MovedTypesQuery = `SELECT count(*), string_agg(DISTINCT stream_type, ',') FROM (
+    SELECT stream_type FROM events
+    WHERE (transaction_id, "offset") > ($1::text::xid8, $2) AND (transaction_id, "offset") <= ($3::text::xid8, $4)
+    ORDER BY transaction_id, "offset" LIMIT $5) r`
+
 // ScanProjected scans a row of RangeQuery or ReadAfterProjectedQuery. The event's metadata and
 // hash are left empty.
 func ScanProjected(row interface{ Scan(dest ...any) error }) (Event, error) {

@@ -234,7 +234,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			ResendInterval: cfg.RetryInterval,
 			RetryInterval:  cfg.RetryInterval,
 			BackoffManager: newAdaptivePoll(cfg.PollInterval, cfg.IdlePollInterval, cfg.RetryInterval, cfg.MaxRetryInterval, failing).
-				withGather(cfg.GatherInterval, int64(cfg.BatchSize/10), count).withHead(head),
+				withGather(cfg.GatherInterval, int64(cfg.BatchSize/10), count).withHead(head, p.StreamTypes()),
 			AckDeadline: &ack,
 		}, wlog)
 		if err != nil {

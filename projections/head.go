@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +29,11 @@ type settledHead struct {
 	waiters int
 	wake    chan struct{} // a waiter arrived (buffered: one pending signal is enough)
 	tx, pos int64         // the head
+	// typeGen is, per stream type, the last generation whose move carried an event of that
+	// type; allGen the last generation whose move was not looked into (too many events, or the
+	// first read): it counts as carrying every type.
+	typeGen map[string]uint64
+	allGen  uint64
 
 	done     chan struct{} // closed by stop: waiters return at once
 	stopOnce sync.Once
@@ -34,7 +41,7 @@ type settledHead struct {
 
 func newSettledHead(db *sql.DB, busy, idle time.Duration) *settledHead {
 	return &settledHead{db: db, busy: busy, idle: max(idle, busy), moved: make(chan struct{}), wake: make(chan struct{}, 1),
-		done: make(chan struct{})}
+		typeGen: map[string]uint64{}, done: make(chan struct{})}
 }
 
 // stop releases every waiter, now and later (the engine is closing: its subscribers must not sit
@@ -49,29 +56,58 @@ func (h *settledHead) generation() uint64 {
 }
 
 // waitPast returns once the head has moved more than gen times, or after timeout.
-func (h *settledHead) waitPast(gen uint64, timeout time.Duration) {
-	h.mu.Lock()
-	if h.gen > gen {
-		h.mu.Unlock()
-		return
+func (h *settledHead) waitPast(gen uint64, timeout time.Duration) { h.waitFor(gen, nil, timeout) }
+
+// movedFor reports whether a move after gen carried an event of one of types (nil: any event).
+// The caller holds mu.
+func (h *settledHead) movedFor(gen uint64, types []string) bool {
+	if h.gen <= gen {
+		return false
 	}
-	moved := h.moved
-	h.waiters++
-	h.mu.Unlock()
-	select {
-	case h.wake <- struct{}{}:
-	default:
+	if types == nil || h.allGen > gen {
+		return true
 	}
+	for _, t := range types {
+		if h.typeGen[t] > gen {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor returns once a move of the head after generation gen has carried an event of one of
+// types (nil: any move), or after timeout.
+func (h *settledHead) waitFor(gen uint64, types []string, timeout time.Duration) {
 	t := time.NewTimer(timeout)
-	select {
-	case <-moved:
-	case <-t.C:
-	case <-h.done:
+	defer t.Stop()
+	for {
+		h.mu.Lock()
+		if h.movedFor(gen, types) {
+			h.mu.Unlock()
+			return
+		}
+		moved := h.moved
+		h.waiters++
+		h.mu.Unlock()
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+		var over bool
+		select {
+		case <-moved:
+		case <-t.C:
+			over = true
+		case <-h.done:
+			over = true
+		}
+		h.mu.Lock()
+		h.waiters--
+		h.mu.Unlock()
+		if over {
+			return
+		}
 	}
-	t.Stop()
-	h.mu.Lock()
-	h.waiters--
-	h.mu.Unlock()
 }
 
 // run reads the head while anyone waits (every busy interval while it moves, the idle interval
@@ -105,21 +141,46 @@ func (h *settledHead) run(ctx context.Context) {
 	}
 }
 
-// read queries the head and wakes the waiters when it moved. A failed query wakes nobody: the
-// waiters time out and poll for themselves, as they would without it.
+// read queries the head and wakes the waiters when it moved, with the stream types of the events
+// it moved over. A failed query wakes nobody: the waiters time out and poll for themselves, as
+// they would without it.
 func (h *settledHead) read(ctx context.Context) bool {
 	var tx, pos int64
 	if err := h.db.QueryRowContext(ctx, eventstore.SettledHeadQuery).Scan(&tx, &pos); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if tx == h.tx && pos == h.pos {
+	fromTx, fromPos, first := h.tx, h.pos, h.gen == 0
+	h.mu.Unlock()
+	if tx == fromTx && pos == fromPos {
 		return false
 	}
+	var types []string
+	all := first
+	if !all {
+		var n int
+		var list sql.NullString
+		err := h.db.QueryRowContext(ctx, eventstore.MovedTypesQuery, strconv.FormatInt(fromTx, 10), fromPos,
+			strconv.FormatInt(tx, 10), pos, movedTypesLimit).Scan(&n, &list)
+		all = err != nil || n >= movedTypesLimit
+		if !all && list.Valid && list.String != "" {
+			types = strings.Split(list.String, ",")
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.tx, h.pos = tx, pos
 	h.gen++
+	if all {
+		h.allGen = h.gen
+	}
+	for _, t := range types {
+		h.typeGen[t] = h.gen
+	}
 	close(h.moved)
 	h.moved = make(chan struct{})
 	return true
 }
+
+// movedTypesLimit bounds the events a move is looked into: a larger move wakes every waiter.
+const movedTypesLimit = 256

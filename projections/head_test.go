@@ -91,3 +91,68 @@ func TestSettledHeadStopsAtOpenTransactionsAndWakesWaiters(t *testing.T) {
 	h.waitPast(h.generation(), time.Minute)
 	h.stop()
 }
+
+// A move of the head carries the stream types of the events it moved over: a waiter for other
+// types sleeps through it, a waiter for its types (or for any) wakes. A move over more events
+// than it looks into counts as carrying every type.
+func TestSettledHeadMovesCarryStreamTypes(t *testing.T) {
+	tdb := testdb.New(t)
+	ctx := t.Context()
+	db := stdlib.OpenDBFromPool(tdb.Pool)
+	defer func() { _ = db.Close() }()
+	h := newSettledHead(db, time.Millisecond, 10*time.Millisecond)
+	store, err := eventstore.New(eventstore.Config{Pool: tdb.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	appendOf := func(streamType string, events int) {
+		t.Helper()
+		var appends []eventstore.StreamAppend
+		for range events {
+			n++
+			appends = append(appends, eventstore.StreamAppend{StreamID: fmt.Sprintf("moves-%d", n), StreamType: streamType,
+				Events: []eventstore.NewEvent{{Type: "Tested", SchemaVersion: 1, Data: []byte(`{}`)}}})
+		}
+		if _, err := store.Append(ctx, eventstore.Metadata(domain.Metadata{ActorID: "tester"}), appends...); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); !h.read(ctx); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the head never moved after an append")
+			}
+		}
+	}
+	moved := func(gen uint64, types ...string) bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.movedFor(gen, types)
+	}
+
+	appendOf("cart", 1) // the first read looks into nothing: every type
+	gen := h.generation()
+	if !moved(gen-1, "order") {
+		t.Fatal("the first move did not count for every type")
+	}
+	appendOf("cart", 2)
+	for _, c := range []struct {
+		types []string
+		want  bool
+	}{{[]string{"order"}, false}, {[]string{"order", "user"}, false}, {[]string{"cart"}, true},
+		{[]string{"order", "cart"}, true}, {nil, true}} {
+		if got := moved(gen, c.types...); got != c.want {
+			t.Errorf("after a move over cart events, moved for %v = %v, want %v", c.types, got, c.want)
+		}
+	}
+	if moved(h.generation(), "cart") {
+		t.Error("moved past the last generation")
+	}
+	// A waiter for other types sleeps through the move (until its time-out); one for cart wakes.
+	gen = h.generation()
+	appendOf("cart", 1)
+	h.waitFor(gen, []string{"cart"}, time.Minute) // returns at once, or the test times out
+	appendOf("cart", movedTypesLimit)
+	if !moved(h.generation()-1, "order") {
+		t.Errorf("a move over %d events did not count for every type", movedTypesLimit)
+	}
+}

@@ -32,6 +32,7 @@ type adaptivePoll struct {
 	// its generation when the poll began.
 	head    *settledHead
 	seen    uint64
+	types   []string // the stream types the consumer is given (nil: all)
 	mu      sync.Mutex
 	emptyAt time.Time     // start of the current run of empty polls (zero while events flow)
 	wait    time.Duration // the next wait after a failed batch
@@ -54,8 +55,8 @@ func (p *adaptivePoll) withGather(d time.Duration, below int64, count *atomic.In
 
 // withHead makes an empty poll wait on h until the log's settled head moves (at most
 // headTimeout) and then poll at once.
-func (p *adaptivePoll) withHead(h *settledHead) *adaptivePoll {
-	p.head = h
+func (p *adaptivePoll) withHead(h *settledHead, types []string) *adaptivePoll {
+	p.head, p.types = h, types
 	return p
 }
 
@@ -76,8 +77,13 @@ func (p *adaptivePoll) HandleError(logger watermill.LoggerAdapter, noMsg bool, e
 		// the head moves past what it was then. The head is read every busy interval while it
 		// moves, every idle interval after a second without a move; headTimeout bounds the wait
 		// should it not be read at all (its query failing).
-		p.head.waitPast(p.seen, max(p.idle, headTimeout))
+		p.head.waitFor(p.seen, p.types, max(p.idle, headTimeout))
 		d = 0
+	} else if !noMsg && err == nil && d == p.gather && p.gather > 0 && !p.failing.Load() {
+		// Caught up (a small batch): the next poll waits for an event of the consumer's types.
+		t0 := time.Now()
+		p.head.waitFor(p.seen, p.types, headTimeout)
+		d = max(p.gather-time.Since(t0), 0)
 	}
 	p.seen = p.head.generation() // before the next poll begins
 	return d

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,10 +39,60 @@ type Failure struct {
 // Checkpoints reads projector checkpoints.
 type Checkpoints struct {
 	pool *pgxpool.Pool
+
+	mu    sync.RWMutex
+	given map[string]givenTypes // by consumer name
+}
+
+// givenTypes are the events a consumer is given: of these stream types (nil: all), except these
+// event types.
+type givenTypes struct {
+	streams, skip []string
 }
 
 // NewCheckpoints returns a reader of projector checkpoints.
-func NewCheckpoints(pool *pgxpool.Pool) *Checkpoints { return &Checkpoints{pool: pool} }
+func NewCheckpoints(pool *pgxpool.Pool) *Checkpoints {
+	return &Checkpoints{pool: pool, given: map[string]givenTypes{}}
+}
+
+// Consumer is a consumer of the log as Checkpoints measures it: its name and the stream types it
+// is given (nil: every type); one that has SkipTypes is not given those event types either.
+type Consumer interface {
+	Name() string
+	StreamTypes() []string
+}
+
+// Given tells the checkpoints which events each consumer is given. Its lag then counts only the
+// events it has yet to handle, and a position with none of them before it counts as reached:
+// the engine polls a consumer when the log moves with events of its types, so its checkpoint may
+// stay behind events it has nothing to do with for up to a second. A consumer not told of is
+// measured against every event.
+func (c *Checkpoints) Given(cs ...Consumer) *Checkpoints {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range cs {
+		c.given[x.Name()] = givenTypes{streams: x.StreamTypes(), skip: skipTypes(x)}
+	}
+	return c
+}
+
+// filter returns the consumer's stream types (nil: all) and skipped event types, as query
+// arguments.
+func (c *Checkpoints) filter(name string) (streams, skip []string) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	g := c.given[name]
+	if g.skip == nil {
+		g.skip = []string{}
+	}
+	return g.streams, g.skip
+}
+
+// givenFilter is the condition on events of a consumer given stream types $n and skipping event
+// types $n+1 (SQL for Checkpoints' queries).
+func givenFilter(n int) string {
+	return fmt.Sprintf(`($%d::text[] IS NULL OR stream_type = ANY($%d::text[])) AND event_type <> ALL($%d::text[])`, n, n, n+1)
+}
 
 // cursor returns the projector's checkpoint (zero when it has none yet).
 func (c *Checkpoints) cursor(ctx context.Context, name string) (eventstore.Cursor, error) {
@@ -72,8 +123,10 @@ func (c *Checkpoints) status(ctx context.Context, names ...string) ([]Status, er
 		}
 		s := Status{Name: name, Position: cur.Position}
 		var oldest *time.Time
+		streams, skip := c.filter(name)
 		err = c.pool.QueryRow(ctx, `SELECT count(*), min(recorded_at) FROM events
-			WHERE (transaction_id, "offset") > ($1::text::xid8, $2)`, fmt.Sprint(cur.TxID), cur.Position).Scan(&s.LagEvents, &oldest)
+			WHERE (transaction_id, "offset") > ($1::text::xid8, $2) AND `+givenFilter(3),
+			fmt.Sprint(cur.TxID), cur.Position, streams, skip).Scan(&s.LagEvents, &oldest)
 		if err != nil {
 			return nil, fmt.Errorf("measuring lag of %s: %w", name, err)
 		}
@@ -95,13 +148,26 @@ func (c *Checkpoints) status(ctx context.Context, names ...string) ([]Status, er
 	return out, nil
 }
 
-// Reached reports whether the projector has processed the event at position.
+// Reached reports whether the projector has processed the event at position, or every event it is
+// given up to it (Given) once no earlier transaction can still add one.
 func (c *Checkpoints) Reached(ctx context.Context, name string, position eventstore.Cursor) (bool, error) {
 	cur, err := c.cursor(ctx, name)
 	if err != nil {
 		return false, err
 	}
-	return cur.TxID > position.TxID || (cur.TxID == position.TxID && cur.Position >= position.Position), nil
+	if !cur.Before(position) {
+		return true, nil
+	}
+	streams, skip := c.filter(name)
+	var none bool
+	err = c.pool.QueryRow(ctx, `SELECT $3::text::xid8 < pg_snapshot_xmin(pg_current_snapshot()) AND NOT EXISTS (
+		SELECT FROM events WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
+		  AND (transaction_id, "offset") <= ($3::text::xid8, $4) AND `+givenFilter(5)+`)`,
+		fmt.Sprint(cur.TxID), cur.Position, fmt.Sprint(position.TxID), position.Position, streams, skip).Scan(&none)
+	if err != nil {
+		return false, fmt.Errorf("reading what %s has yet to handle: %w", name, err)
+	}
+	return none, nil
 }
 
 // ErrPositionBeyondLog is returned by WaitFor for a position no append has reached.

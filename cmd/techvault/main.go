@@ -146,10 +146,12 @@ func projectionsCommand(ctx context.Context, cfg Config, log *slog.Logger, stdou
 	switch args[0] {
 	case "status":
 		var names []string
+		ck := projections.NewCheckpoints(pool)
 		for _, p := range app.Projectors() {
 			names = append(names, p.Name())
+			ck.Given(p)
 		}
-		st, err := projections.NewCheckpoints(pool).Status(ctx, names...)
+		st, err := ck.Status(ctx, names...)
 		if err != nil {
 			return err
 		}

@@ -321,6 +321,12 @@ func (a *App) buildProjections(reactors []effects.Reactor) error {
 		return err
 	}
 	a.engine = engine
+	for _, p := range a.cfg.Projectors {
+		a.Checkpoints.Given(p)
+	}
+	for _, h := range handlers {
+		a.Checkpoints.Given(h)
+	}
 	prefix := a.redisPrefix()
 	// The cards hold the API's own bytes for GET /products/{id}: Redis and Postgres answer alike.
 	a.Cards, err = cards.New(cards.Config{

@@ -147,6 +147,9 @@ func StartEngineWith(t *testing.T, e *Env, ps []projections.Projector, batchSize
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range ps {
+		e.Ck.Given(p)
+	}
 	r := &RunningEngine{eng: eng, done: make(chan error, 1)}
 	go func() { r.done <- eng.Run(context.Background()) }()
 	t.Cleanup(func() {

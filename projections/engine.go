@@ -43,6 +43,10 @@ type EngineConfig struct {
 	// RetryInterval is the first wait before a batch that failed is tried again; it doubles on
 	// every failure up to MaxRetryInterval (500ms, 30s).
 	RetryInterval, MaxRetryInterval time.Duration
+	// Checkpoints, when set, are told which events each consumer is given (Checkpoints.Given):
+	// the engine wakes a consumer only for events of its stream types, so its checkpoint may
+	// stay behind the others it is not given for up to a second, and its lag must not count them.
+	Checkpoints *Checkpoints
 }
 
 func (c *EngineConfig) setDefaults() {
@@ -224,6 +228,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	head := newSettledHead(cfg.DB, cfg.PollInterval, cfg.IdlePollInterval)
 	for _, p := range cfg.handlers() {
+		if cfg.Checkpoints != nil {
+			cfg.Checkpoints.Given(p)
+		}
 		ack := cfg.AckDeadline
 		failing, count := &atomic.Bool{}, &atomic.Int64{}
 		sub, err := wsql.NewSubscriber(cfg.DB, wsql.SubscriberConfig{

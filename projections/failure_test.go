@@ -58,7 +58,7 @@ func TestFailingProjectorRetriesWithoutSkipping(t *testing.T) {
 	t.Cleanup(func() { _ = sqlDB.Close() })
 	eng, err := projections.NewEngine(projections.EngineConfig{
 		DB: sqlDB, Logger: e.Log, BatchSize: 50, RetryInterval: 20 * time.Millisecond, MaxRetryInterval: 100 * time.Millisecond,
-		Projectors: append(catalogproj.Projectors(), picky{}),
+		Projectors: append(catalogproj.Projectors(), picky{}), Checkpoints: e.Ck,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ type settledHead struct {
 	// first read): it counts as carrying every type.
 	typeGen map[string]uint64
 	allGen  uint64
+	ok      bool // the last read succeeded
 
 	done     chan struct{} // closed by stop: waiters return at once
 	stopOnce sync.Once
@@ -53,6 +54,14 @@ func (h *settledHead) generation() uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.gen
+}
+
+// reading reports whether the head's last read succeeded: a wait on a head that is not being read
+// would last its whole time-out.
+func (h *settledHead) reading() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ok
 }
 
 // waitPast returns once the head has moved more than gen times, or after timeout.
@@ -146,12 +155,15 @@ func (h *settledHead) run(ctx context.Context) {
 // they would without it.
 func (h *settledHead) read(ctx context.Context) bool {
 	var tx, pos int64
-	if err := h.db.QueryRowContext(ctx, eventstore.SettledHeadQuery).Scan(&tx, &pos); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false
-	}
+	err := h.db.QueryRowContext(ctx, eventstore.SettledHeadQuery).Scan(&tx, &pos)
 	h.mu.Lock()
+	ok := err == nil || errors.Is(err, sql.ErrNoRows)
+	h.ok = ok
 	fromTx, fromPos, first := h.tx, h.pos, h.gen == 0
 	h.mu.Unlock()
+	if !ok {
+		return false
+	}
 	if tx == fromTx && pos == fromPos {
 		return false
 	}

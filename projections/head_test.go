@@ -106,7 +106,7 @@ func TestSettledHeadMovesCarryStreamTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	appendOf := func(streamType string, events int) {
+	appendOnly := func(streamType string, events int) {
 		t.Helper()
 		var appends []eventstore.StreamAppend
 		for range events {
@@ -117,6 +117,10 @@ func TestSettledHeadMovesCarryStreamTypes(t *testing.T) {
 		if _, err := store.Append(ctx, eventstore.Metadata(domain.Metadata{ActorID: "tester"}), appends...); err != nil {
 			t.Fatal(err)
 		}
+	}
+	appendOf := func(streamType string, events int) { // and read the head until it moves
+		t.Helper()
+		appendOnly(streamType, events)
 		for deadline := time.Now().Add(30 * time.Second); !h.read(ctx); time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the head never moved after an append")
@@ -147,12 +151,47 @@ func TestSettledHeadMovesCarryStreamTypes(t *testing.T) {
 	if moved(h.generation(), "cart") {
 		t.Error("moved past the last generation")
 	}
-	// A waiter for other types sleeps through the move (until its time-out); one for cart wakes.
-	gen = h.generation()
-	appendOf("cart", 1)
-	h.waitFor(gen, []string{"cart"}, time.Minute) // returns at once, or the test times out
 	appendOf("cart", movedTypesLimit)
 	if !moved(h.generation()-1, "order") {
 		t.Errorf("a move over %d events did not count for every type", movedTypesLimit)
 	}
+
+	// Waiting, with the head read as serve reads it: a waiter for orders sleeps through a move
+	// over cart events (it goes back to waiting), one for carts wakes; then an order wakes the
+	// first.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	gen = h.generation()
+	orderWoke, cartWoke := make(chan struct{}), make(chan struct{})
+	go func() { h.waitFor(gen, []string{"order"}, time.Minute); close(orderWoke) }()
+	go func() { h.waitFor(gen, []string{"cart"}, time.Minute); close(cartWoke) }()
+	go h.run(runCtx)
+	appendOnly("cart", 1)
+	woke := func(ch chan struct{}, who string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the %s waiter did not wake", who)
+		}
+	}
+	woke(cartWoke, "cart")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		h.mu.Lock()
+		waiting := h.waiters
+		h.mu.Unlock()
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters after the cart waiter woke, want the order waiter alone", waiting)
+		}
+	}
+	select {
+	case <-orderWoke:
+		t.Fatal("the order waiter woke for a cart event")
+	default:
+	}
+	appendOnly("order", 1)
+	woke(orderWoke, "order")
 }

@@ -79,7 +79,7 @@ func (p *adaptivePoll) HandleError(logger watermill.LoggerAdapter, noMsg bool, e
 		// should it not be read at all (its query failing).
 		p.head.waitFor(p.seen, p.types, max(p.idle, headTimeout))
 		d = 0
-	} else if !noMsg && err == nil && d == p.gather && p.gather > 0 && !p.failing.Load() {
+	} else if !noMsg && err == nil && d == p.gather && p.gather > 0 && !p.failing.Load() && p.head.reading() {
 		// Caught up (a small batch): the next poll waits for an event of the consumer's types.
 		t0 := time.Now()
 		p.head.waitFor(p.seen, p.types, headTimeout)

@@ -301,7 +301,10 @@ type batcher interface {
 // cursor, and returns the cursor of the last one and how many it read; fewer than rebuildBatch
 // means the end of the log.
 func readChunk(ctx context.Context, r querier, p Projector, cursor eventstore.Cursor, into []eventstore.Event) ([]eventstore.Event, eventstore.Cursor, int, error) {
-	rows, err := r.Query(ctx, eventstore.ReadAfterProjectedQuery,
+	// Planned for its arguments every time (an unnamed statement, never a cached generic plan):
+	// only a plan that knows the stream and event types can take a partial index of the log
+	// (migration 0023's, for the categories).
+	rows, err := r.Query(ctx, eventstore.ReadAfterProjectedQuery, pgx.QueryExecModeDescribeExec,
 		fmt.Sprint(cursor.TxID), cursor.Position, rebuildBatch, p.StreamTypes(), skipTypes(p))
 	if err != nil {
 		return into, cursor, 0, fmt.Errorf("reading log: %w", err)

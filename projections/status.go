@@ -16,11 +16,13 @@ import (
 // Status is a projector's place in the log and how far behind it is.
 type Status struct {
 	Name string `json:"name"`
-	// Position is the position of the last event the projector has processed (0: none yet).
+	// Position is the checkpoint, the position of the last event the projector has processed (0:
+	// none yet). It may stay behind the head for up to a second while LagEvents is 0: the engine
+	// wakes a consumer only for events it is given (Given).
 	Position int64 `json:"position"`
-	// LagEvents counts events appended but not yet processed.
+	// LagEvents counts events appended that the projector is given and has not yet processed.
 	LagEvents int64 `json:"lag_events"`
-	// LagSeconds is the age of the oldest unprocessed event (0 when caught up).
+	// LagSeconds is the age of the oldest of them (0 when caught up).
 	LagSeconds float64 `json:"lag_seconds"`
 	// Failure is set while the projector is stuck on an event it cannot apply (and retries).
 	Failure *Failure `json:"failure,omitempty"`

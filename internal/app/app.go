@@ -316,17 +316,12 @@ func (a *App) buildProjections(reactors []effects.Reactor) error {
 	}
 	engine, err := projections.NewEngine(projections.EngineConfig{
 		DB: a.sqlDB, Projectors: a.cfg.Projectors, Handlers: handlers, Logger: a.log, PollInterval: a.cfg.ProjectionPollInterval,
+		Checkpoints: a.Checkpoints,
 	})
 	if err != nil {
 		return err
 	}
 	a.engine = engine
-	for _, p := range a.cfg.Projectors {
-		a.Checkpoints.Given(p)
-	}
-	for _, h := range handlers {
-		a.Checkpoints.Given(h)
-	}
 	prefix := a.redisPrefix()
 	// The cards hold the API's own bytes for GET /products/{id}: Redis and Postgres answer alike.
 	a.Cards, err = cards.New(cards.Config{

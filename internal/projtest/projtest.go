@@ -143,12 +143,10 @@ func StartEngineWith(t *testing.T, e *Env, ps []projections.Projector, batchSize
 		Logger:       e.Log,
 		PollInterval: 5 * time.Millisecond,
 		BatchSize:    batchSize,
+		Checkpoints:  e.Ck,
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, p := range ps {
-		e.Ck.Given(p)
 	}
 	r := &RunningEngine{eng: eng, done: make(chan error, 1)}
 	go func() { r.done <- eng.Run(context.Background()) }()
@@ -215,6 +213,28 @@ func WaitCaughtUp(t *testing.T, e *Env, names ...string) []projections.Status {
 		last = st
 		for _, s := range st {
 			if s.LagEvents != 0 {
+				return false, fmt.Sprintf("%+v", st)
+			}
+		}
+		return true, ""
+	})
+	return last
+}
+
+// WaitAtPosition waits until every named projector's checkpoint is at position (a projector
+// given none of the events before it gets there within about a second, when its poll times out)
+// and returns their statuses.
+func WaitAtPosition(t *testing.T, e *Env, position int64, names ...string) []projections.Status {
+	t.Helper()
+	var last []projections.Status
+	Eventually(t, fmt.Sprintf("checkpoints at %d", position), func() (bool, string) {
+		st, err := e.Ck.Status(context.Background(), names...)
+		if err != nil {
+			return false, err.Error()
+		}
+		last = st
+		for _, s := range st {
+			if s.Position != position || s.LagEvents != 0 {
 				return false, fmt.Sprintf("%+v", st)
 			}
 		}

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/eventstore"
@@ -290,6 +292,12 @@ func (s *servedCatalog) startStorefront(ctx context.Context, env *env, cfg confi
 	if err := s.serve(ctx, env, bin); err != nil {
 		return err
 	}
+	took, err := waitConsumersAtHead(ctx, s.db.Pool, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   techvault serve started; its other consumers (users, orders, effects: never given these events) walked the\n")
+	fmt.Fprintf(out, "   generated log to its head in %s before the load\n", took.Round(time.Millisecond))
 	r := newRand()
 	for range min(1000, c.products) {
 		s.ids = append(s.ids, 1+r.Int64N(int64(c.products)))
@@ -458,4 +466,39 @@ func newGet(ctx context.Context, url string, headers map[string]string) (*nethtt
 		req.Header.Set(k, v)
 	}
 	return req, nil
+}
+
+// waitConsumersAtHead waits until every consumer group of the served process has its checkpoint
+// at the head of the log, and their number has held for two seconds (each writes its first
+// checkpoint after its first batch). A serve started on a generated log has its catalog
+// projectors rebuilt, but its other consumers begin at the start of the log and walk it, a minute
+// of Postgres on a slow machine: measuring meanwhile would measure that walk.
+func waitConsumersAtHead(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	var head int64
+	if err := pool.QueryRow(ctx, `SELECT coalesce(max("offset"), 0) FROM events`).Scan(&head); err != nil {
+		return 0, err
+	}
+	last, stableSince := -1, time.Now()
+	for {
+		var n, behind int
+		if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE coalesce(offset_acked, 0) < $1) FROM projector_offsets`,
+			head).Scan(&n, &behind); err != nil {
+			return 0, err
+		}
+		if n != last {
+			last, stableSince = n, time.Now()
+		}
+		if n > 0 && behind == 0 && time.Since(stableSince) >= 2*time.Second {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("%d of %d consumers not at the head of the log after %s", behind, n, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, errInterrupted
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

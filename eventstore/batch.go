@@ -122,12 +122,20 @@ const projectedColumns = `"offset", transaction_id::text::bigint AS tx_id, uuid,
 // type when NULL) but not of the event types $6 (none left out when NULL). Scan its rows with
 // ScanProjected. Every event of a range below the snapshot's
 // xmin has committed or aborted, so a range read twice reads the same events.
-const RangeQuery = `SELECT ` + projectedColumns + ` FROM events
+var RangeQuery = `SELECT ` + projectedColumns + ` FROM events
 WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
   AND (transaction_id, "offset") <= ($3::text::xid8, $4)
-  AND ($5::text[] IS NULL OR stream_type = ANY($5::text[]))
-  AND ($6::text[] IS NULL OR event_type <> ALL($6::text[]))
+  AND ` + GivenCondition(5, 6) + `
 ORDER BY transaction_id, "offset"`
+
+// GivenCondition is the SQL condition on an event of a consumer given the stream types of
+// parameter streams (every type when NULL) except the event types of parameter skip (none left
+// out when NULL), both text[]: the events a projector is given, as the engine, a rebuild and the
+// checkpoints' lag select them.
+func GivenCondition(streams, skip int) string {
+	return fmt.Sprintf(`($%[1]d::text[] IS NULL OR stream_type = ANY($%[1]d::text[])) AND ($%[2]d::text[] IS NULL OR event_type <> ALL($%[2]d::text[]))`,
+		streams, skip)
+}
 
 // RangeArgs are RangeQuery's arguments; nil streamTypes selects every stream type, and the event
 // types in skip ($6) are left out.
@@ -139,11 +147,10 @@ func RangeArgs(from, to Cursor, streamTypes, skip []string) []any {
 // as text, $2 position) of the stream types $4 (every type when NULL) but not of the event types $5
 // (none left out when NULL), in delivery order, with the
 // columns ScanProjected reads. Rebuilds read the log with it.
-const ReadAfterProjectedQuery = `SELECT ` + projectedColumns + ` ` + `FROM events
+var ReadAfterProjectedQuery = `SELECT ` + projectedColumns + ` ` + `FROM events
 WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-  AND ($4::text[] IS NULL OR stream_type = ANY($4::text[]))
-  AND ($5::text[] IS NULL OR event_type <> ALL($5::text[]))
+  AND ` + GivenCondition(4, 5) + `
 ORDER BY events.transaction_id, events."offset"
 LIMIT $3`
 

@@ -64,9 +64,6 @@ func (h *settledHead) reading() bool {
 	return h.ok
 }
 
-// waitPast returns once the head has moved more than gen times, or after timeout.
-func (h *settledHead) waitPast(gen uint64, timeout time.Duration) { h.waitFor(gen, nil, timeout) }
-
 // movedFor reports whether a move after gen carried an event of one of types (nil: any event).
 // The caller holds mu.
 func (h *settledHead) movedFor(gen uint64, types []string) bool {

@@ -17,25 +17,9 @@ import (
 // server), but not past an older transaction still open: events committed after it may not be
 // delivered yet. A waiter wakes when it moves.
 func TestSettledHeadStopsAtOpenTransactionsAndWakesWaiters(t *testing.T) {
-	tdb := testdb.New(t)
+	tdb, h, appendOf := newHeadFixture(t)
 	ctx := t.Context()
-	db := stdlib.OpenDBFromPool(tdb.Pool)
-	defer func() { _ = db.Close() }()
-	h := newSettledHead(db, time.Millisecond, 10*time.Millisecond)
-	store, err := eventstore.New(eventstore.Config{Pool: tdb.Pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	appendOne := func() {
-		t.Helper()
-		n++
-		if _, err := store.Append(ctx, eventstore.Metadata(domain.Metadata{ActorID: "tester"}), eventstore.StreamAppend{
-			StreamID: fmt.Sprintf("head-test-%d", n), StreamType: "test",
-			Events: []eventstore.NewEvent{{Type: "Tested", SchemaVersion: 1, Data: []byte(`{}`)}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendOne := func() { t.Helper(); appendOf("test", 1) }
 
 	if h.read(ctx) {
 		t.Fatal("the head of an empty log moved")
@@ -75,7 +59,7 @@ func TestSettledHeadStopsAtOpenTransactionsAndWakesWaiters(t *testing.T) {
 	gen := h.generation()
 	woke := make(chan uint64)
 	go func() {
-		h.waitPast(gen, time.Minute)
+		h.waitFor(gen, nil, time.Minute)
 		woke <- h.generation()
 	}()
 	if err := open.Rollback(ctx); err != nil {
@@ -84,11 +68,11 @@ func TestSettledHeadStopsAtOpenTransactionsAndWakesWaiters(t *testing.T) {
 	if got := <-woke; got != gen+1 {
 		t.Fatalf("the waiter woke at generation %d, want %d", got, gen+1)
 	}
-	// Past a generation already reached, waitPast returns at once; so does every wait once
+	// Past a generation already reached, waitFor returns at once; so does every wait once
 	// stopped.
-	h.waitPast(gen, time.Minute)
+	h.waitFor(gen, nil, time.Minute)
 	h.stop()
-	h.waitPast(h.generation(), time.Minute)
+	h.waitFor(h.generation(), nil, time.Minute)
 	h.stop()
 }
 
@@ -96,28 +80,8 @@ func TestSettledHeadStopsAtOpenTransactionsAndWakesWaiters(t *testing.T) {
 // types sleeps through it, a waiter for its types (or for any) wakes. A move over more events
 // than it looks into counts as carrying every type.
 func TestSettledHeadMovesCarryStreamTypes(t *testing.T) {
-	tdb := testdb.New(t)
+	_, h, appendOnly := newHeadFixture(t)
 	ctx := t.Context()
-	db := stdlib.OpenDBFromPool(tdb.Pool)
-	defer func() { _ = db.Close() }()
-	h := newSettledHead(db, time.Millisecond, 10*time.Millisecond)
-	store, err := eventstore.New(eventstore.Config{Pool: tdb.Pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	appendOnly := func(streamType string, events int) {
-		t.Helper()
-		var appends []eventstore.StreamAppend
-		for range events {
-			n++
-			appends = append(appends, eventstore.StreamAppend{StreamID: fmt.Sprintf("moves-%d", n), StreamType: streamType,
-				Events: []eventstore.NewEvent{{Type: "Tested", SchemaVersion: 1, Data: []byte(`{}`)}}})
-		}
-		if _, err := store.Append(ctx, eventstore.Metadata(domain.Metadata{ActorID: "tester"}), appends...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	appendOf := func(streamType string, events int) { // and read the head until it moves
 		t.Helper()
 		appendOnly(streamType, events)
@@ -194,4 +158,32 @@ func TestSettledHeadMovesCarryStreamTypes(t *testing.T) {
 	}
 	appendOnly("order", 1)
 	woke(orderWoke, "order")
+}
+
+// newHeadFixture returns a fresh database, a settled head on it (read every millisecond while it
+// moves) and a function that appends, in one append, events new streams of a stream type, one
+// event each.
+func newHeadFixture(t *testing.T) (*testdb.DB, *settledHead, func(streamType string, events int)) {
+	t.Helper()
+	tdb := testdb.New(t)
+	db := stdlib.OpenDBFromPool(tdb.Pool)
+	t.Cleanup(func() { _ = db.Close() })
+	store, err := eventstore.New(eventstore.Config{Pool: tdb.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	appendOf := func(streamType string, events int) {
+		t.Helper()
+		var appends []eventstore.StreamAppend
+		for range events {
+			n++
+			appends = append(appends, eventstore.StreamAppend{StreamID: fmt.Sprintf("head-test-%d", n), StreamType: streamType,
+				Events: []eventstore.NewEvent{{Type: "Tested", SchemaVersion: 1, Data: []byte(`{}`)}}})
+		}
+		if _, err := store.Append(t.Context(), eventstore.Metadata(domain.Metadata{ActorID: "tester"}), appends...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tdb, newSettledHead(db, time.Millisecond, 10*time.Millisecond), appendOf
 }

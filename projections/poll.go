@@ -79,8 +79,9 @@ func (p *adaptivePoll) HandleError(logger watermill.LoggerAdapter, noMsg bool, e
 		// should it not be read at all (its query failing).
 		p.head.waitFor(p.seen, p.types, max(p.idle, headTimeout))
 		d = 0
-	} else if !noMsg && err == nil && d == p.gather && p.gather > 0 && !p.failing.Load() && p.head.reading() {
-		// Caught up (a small batch): the next poll waits for an event of the consumer's types.
+	} else if !noMsg && err == nil && !p.failing.Load() && p.smallBatch() && p.head.reading() {
+		// Caught up (a small batch): the next poll waits for an event of the consumer's types,
+		// and at least the gather interval.
 		t0 := time.Now()
 		p.head.waitFor(p.seen, p.types, headTimeout)
 		d = max(p.gather-time.Since(t0), 0)
@@ -104,7 +105,7 @@ func (p *adaptivePoll) next(logger watermill.LoggerAdapter, noMsg bool, err erro
 	}
 	if !noMsg {
 		p.emptyAt = time.Time{}
-		if p.gather > 0 && p.lastCount.Load() < p.gatherMax {
+		if p.smallBatch() {
 			return p.gather
 		}
 		return 0
@@ -118,3 +119,7 @@ func (p *adaptivePoll) next(logger watermill.LoggerAdapter, noMsg bool, err erro
 	}
 	return p.busy
 }
+
+// smallBatch reports whether the last batch was small enough to gather before the next poll (the
+// consumer is caught up: a batch of the backlog is larger).
+func (p *adaptivePoll) smallBatch() bool { return p.gather > 0 && p.lastCount.Load() < p.gatherMax }

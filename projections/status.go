@@ -78,22 +78,13 @@ func (c *Checkpoints) Given(cs ...Consumer) *Checkpoints {
 	return c
 }
 
-// filter returns the consumer's stream types (nil: all) and skipped event types, as query
-// arguments.
+// filter returns the consumer's stream types (nil: all) and skipped event types (nil: none), the
+// arguments of eventstore.GivenCondition.
 func (c *Checkpoints) filter(name string) (streams, skip []string) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	g := c.given[name]
-	if g.skip == nil {
-		g.skip = []string{}
-	}
 	return g.streams, g.skip
-}
-
-// givenFilter is the condition on events of a consumer given stream types $n and skipping event
-// types $n+1 (SQL for Checkpoints' queries).
-func givenFilter(n int) string {
-	return fmt.Sprintf(`($%d::text[] IS NULL OR stream_type = ANY($%d::text[])) AND event_type <> ALL($%d::text[])`, n, n, n+1)
 }
 
 // cursor returns the projector's checkpoint (zero when it has none yet).
@@ -127,7 +118,7 @@ func (c *Checkpoints) status(ctx context.Context, names ...string) ([]Status, er
 		var oldest *time.Time
 		streams, skip := c.filter(name)
 		err = c.pool.QueryRow(ctx, `SELECT count(*), min(recorded_at) FROM events
-			WHERE (transaction_id, "offset") > ($1::text::xid8, $2) AND `+givenFilter(3),
+			WHERE (transaction_id, "offset") > ($1::text::xid8, $2) AND `+eventstore.GivenCondition(3, 4),
 			fmt.Sprint(cur.TxID), cur.Position, streams, skip).Scan(&s.LagEvents, &oldest)
 		if err != nil {
 			return nil, fmt.Errorf("measuring lag of %s: %w", name, err)
@@ -164,7 +155,7 @@ func (c *Checkpoints) Reached(ctx context.Context, name string, position eventst
 	var none bool
 	err = c.pool.QueryRow(ctx, `SELECT $3::text::xid8 < pg_snapshot_xmin(pg_current_snapshot()) AND NOT EXISTS (
 		SELECT FROM events WHERE (transaction_id, "offset") > ($1::text::xid8, $2)
-		  AND (transaction_id, "offset") <= ($3::text::xid8, $4) AND `+givenFilter(5)+`)`,
+		  AND (transaction_id, "offset") <= ($3::text::xid8, $4) AND `+eventstore.GivenCondition(5, 6)+`)`,
 		fmt.Sprint(cur.TxID), cur.Position, fmt.Sprint(position.TxID), position.Position, streams, skip).Scan(&none)
 	if err != nil {
 		return false, fmt.Errorf("reading what %s has yet to handle: %w", name, err)

@@ -475,8 +475,12 @@ func newGet(ctx context.Context, url string, headers map[string]string) (*nethtt
 // of Postgres on a slow machine: measuring meanwhile would measure that walk.
 func waitConsumersAtHead(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
-	var head int64
-	if err := pool.QueryRow(ctx, `SELECT coalesce(max("offset"), 0) FROM events`).Scan(&head); err != nil {
+	store, err := eventstore.New(eventstore.Config{Pool: pool})
+	if err != nil {
+		return 0, err
+	}
+	head, err := store.Head(ctx)
+	if err != nil {
 		return 0, err
 	}
 	last, stableSince := -1, time.Now()

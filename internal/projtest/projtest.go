@@ -204,37 +204,31 @@ var AllProjectors = []string{catalogproj.CategoriesProjector, catalogproj.Produc
 // WaitCaughtUp waits until every named projector has no lag.
 func WaitCaughtUp(t *testing.T, e *Env, names ...string) []projections.Status {
 	t.Helper()
-	var last []projections.Status
-	Eventually(t, "projectors caught up", func() (bool, string) {
-		st, err := e.Ck.Status(context.Background(), names...)
-		if err != nil {
-			return false, err.Error()
-		}
-		last = st
-		for _, s := range st {
-			if s.LagEvents != 0 {
-				return false, fmt.Sprintf("%+v", st)
-			}
-		}
-		return true, ""
-	})
-	return last
+	return waitStatus(t, e, "projectors caught up", func(s projections.Status) bool { return s.LagEvents == 0 }, names)
 }
 
-// WaitAtPosition waits until every named projector's checkpoint is at position (a projector
-// given none of the events before it gets there within about a second, when its poll times out)
-// and returns their statuses.
+// WaitAtPosition waits until every named projector's checkpoint is at position with no lag (a
+// projector given none of the events before it gets there within about a second, when its poll
+// times out) and returns their statuses.
 func WaitAtPosition(t *testing.T, e *Env, position int64, names ...string) []projections.Status {
 	t.Helper()
+	return waitStatus(t, e, fmt.Sprintf("checkpoints at %d", position), func(s projections.Status) bool {
+		return s.Position == position && s.LagEvents == 0
+	}, names)
+}
+
+// waitStatus waits until every named projector's status satisfies ok and returns the statuses.
+func waitStatus(t *testing.T, e *Env, what string, ok func(projections.Status) bool, names []string) []projections.Status {
+	t.Helper()
 	var last []projections.Status
-	Eventually(t, fmt.Sprintf("checkpoints at %d", position), func() (bool, string) {
+	Eventually(t, what, func() (bool, string) {
 		st, err := e.Ck.Status(context.Background(), names...)
 		if err != nil {
 			return false, err.Error()
 		}
 		last = st
 		for _, s := range st {
-			if s.Position != position || s.LagEvents != 0 {
+			if !ok(s) {
 				return false, fmt.Sprintf("%+v", st)
 			}
 		}

@@ -260,4 +260,20 @@ func TestAggregateCache(t *testing.T) {
 			t.Fatalf("a code another process created a moment ago: %v", err)
 		}
 	})
+
+	t.Run("an order on a cart this process appended to reads no stream of the cart", func(t *testing.T) {
+		if _, err := a.shop.ClearCart(ctx, md(uid), uid); err != nil {
+			t.Fatal(err)
+		}
+		if err := add(a, gpu, 1); err != nil {
+			t.Fatal(err)
+		}
+		counting.take()
+		if _, err := a.shop.PlaceOrder(ctx, md(uid), commands.PlaceOrder{UserID: uid, AddressID: addr}); err != nil {
+			t.Fatal(err)
+		}
+		if n := counting.take()[cart.StreamID(uid)]; n != 0 {
+			t.Fatalf("placing the order read the cart's stream %d times; the cache holds it", n)
+		}
+	})
 }

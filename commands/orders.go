@@ -68,9 +68,12 @@ func (h *Shop) PlaceOrder(ctx context.Context, md domain.Metadata, cmd PlaceOrde
 }
 
 // queueReservations waits for this process's orders of the products in the user's cart to be
-// decided and appended, and keeps the next ones waiting until unlock (see stripedLocks).
+// decided and appended, and keeps the next ones waiting until unlock (see stripedLocks). The cart
+// is taken from the cache when it holds it: it only names the products to queue on (a cart another
+// process moved on queues on the wrong ones, which costs a wait, never a wrong order: the order is
+// decided on a checked cart), so reading its stream here would be a second read per order.
 func (h *Shop) queueReservations(ctx context.Context, userID int64) (unlock func(), err error) {
-	c, err := h.loadCart(ctx, userID) // decided on next: the cache keeps it
+	c, err := h.loadCart(context.WithValue(ctx, cacheTraceKey{}, &cacheTrace{}), userID)
 	if err != nil {
 		return nil, err
 	}

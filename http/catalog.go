@@ -7,6 +7,7 @@ import (
 	"fmt"
 	nethttp "net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -335,6 +336,16 @@ func (s *Server) getCategory(c *gin.Context) {
 // maxSearchLength bounds q.
 const maxSearchLength = 200
 
+// searchText reads the free-text parameter q: valid UTF-8 without NUL (a Postgres text value
+// cannot hold one), at most maxLen characters.
+func searchText(c *gin.Context, maxLen int) (string, error) {
+	q := c.Query("q")
+	if !utf8.ValidString(q) || strings.ContainsRune(q, 0) || utf8.RuneCountInString(q) > maxLen {
+		return "", badRequest("q", fmt.Sprintf("q must be valid text (no NUL) of at most %d characters", maxLen))
+	}
+	return q, nil
+}
+
 func productFilter(c *gin.Context) (queries.ProductFilter, error) {
 	var (
 		f   queries.ProductFilter
@@ -348,9 +359,8 @@ func productFilter(c *gin.Context) (queries.ProductFilter, error) {
 	if _, ok := queries.ProductSorts[f.Sort]; !ok {
 		return f, badRequest("sort", "sort must be one of price, -price, name, -created_at, -rating")
 	}
-	f.Q = c.Query("q")
-	if !utf8.ValidString(f.Q) || utf8.RuneCountInString(f.Q) > maxSearchLength {
-		return f, badRequest("q", fmt.Sprintf("q must be valid text of at most %d characters", maxSearchLength))
+	if f.Q, err = searchText(c, maxSearchLength); err != nil {
+		return f, err
 	}
 	if v := c.Query("category_id"); v != "" {
 		id, err := parseID("category_id", v)

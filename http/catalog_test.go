@@ -259,6 +259,8 @@ func TestQueryParameterValidation(t *testing.T) {
 		{"category_id=0", "category_id"},
 		{"cursor=%21%21%21", "cursor"},
 		{"q=" + strings.Repeat("a", 201), "q"},
+		{"q=a%00b", "q"},
+		{"q=%ff", "q"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {

@@ -471,8 +471,16 @@ func (s *Server) listAddresses(c *gin.Context) {
 	c.JSON(nethttp.StatusOK, gin.H{"items": toAddressResponses(as)})
 }
 
+// maxUserSearchLength bounds the users' q: the longest email address.
+const maxUserSearchLength = 254
+
 func (s *Server) listUsers(c *gin.Context) {
 	limit, err := queryLimit(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	q, err := searchText(c, maxUserSearchLength)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -481,7 +489,7 @@ func (s *Server) listUsers(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	page, err := s.cfg.UserQueries.Users(c, queries.UserFilter{Q: c.Query("q"), Limit: limit, Cursor: c.Query("cursor")})
+	page, err := s.cfg.UserQueries.Users(c, queries.UserFilter{Q: q, Limit: limit, Cursor: c.Query("cursor")})
 	if err != nil {
 		writeError(c, err)
 		return

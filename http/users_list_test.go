@@ -3,6 +3,7 @@ package http_test
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +44,17 @@ func TestAdminListsAndSearchesUsers(t *testing.T) {
 		admin.call("GET", "/api/v1/users?q="+url.QueryEscape(q), "", 200).json(t, &found)
 		if len(found.Items) != want {
 			t.Errorf("q=%q found %d users, want %d: %+v", q, len(found.Items), want, found.Items)
+		}
+	}
+	// q is text: a NUL (which Postgres text cannot hold), bytes that are not UTF-8 or a search
+	// longer than the longest address are the caller's error, not the server's.
+	for _, q := range []string{"al%00ice", "%ff", strings.Repeat("a", 255)} {
+		var e struct {
+			Error struct{ Field string } `json:"error"`
+		}
+		admin.call("GET", "/api/v1/users?q="+q, "", 400).json(t, &e)
+		if e.Error.Field != "q" {
+			t.Errorf("q=%s: error on %q, want q", q, e.Error.Field)
 		}
 	}
 	// A customer may not list accounts.

@@ -97,6 +97,9 @@ func (h *Reviews) CreateReview(ctx context.Context, md domain.Metadata, cmd Crea
 	}
 	return execute(ctx, h.store, md, "CreateReview", redecideOnConflict, withReviewPosition,
 		func(ctx context.Context) (ReviewResult, []Change, error) {
+			if err := ensureAccount(ctx, h.load, cmd.UserID); err != nil {
+				return ReviewResult{}, nil, err
+			}
 			exists, err := h.productExists(ctx, cmd.ProductID)
 			if err != nil {
 				return ReviewResult{}, nil, err
@@ -148,6 +151,9 @@ type EditReview struct {
 // EditReview changes the author's review (of a product still in the catalog).
 func (h *Reviews) EditReview(ctx context.Context, md domain.Metadata, cmd EditReview) (ReviewResult, error) {
 	return h.onReview(ctx, md, "EditReview", cmd.ID, func(ctx context.Context, r *review.Review) ([]Change, error) {
+		if err := ensureAccount(ctx, h.load, cmd.Actor.UserID); err != nil {
+			return nil, err
+		}
 		exists, err := h.productExists(ctx, r.ProductID())
 		if err != nil {
 			return nil, err
@@ -160,6 +166,9 @@ func (h *Reviews) EditReview(ctx context.Context, md domain.Metadata, cmd EditRe
 // it again), in one append.
 func (h *Reviews) DeleteReview(ctx context.Context, md domain.Metadata, id int64, actor review.Actor) (ReviewResult, error) {
 	return h.onReview(ctx, md, "DeleteReview", id, func(ctx context.Context, r *review.Review) ([]Change, error) {
+		if err := ensureAccount(ctx, h.load, actor.UserID); err != nil {
+			return nil, err
+		}
 		if err := r.Delete(actor); err != nil {
 			return nil, err
 		}
@@ -188,7 +197,10 @@ func (h *Reviews) UnhideReview(ctx context.Context, md domain.Metadata, id int64
 
 // MarkReviewHelpful records the actor's helpful vote (once per customer and review).
 func (h *Reviews) MarkReviewHelpful(ctx context.Context, md domain.Metadata, id int64, actor review.Actor) (ReviewResult, error) {
-	return h.onReview(ctx, md, "MarkReviewHelpful", id, func(_ context.Context, r *review.Review) ([]Change, error) {
+	return h.onReview(ctx, md, "MarkReviewHelpful", id, func(ctx context.Context, r *review.Review) ([]Change, error) {
+		if err := ensureAccount(ctx, h.load, actor.UserID); err != nil {
+			return nil, err
+		}
 		return nil, r.MarkHelpful(actor)
 	})
 }

@@ -94,6 +94,9 @@ func (h *Shop) onCart(ctx context.Context, md domain.Metadata, name string, user
 ) (CartResult, error) {
 	return execute(ctx, h.store, md, name, redecideOnConflict, withCartPosition,
 		func(ctx context.Context) (CartResult, []Change, error) {
+			if err := ensureAccount(ctx, h.load, userID); err != nil {
+				return CartResult{}, nil, err
+			}
 			c, err := h.loadCart(ctx, userID)
 			if err != nil {
 				return CartResult{}, nil, err

@@ -107,6 +107,21 @@ func (h *Users) loadUser(ctx context.Context, id int64) (*user.User, error) {
 	return loadAggregate(ctx, h.load, userKind, id)
 }
 
+// ensureAccount refuses a command on behalf of an account that does not exist: never opened, or
+// erased (an access token outlives its account by the token's lifetime at most), so that no
+// cart, wishlist or review of nobody is written. The account is read, not appended to (see
+// RecentReads).
+func ensureAccount(ctx context.Context, l loader, userID int64) error {
+	u, err := loadRecent(ctx, l, userKind, userID)
+	if err != nil {
+		return err
+	}
+	if !u.Exists() {
+		return &domain.Error{Kind: domain.ErrUnauthenticated, Message: "the account this access token was issued for no longer exists"}
+	}
+	return nil
+}
+
 // loadAccount loads an open account; a missing or erased one is not found.
 func (h *Users) loadAccount(ctx context.Context, id int64) (*user.User, error) {
 	u, err := h.loadUser(ctx, id)

@@ -55,6 +55,9 @@ func (r WishlistResult) withPosition(pos int64) WishlistResult { r.Position = po
 func (h *Wishlists) AddToWishlist(ctx context.Context, md domain.Metadata, userID, productID int64) (WishlistResult, error) {
 	return execute(ctx, h.store, md, "AddToWishlist", redecideOnConflict, WishlistResult.withPosition,
 		func(ctx context.Context) (WishlistResult, []Change, error) {
+			if err := ensureAccount(ctx, h.load, userID); err != nil {
+				return WishlistResult{}, nil, err
+			}
 			p, err := loadAggregate(ctx, h.load, productKind, productID)
 			if err != nil {
 				return WishlistResult{}, nil, err
@@ -75,6 +78,9 @@ func (h *Wishlists) AddToWishlist(ctx context.Context, md domain.Metadata, userI
 func (h *Wishlists) RemoveFromWishlist(ctx context.Context, md domain.Metadata, userID, productID int64) (WishlistResult, error) {
 	return execute(ctx, h.store, md, "RemoveFromWishlist", redecideOnConflict, WishlistResult.withPosition,
 		func(ctx context.Context) (WishlistResult, []Change, error) {
+			if err := ensureAccount(ctx, h.load, userID); err != nil {
+				return WishlistResult{}, nil, err
+			}
 			w, err := h.loadWishlist(ctx, userID)
 			if err != nil {
 				return WishlistResult{}, nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,4 +261,19 @@ func (p *proxy) setUp(up bool) {
 		}
 		p.conns = nil
 	}
+}
+
+// members numbers the accounts member opens.
+var members atomic.Int64
+
+// member registers and signs in a customer through the API (a command on behalf of a customer
+// needs the account: an access token of nobody writes nothing) and returns them and their id.
+func (h *harness) member() (*customer, int64) {
+	h.t.Helper()
+	email := fmt.Sprintf("member%d@example.com", members.Add(1))
+	c := &customer{h: h}
+	c.call("POST", "/api/v1/auth/register", registerBody(email), 201)
+	s := c.signIn(email, matrixPassword)
+	c.lastPosition = max(c.lastPosition, h.head())
+	return c, s.User.ID
 }

@@ -308,8 +308,27 @@ func TestCustomerJourney(t *testing.T) {
 
 	// Erase: the account, its picture and every readable trace of the person go.
 	c.signIn(second, newPassword)
+	var gpu struct {
+		ID int64 `json:"id"`
+	}
+	h.admin("POST", "/api/v1/products", `{"name":"GPU","price":"499.00","stock":5}`, 201).json(t, &gpu)
 	c.call("DELETE", "/api/v1/users/me", "", 200)
 	c.call("GET", "/api/v1/users/me", "", 404)
+	// The access token outlives the account (by its lifetime at most) and writes nothing: no cart,
+	// wishlist or review of nobody.
+	before := h.head()
+	for _, w := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/cart/items", fmt.Sprintf(`{"product_id":%d,"quantity":1}`, gpu.ID)},
+		{"DELETE", "/api/v1/cart", ""},
+		{"POST", "/api/v1/cart/promo", `{"code":"NOPE"}`},
+		{"POST", fmt.Sprintf("/api/v1/wishlist/%d", gpu.ID), ""},
+		{"POST", fmt.Sprintf("/api/v1/products/%d/reviews", gpu.ID), `{"rating":1}`},
+	} {
+		c.call(w.method, w.path, w.body, 401)
+	}
+	if h.head() != before {
+		t.Fatal("an erased account's access token appended events")
+	}
 	eventuallyTrue(t, "the picture destroyed", func() bool { return len(cld.Assets()) == 0 })
 	c.access = ""
 	c.call("POST", "/api/v1/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, second, newPassword), 401)

@@ -295,7 +295,8 @@ func TestReviews(t *testing.T) {
 		var ids []int64
 		var last int64
 		for i := range 7 {
-			c := &customer{h: h, access: accessToken(int64(9000+i), "customer"), lastPosition: p.Position}
+			c, _ := h.member()
+			c.lastPosition = max(c.lastPosition, p.Position)
 			r := writeReview(c, p.ID, fmt.Sprintf(`{"rating":%d}`, i%5+1))
 			ids, last = append(ids, r.ID), r.Position
 		}
@@ -320,8 +321,8 @@ func TestReviews(t *testing.T) {
 		}
 		// Most helpful first: votes for the third (3), the sixth (2) and the first (1) review.
 		for i, votes := range map[int]int{2: 3, 5: 2, 0: 1} {
-			for v := range votes {
-				voter := &customer{h: h, access: accessToken(int64(9500+v), "customer")}
+			for range votes {
+				voter, _ := h.member()
 				var res reviewResult
 				voter.call("POST", reviewPath(ids[i])+"/helpful", "", 200).json(t, &res)
 				last = max(last, res.Position)
@@ -361,8 +362,9 @@ func TestReviews(t *testing.T) {
 		}
 		var last int64
 		for i, ratings := range [][]int{nil, {1, 2}, {5, 4, 5}, {3, 4}} {
-			for j, r := range ratings {
-				c := &customer{h: h, access: accessToken(int64(8000+10*i+j), "customer"), lastPosition: prods[i].Position}
+			for _, r := range ratings {
+				c, _ := h.member()
+				c.lastPosition = max(c.lastPosition, prods[i].Position)
 				last = max(last, writeReview(c, prods[i].ID, fmt.Sprintf(`{"rating":%d}`, r)).Position)
 			}
 		}
@@ -544,7 +546,7 @@ func longText(n int) string {
 // newestCursor is a cursor of the default order of a product's reviews (a list of one per page).
 func newestCursor(t *testing.T, h *harness, productID int64) string {
 	t.Helper()
-	writer := &customer{h: h, access: accessToken(7777, "customer")}
+	writer, _ := h.member()
 	r := writeReview(writer, productID, `{"rating":4}`)
 	pg := listReviews(t, h, productID, "?limit=1", r.Position, "")
 	if pg.NextCursor == "" {

@@ -27,15 +27,16 @@ type wishlistItem struct {
 	Product shownProduct `json:"product"`
 }
 
-// shopper is a signed-in customer's token (the wishlist commands need no account row).
+// shopper is a signed-in customer's token.
 type shopper struct {
 	h     *harness
 	id    int64
 	token string
 }
 
-func (h *harness) shopper(id int64) shopper {
-	return shopper{h: h, id: id, token: accessToken(id, "customer")}
+func (h *harness) shopper() shopper {
+	c, id := h.member()
+	return shopper{h: h, id: id, token: c.access}
 }
 
 func (s shopper) do(method, path string, want int, headers ...string) response {
@@ -82,7 +83,7 @@ func itemIDs(p page[wishlistItem]) []int64 {
 // nobody sees or changes another's; every bad input appends nothing; a rebuild equals live.
 func TestWishlist(t *testing.T) {
 	h, _ := imageHarness(t)
-	ann, bob := h.shopper(101), h.shopper(102)
+	ann, bob := h.shopper(), h.shopper()
 	gpu, ssd, ram := h.newProduct("GPU"), h.newProduct("SSD"), h.newProduct("RAM")
 	cover := h.mustUpload(ssd.ID, "ssd.png", pngImage(t))
 
@@ -134,7 +135,7 @@ func TestWishlist(t *testing.T) {
 		t.Fatalf("bob's wishlist after the SSD's deletion: %v", itemIDs(got))
 	}
 	raced(t, h, 103, ssd.ID)
-	if got := h.shopper(103).list(""); len(got.Items) != 0 {
+	if got := h.shopper().list(""); len(got.Items) != 0 {
 		t.Fatalf("an add that raced the deletion shows: %v", itemIDs(got))
 	}
 	var rows int

@@ -27,6 +27,7 @@ import (
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/catalog"
+	"github.com/techvault/techvault/domain/user"
 	"github.com/techvault/techvault/eventstore"
 	"github.com/techvault/techvault/internal/testdb"
 	"github.com/techvault/techvault/projections"
@@ -606,3 +607,22 @@ func BulkProducts(t *testing.T, e *Env, n, adjustments int) map[int64]commands.P
 
 // IsInvalid reports whether err is a domain validation error.
 func IsInvalid(err error) bool { return errors.Is(err, domain.ErrInvalid) }
+
+// Accounts opens a customer account under each id, as a registration records it (with empty
+// sealed fields: no projection test reads them), for the commands that act on behalf of a
+// customer, which refuse an account that does not exist.
+func Accounts(t *testing.T, e *Env, ids ...int64) {
+	t.Helper()
+	for _, id := range ids {
+		data, err := json.Marshal(user.UserRegistered{UserID: id, Role: user.Customer, Method: "password"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Store.Append(context.Background(), StoreMD, eventstore.StreamAppend{
+			StreamID: user.StreamID(id), StreamType: user.StreamType,
+			Events: []eventstore.NewEvent{{Type: user.UserRegistered{}.EventType(), SchemaVersion: user.UserRegistered{}.SchemaVersion(), Data: data}},
+		}); err != nil {
+			t.Fatalf("opening account %d: %v", id, err)
+		}
+	}
+}

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 // store) and returns the reviews it wrote, by name.
 func history(t *testing.T, e *projtest.Env) (products []int64, reviews map[string]int64) {
 	t.Helper()
+	projtest.Accounts(t, e, 1, 2, 3, 4, 7, 8)
 	ctx := t.Context()
 	for _, name := range []string{"Keyboard", "Mouse"} {
 		p, err := e.Cat.CreateProduct(ctx, projtest.MD, commands.CreateProduct{Name: name, Price: 1999, Stock: 10})

@@ -42,6 +42,7 @@ func TestWishlistProjection(t *testing.T) {
 		products = append(products, p.ID)
 	}
 	users := []int64{11, 12, 13, 14}
+	projtest.Accounts(t, e, users...)
 	model := map[[2]int64]bool{} // on the list (by the aggregate)
 	deleted := map[int64]bool{}
 	rng := rand.New(rand.NewPCG(3, 5))

@@ -22,6 +22,7 @@ import (
 // notification wrote meanwhile (the card's version counts the reviews' versions too).
 func TestProductCardsResyncNeverOverwritesANewerRating(t *testing.T) {
 	e := projtest.NewEnv(t)
+	projtest.Accounts(t, e, 5)
 	ctx := t.Context()
 	products := projtest.BulkProducts(t, e, 50, 1)
 	ids := slices.Sorted(maps.Keys(products))

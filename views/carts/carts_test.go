@@ -28,6 +28,7 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 // both seen once their projector has committed and its notification has arrived.
 func TestCartsFollowTheLog(t *testing.T) {
 	e := projtest.NewEnv(t)
+	projtest.Accounts(t, e, 7, 8)
 	shop := commands.NewShop(e.Store, e.Store.Sequences(map[string]string{commands.OrderIDs: "order_ids", commands.PromoIDs: "promo_ids"}), nil, nil)
 	var ps []projections.Projector
 	ps = append(ps, catalogproj.Projectors()...)
@@ -119,6 +120,7 @@ func startCarts(t *testing.T, e *projtest.Env, rdb *redis.Client, prefix string)
 // unreachable the answers come from Postgres.
 func TestCartViewInRedis(t *testing.T) {
 	e := projtest.NewEnv(t)
+	projtest.Accounts(t, e, 7, 8)
 	shop := commands.NewShop(e.Store, e.Store.Sequences(map[string]string{commands.OrderIDs: "order_ids", commands.PromoIDs: "promo_ids"}), nil, nil)
 	var ps []projections.Projector
 	ps = append(ps, catalogproj.Projectors()...)

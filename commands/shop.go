@@ -116,22 +116,35 @@ type AddToCart struct {
 // AddToCart adds to the line of the product (or opens one at the product's current price).
 func (h *Shop) AddToCart(ctx context.Context, md domain.Metadata, cmd AddToCart) (CartResult, error) {
 	return h.onCart(ctx, md, "AddToCart", cmd.UserID, func(ctx context.Context, c *cart.Cart) error {
-		p, err := loadRecent(ctx, h.load, productKind, cmd.ProductID) // read, not appended to: see RecentReads
+		in, err := h.cartProduct(ctx, cmd.ProductID)
 		if err != nil {
 			return err
-		}
-		in := cart.Product{ID: cmd.ProductID, Deleted: !p.Exists()}
-		if p.Exists() {
-			in.Price, in.Stock = p.Price(), p.Stock()
 		}
 		return c.Add(in, cmd.Quantity)
 	})
 }
 
-// SetCartQuantity changes a line's quantity.
+// cartProduct is what a cart knows of a product: read, not appended to (see RecentReads).
+func (h *Shop) cartProduct(ctx context.Context, id int64) (cart.Product, error) {
+	p, err := loadRecent(ctx, h.load, productKind, id)
+	if err != nil {
+		return cart.Product{}, err
+	}
+	in := cart.Product{ID: id, Deleted: !p.Exists()}
+	if p.Exists() {
+		in.Price, in.Stock = p.Price(), p.Stock()
+	}
+	return in, nil
+}
+
+// SetCartQuantity changes a line's quantity (a raise is checked against the product as an add).
 func (h *Shop) SetCartQuantity(ctx context.Context, md domain.Metadata, cmd AddToCart) (CartResult, error) {
-	return h.onCart(ctx, md, "SetCartQuantity", cmd.UserID, func(_ context.Context, c *cart.Cart) error {
-		return c.SetQuantity(cmd.ProductID, cmd.Quantity)
+	return h.onCart(ctx, md, "SetCartQuantity", cmd.UserID, func(ctx context.Context, c *cart.Cart) error {
+		in, err := h.cartProduct(ctx, cmd.ProductID)
+		if err != nil {
+			return err
+		}
+		return c.SetQuantity(in, cmd.Quantity)
 	})
 }
 

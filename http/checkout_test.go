@@ -719,8 +719,61 @@ func TestCheckout(t *testing.T) {
 		c.call("POST", "/api/v1/cart/items", `{"product_id":999999,"quantity":1}`, 404)
 		c.call("POST", "/api/v1/cart/items", fmt.Sprintf(`{"product_id":%d,"quantity":99}`, s.ssd.ID), 409) // more than in stock
 		c.call("PATCH", fmt.Sprintf("/api/v1/cart/items/%d", s.ssd.ID), `{"quantity":1}`, 404)              // not in the cart
+		c.call("PATCH", fmt.Sprintf("/api/v1/cart/items/%d", s.gpu.ID), `{"quantity":99}`, 409)             // a raise past the stock, as an add
 		if cart := c.cart(); len(cart.Lines) != 1 || cart.Lines[0].Quantity != 1 {
 			t.Fatalf("cart after bad quantities: %+v", cart)
+		}
+		// A line of a product no longer sold can be lowered or removed, not raised.
+		gone := s.product(t, "Discontinued Fan", "9.99", 10)
+		add(c, gone.ID, 2)
+		h.admin("DELETE", fmt.Sprintf("/api/v1/products/%d", gone.ID), "", 200)
+		before := h.head()
+		r := c.call("PATCH", fmt.Sprintf("/api/v1/cart/items/%d", gone.ID), `{"quantity":3}`, 409)
+		if b := errorOf(t, r); b.Error.Field != "product_id" || h.head() != before {
+			t.Fatalf("raising a deleted product's line: %s (log %d -> %d)", r.body, before, h.head())
+		}
+		c.call("PATCH", fmt.Sprintf("/api/v1/cart/items/%d", gone.ID), `{"quantity":1}`, 200)
+	})
+
+	t.Run("promo codes: bad input and repeats change nothing", func(t *testing.T) {
+		h := s.h.with(t)
+		p := s.promoCode(t, `{"code":"STEADY10","kind":"amount","discount":1000}`)
+		path := fmt.Sprintf("/api/v1/promo-codes/%d", p.ID)
+		before := h.head()
+		for _, tc := range []struct {
+			method, path, body string
+			status             int
+			field, message     string
+		}{
+			{"POST", "/api/v1/promo-codes", `{"code":"HUGE1","kind":"amount","discount":100000000000}`, 422, "discount", "999999999.99"},
+			{"POST", "/api/v1/promo-codes", `{"code":"DOTLESSı","kind":"percent","discount":5}`, 422, "code", "A-Z"},
+			{"POST", "/api/v1/promo-codes", `{"code":"KELVINK","kind":"percent","discount":5}`, 422, "code", "A-Z"},
+			{"POST", "/api/v1/promo-codes", `{"code":"WHEN1","kind":"percent","discount":5,"expiration_date":"tomorrow"}`, 400, "expiration_date", "RFC 3339"},
+			{"PATCH", path, `{"expiration_date":"2027-13-01"}`, 400, "expiration_date", "RFC 3339"},
+			{"PATCH", path, `{}`, 422, "", "nothing to update"},
+			{"PATCH", path, `{"is_active":null,"discount":null}`, 422, "", "nothing to update"},
+		} {
+			r := h.admin(tc.method, tc.path, tc.body, tc.status)
+			if b := errorOf(t, r); b.Error.Field != tc.field || !strings.Contains(b.Error.Message, tc.message) {
+				t.Errorf("%s %s %s: %s, want %q on %q", tc.method, tc.path, tc.body, r.body, tc.message, tc.field)
+			}
+		}
+		// Terms as they are already: 200, nothing appended.
+		for _, body := range []string{`{"discount":1000}`, `{"kind":"amount","is_active":true}`} {
+			var res struct {
+				Position int64 `json:"position"`
+			}
+			h.admin("PATCH", path, body, 200).json(t, &res)
+			if res.Position != 0 {
+				t.Errorf("PATCH %s as it is: position %d, want 0", body, res.Position)
+			}
+		}
+		if after := h.head(); after != before {
+			t.Fatalf("the log grew from %d to %d", before, after)
+		}
+		h.admin("PATCH", path, `{"discount":900}`, 200)
+		if h.head() == before {
+			t.Fatal("a real change appended nothing")
 		}
 	})
 

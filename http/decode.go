@@ -58,7 +58,10 @@ func jsonError(err error) error {
 		tooLarge  *nethttp.MaxBytesError
 		fieldName string
 	)
+	var own *domain.Error // a field's own decoder refused its value, naming it
 	switch {
+	case errors.As(err, &own):
+		return own
 	case errors.Is(err, io.EOF):
 		return badRequest("", "request body is empty; a JSON object is required")
 	case errors.As(err, &tooLarge):

@@ -40,12 +40,22 @@ type placeOrderRequest struct {
 }
 
 type promoRequest struct {
-	Code       *string    `json:"code"`
-	Kind       *string    `json:"kind"`
-	Discount   *int64     `json:"discount"`
-	ExpiresAt  *time.Time `json:"expiration_date"`
-	UsageLimit *int64     `json:"usage_limit"`
-	Active     *bool      `json:"is_active"`
+	Code       *string         `json:"code"`
+	Kind       *string         `json:"kind"`
+	Discount   *int64          `json:"discount"`
+	ExpiresAt  *expirationDate `json:"expiration_date"`
+	UsageLimit *int64          `json:"usage_limit"`
+	Active     *bool           `json:"is_active"`
+}
+
+// expirationDate is a promo code's expiration_date: an RFC 3339 time, refused by name otherwise.
+type expirationDate struct{ time.Time }
+
+func (d *expirationDate) UnmarshalJSON(b []byte) error {
+	if err := d.Time.UnmarshalJSON(b); err != nil {
+		return badRequest("expiration_date", "expiration_date must be an RFC 3339 time, like 2027-01-31T23:59:59Z")
+	}
+	return nil
 }
 
 type cartCommandResponse struct {
@@ -343,6 +353,10 @@ func (s *Server) updatePromo(c *gin.Context) {
 	}
 	if req.Code != nil {
 		writeError(c, domain.Invalid("code", "a code cannot be renamed; delete it and create another"))
+		return
+	}
+	if req.Kind == nil && req.Discount == nil && req.ExpiresAt == nil && req.UsageLimit == nil && req.Active == nil {
+		writeError(c, domain.Invalid("", "nothing to update: give kind, discount, expiration_date, usage_limit and/or is_active"))
 		return
 	}
 	cur, err := s.cfg.Shop.Promo(c, id)

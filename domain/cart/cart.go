@@ -221,18 +221,29 @@ func (c *Cart) Add(p Product, quantity int64) error {
 	return nil
 }
 
-// SetQuantity changes a line's quantity.
-func (c *Cart) SetQuantity(productID, quantity int64) error {
+// SetQuantity changes the quantity of p's line. Raising it adds to the cart, so it is checked as
+// Add is (the product still sold, enough in stock); lowering it always goes.
+func (c *Cart) SetQuantity(p Product, quantity int64) error {
 	if err := checkQuantity(quantity); err != nil {
 		return err
 	}
-	l, i := c.line(productID)
+	l, i := c.line(p.ID)
 	if i < 0 {
-		return domain.NotFound("product %d is not in the cart", productID)
+		return domain.NotFound("product %d is not in the cart", p.ID)
 	}
-	if l.Quantity != quantity {
-		c.record(QuantityChanged{UserID: c.s.UserID, ProductID: productID, Quantity: quantity})
+	if l.Quantity == quantity {
+		return nil
 	}
+	if quantity > l.Quantity {
+		if p.Deleted {
+			return &domain.Error{Kind: domain.ErrConflict, Field: "product_id",
+				Message: fmt.Sprintf("product %d is no longer sold: its line can only be lowered or removed", p.ID)}
+		}
+		if p.Stock < quantity {
+			return &domain.Error{Kind: domain.ErrConflict, Field: "quantity", Message: fmt.Sprintf("only %d in stock", p.Stock)}
+		}
+	}
+	c.record(QuantityChanged{UserID: c.s.UserID, ProductID: p.ID, Quantity: quantity})
 	return nil
 }
 

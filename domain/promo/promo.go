@@ -120,16 +120,18 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 // NormaliseCode checks a code (3–32 letters, digits, dashes or underscores) and returns its
 // normal form (upper case): codes are unique case-insensitively.
 func NormaliseCode(s string) (string, error) {
-	c := strings.ToUpper(strings.TrimSpace(s))
+	// Checked before upper-casing: Unicode upper-cases some letters outside A-Z into it ("ı"
+	// becomes "I", the Kelvin sign "K"), which would let a code outside the pattern in.
+	c := strings.TrimSpace(s)
 	if len(c) < 3 || len(c) > 32 {
 		return "", domain.Invalid("code", "code must have 3 to 32 characters")
 	}
 	for _, r := range c {
-		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_' {
-			return "", domain.Invalid("code", "code may hold only letters, digits, - and _")
+		if (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
+			return "", domain.Invalid("code", "code may hold only letters A-Z, digits, - and _")
 		}
 	}
-	return c, nil
+	return strings.ToUpper(c), nil
 }
 
 // CheckTerms checks terms an admin sets.
@@ -141,7 +143,7 @@ func CheckTerms(t Terms) error {
 		}
 	case Amount:
 		if t.Value < 1 || domain.Money(t.Value) > domain.MaxMoney {
-			return domain.Invalid("discount", "an amount discount must be at least 0.01")
+			return domain.Invalid("discount", "an amount discount must be 0.01 to "+domain.MaxMoney.String())
 		}
 	default:
 		return domain.Invalid("kind", "kind must be percent or amount")
@@ -307,8 +309,18 @@ func (p *Promo) Update(t Terms) error {
 	if (t.UsageLimit == 0) != (p.terms.UsageLimit == 0) {
 		return domain.Invalid("usage_limit", "a code created without a usage limit cannot get one, nor a limited code lose it; create a new code")
 	}
+	if t.equal(p.terms) {
+		return nil // as it is already: nothing to record
+	}
 	p.record(Updated{PromoID: p.id, Terms: t})
 	return nil
+}
+
+// equal says whether t and u are the same terms (expiry instants compared, not their zones).
+func (t Terms) equal(u Terms) bool {
+	sameExpiry := t.ExpiresAt == nil && u.ExpiresAt == nil ||
+		t.ExpiresAt != nil && u.ExpiresAt != nil && t.ExpiresAt.Equal(*u.ExpiresAt)
+	return sameExpiry && t.Kind == u.Kind && t.Value == u.Value && t.UsageLimit == u.UsageLimit && t.Active == u.Active
 }
 
 // Expire deactivates an expired, active promo (no change otherwise).

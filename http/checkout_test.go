@@ -388,6 +388,33 @@ func TestCheckout(t *testing.T) {
 		}
 	})
 
+	t.Run("an order its code covers whole is paid as placed", func(t *testing.T) {
+		h := s.h.with(t)
+		free := s.promoCode(t, `{"code":"ONTHEHOUSE","kind":"percent","discount":100}`)
+		c, addr, email := s.shopper(t)
+		c.lastPosition = max(c.lastPosition, free.Position)
+		add(c, s.ssd.ID, 1)
+		c.call("POST", "/api/v1/cart/promo", `{"code":"ONTHEHOUSE"}`, 200)
+		var p placedOrder
+		c.call("POST", "/api/v1/orders", fmt.Sprintf(`{"address_id":%d}`, addr), 201).json(t, &p)
+		if p.Order.Status != order.Paid || p.Order.Total != 0 || p.Payment != nil || p.PaymentError != "" {
+			t.Fatalf("a free order: %+v, payment %v, payment error %q", p.Order, p.Payment, p.PaymentError)
+		}
+		c.lastPosition = max(c.lastPosition, p.Position)
+		if o := c.order(p.Order.ID); o.Status != order.Paid || !slices.Equal(o.statuses(), []string{order.PendingPayment, order.Paid}) {
+			t.Fatalf("the free order: %+v", o)
+		}
+		waitForMail(t, s.mail, email, fmt.Sprintf("order #%d is paid", p.Order.ID))
+		c.call("POST", fmt.Sprintf("/api/v1/orders/%d/payment", p.Order.ID), "", 409) // nothing to pay
+		var step struct {
+			Status string `json:"status"`
+		}
+		h.admin("POST", fmt.Sprintf("/api/v1/orders/%d/refund", p.Order.ID), "", 200).json(t, &step) // nothing to ask of Stripe
+		if step.Status != order.Refunded {
+			t.Fatalf("refunding the free order: %+v", step)
+		}
+	})
+
 	t.Run("an order placed with an Idempotency-Key records its payment", func(t *testing.T) {
 		h := s.h.with(t)
 		c, addr, _ := s.shopper(t)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
+	"github.com/techvault/techvault/domain/order"
 	"github.com/techvault/techvault/domain/promo"
 	"github.com/techvault/techvault/payments"
 )
@@ -229,23 +230,31 @@ func (s *Server) placeOrder(c *gin.Context) {
 		return
 	}
 	out := placedResponse{Order: toOrderCommandResponse(res), Position: res.Position}
-	// The order stands whatever Stripe answers: a payment that cannot be requested now is
-	// requested again with POST /orders/{id}/payment. The request's Idempotency-Key is
-	// PlaceOrder's: under it the payment would be answered with the order's stored result and
-	// its intent never recorded. Unkeyed, the payment is idempotent by itself (Stripe's key is the
-	// order's and attempt's, and a recorded intent is handed out again).
-	payCtx := commands.WithIdempotency(c.Request.Context(), commands.Idempotency{})
-	pay, err := s.cfg.Shop.RequestPayment(payCtx, metadata(c), p.UserID, false, res.OrderID)
-	if err == nil {
-		out.Payment = toPaymentResponse(pay)
-		out.Position = max(out.Position, pay.Position)
-	} else {
-		logger(c).WarnContext(c, "payment not requested with the order", "order_id", res.OrderID, "err", err)
-		_, body := errorResponse(err)
-		out.PaymentError = body.Error.Message
+	// An order with nothing to charge (its discount covers it) is paid as placed: no payment.
+	if res.Status == order.PendingPayment {
+		s.requestPaymentWithOrder(c, p, res.OrderID, &out)
 	}
 	c.Header("Location", fmt.Sprintf("/api/v1/orders/%d", res.OrderID))
 	c.JSON(nethttp.StatusCreated, out)
+}
+
+// requestPaymentWithOrder puts the new order's PaymentIntent into out. The order stands whatever
+// Stripe answers: a payment that cannot be requested now is requested again with POST
+// /orders/{id}/payment. The request's Idempotency-Key is PlaceOrder's: under it the payment
+// would be answered with the order's stored result and its intent never recorded. Unkeyed, the
+// payment is idempotent by itself (Stripe's key is the order's and attempt's, and a recorded
+// intent is handed out again).
+func (s *Server) requestPaymentWithOrder(c *gin.Context, p principal, orderID int64, out *placedResponse) {
+	payCtx := commands.WithIdempotency(c.Request.Context(), commands.Idempotency{})
+	pay, err := s.cfg.Shop.RequestPayment(payCtx, metadata(c), p.UserID, false, orderID)
+	if err != nil {
+		logger(c).WarnContext(c, "payment not requested with the order", "order_id", orderID, "err", err)
+		_, body := errorResponse(err)
+		out.PaymentError = body.Error.Message
+		return
+	}
+	out.Payment = toPaymentResponse(pay)
+	out.Position = max(out.Position, pay.Position)
 }
 
 func (s *Server) cancelOrder(c *gin.Context) {

@@ -95,7 +95,9 @@ type PaymentFailed struct {
 	Reason        string `json:"reason"`
 }
 
-// MarkedPaid.v1: Stripe reported the payment of the order's total.
+// MarkedPaid.v1: Stripe reported the payment of the order's total. An order whose discount
+// covers its whole subtotal has nothing to charge: it is recorded paid in the append that places
+// it, with an empty IntentID and StripeEventID and an Amount of 0.
 type MarkedPaid struct {
 	OrderID       int64        `json:"order_id"`
 	UserID        int64        `json:"user_id"`
@@ -221,6 +223,9 @@ func Place(in PlaceInput) (*Order, error) {
 	o.record(Placed{OrderID: in.OrderID, UserID: in.UserID, Lines: lines, Subtotal: subtotal, Discount: in.Discount,
 		Total: subtotal - in.Discount, Currency: in.Currency, PromoID: in.PromoID, PromoCode: in.PromoCode,
 		AddressID: in.AddressID, Address: in.Address, Email: in.Email})
+	if subtotal == in.Discount { // nothing to charge (a 100 % code, say): paid as placed
+		o.record(MarkedPaid{OrderID: in.OrderID, UserID: in.UserID})
+	}
 	return o, nil
 }
 
@@ -376,7 +381,9 @@ func (o *Order) apply(e domain.Event) {
 		o.failed = e.IntentID == o.intentID
 	case MarkedPaid:
 		o.status = Paid
-		o.stripe = append(o.stripe, e.StripeEventID)
+		if e.StripeEventID != "" { // paid with nothing to charge: no word of Stripe's
+			o.stripe = append(o.stripe, e.StripeEventID)
+		}
 	case StripeEventIgnored:
 		o.stripe = append(o.stripe, e.StripeEventID)
 	case MarkedShipped:

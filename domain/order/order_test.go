@@ -90,6 +90,21 @@ func TestCartRules(t *testing.T) {
 			return c.ApplyPromo(2, "TWO")
 		}, domain.ErrConflict},
 		{"checkout of an empty cart", func(c *cart.Cart) error { return c.CheckOut(1) }, domain.ErrConflict},
+		{"a raise past the stock", func(c *cart.Cart) error {
+			if err := c.Add(cart.Product{ID: 1, Price: 100, Stock: 4}, 2); err != nil {
+				return err
+			}
+			return c.SetQuantity(cart.Product{ID: 1, Price: 100, Stock: 4}, 5)
+		}, domain.ErrConflict},
+		{"a raise of a product no longer sold", func(c *cart.Cart) error {
+			if err := c.Add(cart.Product{ID: 1, Price: 100, Stock: 4}, 2); err != nil {
+				return err
+			}
+			return c.SetQuantity(cart.Product{ID: 1, Deleted: true}, 3)
+		}, domain.ErrConflict},
+		{"a quantity of a product not in the cart", func(c *cart.Cart) error {
+			return c.SetQuantity(cart.Product{ID: 1, Price: 100, Stock: 4}, 1)
+		}, domain.ErrNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.run(cart.New(7)); !errors.Is(err, tc.kind) {
@@ -102,6 +117,56 @@ func TestCartRules(t *testing.T) {
 	_ = c.Add(cart.Product{ID: 1, Price: 150, Stock: 10}, 3) // the remembered price stays
 	if l := c.Lines(); len(l) != 1 || l[0].Quantity != 5 || l[0].UnitPrice != 100 {
 		t.Fatalf("lines: %+v", l)
+	}
+	// Lowering a line always goes, even past the stock or for a product no longer sold.
+	if err := c.SetQuantity(cart.Product{ID: 1, Deleted: true}, 1); err != nil || c.Lines()[0].Quantity != 1 {
+		t.Fatalf("lowering: %v, lines %+v", err, c.Lines())
+	}
+}
+
+func TestPromoCodesAndTerms(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+	}{{" save-10 ", "SAVE-10"}, {"a_b", "A_B"}, {"ab", ""}, {"dotless\u0131", ""}, {"kelvin\u212a", ""}, {"sp ace", ""}} {
+		got, err := promo.NormaliseCode(tc.in)
+		if got != tc.want || (tc.want == "") != errors.Is(err, domain.ErrInvalid) {
+			t.Errorf("NormaliseCode(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	expiry := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	terms := promo.Terms{Kind: promo.Amount, Value: 500, ExpiresAt: &expiry, UsageLimit: 3, Active: true}
+	p, err := promo.New(1, "SAME", terms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = promo.Rehydrate(p.Changes())
+	sameInstant := expiry.In(time.FixedZone("CET", 3600))
+	again := terms
+	again.ExpiresAt = &sameInstant
+	if err := p.Update(again); err != nil || len(p.Changes()) != 0 {
+		t.Fatalf("updating to the terms it has: %v, %d events", err, len(p.Changes()))
+	}
+	again.Value = 600
+	if err := p.Update(again); err != nil || len(p.Changes()) != 1 {
+		t.Fatalf("a real update: %v, %d events", err, len(p.Changes()))
+	}
+}
+
+func TestAnOrderItsDiscountCoversIsPaidAsPlaced(t *testing.T) {
+	o, err := order.Place(order.PlaceInput{OrderID: 1, UserID: 2, Lines: []order.Line{{ProductID: 3, Quantity: 2, UnitPrice: 1000}},
+		Discount: 2000, Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Changes()) != 2 || o.Status() != order.Paid {
+		t.Fatalf("events %#v, status %s", o.Changes(), o.Status())
+	}
+	o = order.Rehydrate(o.Changes())
+	if o.SeenStripeEvent("") || o.Status() != order.Paid {
+		t.Fatalf("rehydrated: status %s, an empty Stripe event seen %v", o.Status(), o.SeenStripeEvent(""))
+	}
+	if err := o.Refund(""); err != nil || o.Status() != order.Refunded {
+		t.Fatalf("refund: %v, status %s", err, o.Status())
 	}
 }
 

@@ -73,3 +73,18 @@ func TestReadyzReportsRedisView(t *testing.T) {
 		})
 	})
 }
+
+// HEAD is answered as GET without the body, wherever GET is (a load balancer's health check).
+func TestHeadIsGetWithoutTheBody(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for _, path := range []string{"/healthz", "/api/v1/products", "/api/v1/categories"} {
+		get, head := h.do("GET", path, ""), h.do("HEAD", path, "")
+		if head.status != get.status || len(head.body) != 0 || head.header.Get("Content-Type") != get.header.Get("Content-Type") {
+			t.Errorf("HEAD %s: %d %q (%q); GET: %d (%q)", path, head.status, head.body, head.header.Get("Content-Type"),
+				get.status, get.header.Get("Content-Type"))
+		}
+	}
+	if r := h.do("HEAD", "/api/v1/nowhere", ""); r.status != 404 {
+		t.Errorf("HEAD of no route: %d", r.status)
+	}
+}

@@ -58,7 +58,7 @@ func requestContext(base *slog.Logger) gin.HandlerFunc {
 		// LogAttrs on the base logger: no per-request child logger, no boxing of the values.
 		base.LogAttrs(c.Request.Context(), level, "request",
 			slog.String("request_id", id),
-			slog.String("method", c.Request.Method),
+			slog.String("method", requestMethod(c.Request)),
 			slog.String("path", c.Request.URL.Path),
 			slog.String("route", route),
 			slog.Int("status", status),

@@ -167,7 +167,31 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler returns the API's http.Handler.
-func (s *Server) Handler() nethttp.Handler { return s.engine }
+func (s *Server) Handler() nethttp.Handler { return headAsGet{s.engine} }
+
+// headAsGet answers a HEAD request as the GET of the same path without its body (RFC 9110 §9.3.2):
+// Gin routes HEAD only where it is registered, so a load balancer's HEAD /healthz was a 405. The
+// response writer is the HEAD request's, which net/http keeps bodiless; the access log still says
+// HEAD (requestMethod).
+type headAsGet struct{ h nethttp.Handler }
+
+type headKey struct{}
+
+func (g headAsGet) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
+	if r.Method == nethttp.MethodHead {
+		r = r.WithContext(context.WithValue(r.Context(), headKey{}, true))
+		r.Method = nethttp.MethodGet
+	}
+	g.h.ServeHTTP(w, r)
+}
+
+// requestMethod is the method the client sent (HEAD for a HEAD served as GET).
+func requestMethod(r *nethttp.Request) string {
+	if head, _ := r.Context().Value(headKey{}).(bool); head {
+		return nethttp.MethodHead
+	}
+	return r.Method
+}
 
 // Routes lists the registered routes (method and path, Gin syntax).
 func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }

@@ -75,6 +75,11 @@ func writeError(c *gin.Context, err error) {
 }
 
 func errorResponse(err error) (int, ErrorBody) {
+	if de := (*domain.Error)(nil); errors.As(err, &de) && errors.Is(de.Kind, domain.ErrInvalid) && de.Field == "cursor" {
+		// A cursor is opaque: one the server did not hand out cannot be read, a 400 whichever
+		// query decodes it (the one rule for 400 and 422).
+		return nethttp.StatusBadRequest, ErrorBody{Error: ErrorDetail{Code: "invalid", Message: de.Message, Field: de.Field}}
+	}
 	for _, e := range errorCodes {
 		if errors.Is(err, e.kind) {
 			d := ErrorDetail{Code: e.code, Message: err.Error()}

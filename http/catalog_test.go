@@ -285,6 +285,14 @@ func TestQueryParameterValidation(t *testing.T) {
 	if r.status != 400 {
 		t.Fatalf("foreign cursor: %d %s", r.status, r.body)
 	}
+	// Ids are int64 written canonically: a large one that names nothing is not found, one past
+	// int64 cannot be read.
+	for path, want := range map[string]int{"/api/v1/products/9223372036854775807": 404, "/api/v1/products/9223372036854775808": 400,
+		"/api/v1/categories/2147483648": 404, "/api/v1/products?category_id=2147483648": 200} {
+		if r := h.do("GET", path, ""); r.status != want {
+			t.Errorf("GET %s: %d %s, want %d", path, r.status, r.body, want)
+		}
+	}
 	for _, hdr := range []string{"abc", "-1", "999999"} {
 		if r := h.do("GET", "/api/v1/products", "", "X-Min-Position", hdr); r.status != 400 {
 			t.Fatalf("X-Min-Position %q: %d", hdr, r.status)

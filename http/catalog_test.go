@@ -131,6 +131,7 @@ func TestBadInputAppendsNothing(t *testing.T) {
 		{"category: name not a string", "POST", "/api/v1/categories", `{"name":5}`, 400, "invalid", "name"},
 		{"category: not JSON", "POST", "/api/v1/categories", `{"name":`, 400, "invalid", ""},
 		{"category: array body", "POST", "/api/v1/categories", `[]`, 400, "invalid", ""},
+		{"category: null body", "PATCH", catp, ` null `, 400, "invalid", ""},
 		{"category: two objects", "POST", "/api/v1/categories", `{"name":"a"}{"name":"b"}`, 400, "invalid", ""},
 		{"category: empty patch", "PATCH", catp, `{}`, 422, "invalid", ""},
 		{"category: patch empty name", "PATCH", catp, `{"name":""}`, 422, "invalid", "name"},

@@ -37,6 +37,9 @@ func decodeJSON(c *gin.Context, v any) error {
 		}
 		return badRequest("", "reading the request body failed")
 	}
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) { // decodes into nothing, silently
+		return badRequest("", "request body must be a JSON object")
+	}
 	if err := checkJSON(body, reflect.TypeOf(v)); err != nil {
 		return err
 	}

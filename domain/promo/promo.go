@@ -143,7 +143,7 @@ func CheckTerms(t Terms) error {
 		}
 	case Amount:
 		if t.Value < 1 || domain.Money(t.Value) > domain.MaxMoney {
-			return domain.Invalid("discount", "an amount discount must be 0.01 to "+domain.MaxMoney.String())
+			return domain.Invalid("discount", "an amount discount must be 0.01 to %s", domain.MaxMoney)
 		}
 	default:
 		return domain.Invalid("kind", "kind must be percent or amount")

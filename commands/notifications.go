@@ -92,6 +92,9 @@ func (h *Users) checkNotification(ctx context.Context, userID, id int64) error {
 func (h *Users) onReadMarks(ctx context.Context, md domain.Metadata, name string, userID int64, mark func(*user.ReadMarks)) (AccountResult, error) {
 	return execute(ctx, h.store, md, name, redecideOnConflict, withAccountPosition,
 		func(ctx context.Context) (AccountResult, []Change, error) {
+			if err := ensureAccount(ctx, h.load, userID); err != nil {
+				return AccountResult{}, nil, err
+			}
 			m, err := loadAggregate(ctx, h.load, readMarksKind, userID)
 			if err != nil {
 				return AccountResult{}, nil, err

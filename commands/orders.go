@@ -223,6 +223,11 @@ func (h *Shop) RequestPayment(ctx context.Context, md domain.Metadata, userID in
 	if h.pay == nil {
 		return PaymentResult{}, &domain.Error{Kind: domain.ErrUnavailable, Message: "payments are not configured on this server"}
 	}
+	if !admin { // no PaymentIntent at Stripe for an account that was erased
+		if err := ensureAccount(ctx, h.load, userID); err != nil {
+			return PaymentResult{}, err
+		}
+	}
 	o, err := h.ownOrder(ctx, userID, admin, orderID)
 	if err != nil {
 		return PaymentResult{}, err

@@ -117,7 +117,7 @@ func ensureAccount(ctx context.Context, l loader, userID int64) error {
 		return err
 	}
 	if !u.Exists() {
-		return &domain.Error{Kind: domain.ErrUnauthenticated, Message: "the account this access token was issued for no longer exists"}
+		return &domain.Error{Kind: domain.ErrUnauthenticated, Message: "the account this access token was issued for does not exist (it was erased)"}
 	}
 	return nil
 }

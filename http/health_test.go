@@ -87,4 +87,8 @@ func TestHeadIsGetWithoutTheBody(t *testing.T) {
 	if r := h.do("HEAD", "/api/v1/nowhere", ""); r.status != 404 {
 		t.Errorf("HEAD of no route: %d", r.status)
 	}
+	// The sign-in routes' GETs are not safe (the Google callback spends its one-time code): no HEAD.
+	if r := h.do("HEAD", "/api/v1/auth/google/callback?code=x&state=y", ""); r.status != 405 {
+		t.Errorf("HEAD of the Google callback: %d, want 405", r.status)
+	}
 }

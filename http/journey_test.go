@@ -323,6 +323,7 @@ func TestCustomerJourney(t *testing.T) {
 		{"POST", "/api/v1/cart/promo", `{"code":"NOPE"}`},
 		{"POST", fmt.Sprintf("/api/v1/wishlist/%d", gpu.ID), ""},
 		{"POST", fmt.Sprintf("/api/v1/products/%d/reviews", gpu.ID), `{"rating":1}`},
+		{"POST", "/api/v1/notifications/read-all", ""},
 	} {
 		c.call(w.method, w.path, w.body, 401)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	nethttp "net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,13 +173,14 @@ func (s *Server) Handler() nethttp.Handler { return headAsGet{s.engine} }
 // headAsGet answers a HEAD request as the GET of the same path without its body (RFC 9110 §9.3.2):
 // Gin routes HEAD only where it is registered, so a load balancer's HEAD /healthz was a 405. The
 // response writer is the HEAD request's, which net/http keeps bodiless; the access log still says
-// HEAD (requestMethod).
+// HEAD (requestMethod). The sign-in routes are left out: GET /auth/google/callback is not safe (it
+// spends the one-time code and opens a session), so HEAD there stays a 405.
 type headAsGet struct{ h nethttp.Handler }
 
 type headKey struct{}
 
 func (g headAsGet) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
-	if r.Method == nethttp.MethodHead {
+	if r.Method == nethttp.MethodHead && !strings.HasPrefix(r.URL.Path, "/api/v1/auth/") {
 		r = r.WithContext(context.WithValue(r.Context(), headKey{}, true))
 		r.Method = nethttp.MethodGet
 	}

@@ -49,12 +49,17 @@ type promoRequest struct {
 	Active     *bool           `json:"is_active"`
 }
 
-// expirationDate is a promo code's expiration_date: an RFC 3339 time, refused by name otherwise.
+// expirationDate is a promo code's expiration_date: an RFC 3339 time, refused by name otherwise
+// (a string that is no such time breaks a rule, 422; any other JSON type cannot be read, 400).
 type expirationDate struct{ time.Time }
 
 func (d *expirationDate) UnmarshalJSON(b []byte) error {
 	if err := d.Time.UnmarshalJSON(b); err != nil {
-		return badRequest("expiration_date", "expiration_date must be an RFC 3339 time, like 2027-01-31T23:59:59Z")
+		msg := "expiration_date must be an RFC 3339 time, like 2027-01-31T23:59:59Z"
+		if len(b) > 0 && b[0] == '"' {
+			return domain.Invalid("expiration_date", "%s", msg)
+		}
+		return badRequest("expiration_date", msg)
 	}
 	return nil
 }

@@ -134,8 +134,9 @@ func TestWishlist(t *testing.T) {
 	if got := bob.list(""); len(got.Items) != 0 {
 		t.Fatalf("bob's wishlist after the SSD's deletion: %v", itemIDs(got))
 	}
-	raced(t, h, 103, ssd.ID)
-	if got := h.shopper().list(""); len(got.Items) != 0 {
+	late := h.shopper()
+	raced(t, h, late.id, ssd.ID)
+	if got := late.list(""); len(got.Items) != 0 {
 		t.Fatalf("an add that raced the deletion shows: %v", itemIDs(got))
 	}
 	var rows int

@@ -89,7 +89,10 @@ func (f *orderFold) apply(e eventstore.Event, d any) error {
 	case order.MarkedPaid:
 		r := f.row(d.OrderID, e)
 		id, at := d.IntentID, e.RecordedAt.UTC()
-		r.intent, r.paidAt = &id, &at
+		if id != "" { // an order paid as placed (nothing to charge) has no intent
+			r.intent = &id
+		}
+		r.paidAt = &at
 		f.setStatus(r, order.Paid, e)
 	case order.MarkedShipped:
 		f.setStatus(f.row(d.OrderID, e), order.Shipped, e)

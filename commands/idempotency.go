@@ -44,6 +44,31 @@ type keyedRunKey struct{}
 // errKeyReused is the conflict answered when a key comes back with another request.
 var errKeyReused = domain.Conflict("Idempotency-Key was used with another request")
 
+// storedRefusal is the result stored with a key when the command's first answer was a refusal
+// that appended events of its own (an order refused for a changed price moves the cart to the new
+// prices): a repeat of the key is answered with the same refusal, not run again. Only the
+// price_changed refusal is stored so.
+type storedRefusal struct {
+	Refused *refusal `json:"refused"`
+}
+
+type refusal struct {
+	Kind    string `json:"kind"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+const refusedPriceChanged = "price_changed"
+
+// refusalOf is what a stored refusal answers (nil when the result is not one).
+func refusalOf(result []byte) error {
+	var r storedRefusal
+	if json.Unmarshal(result, &r) != nil || r.Refused == nil || r.Refused.Kind != refusedPriceChanged {
+		return nil
+	}
+	return &domain.Error{Kind: domain.ErrPriceChanged, Field: r.Refused.Field, Message: r.Refused.Message}
+}
+
 // keyed runs a command under the context's Idempotency-Key, if it has one: a live key of the same
 // actor answers with the stored result (restore puts back the position of its last event); a key
 // stored for another request is a conflict; otherwise the command runs and appendChanges stores
@@ -67,6 +92,9 @@ func keyed[T any](ctx context.Context, store EventStore, md domain.Metadata, com
 		}
 		if !bytes.Equal(row.RequestHash, k.RequestHash) {
 			return zero, true, errKeyReused
+		}
+		if err := refusalOf(row.Result); err != nil {
+			return zero, true, err
 		}
 		var res T
 		if err := json.Unmarshal(row.Result, &res); err != nil {

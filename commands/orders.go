@@ -57,10 +57,11 @@ func (h *Shop) PlaceOrder(ctx context.Context, md domain.Metadata, cmd PlaceOrde
 	}
 	res, err := h.placeOrder(ctx, md, id, cmd)
 	unlock()
-	if errors.Is(err, domain.ErrPriceChanged) {
+	var de *domain.Error
+	if errors.Is(err, domain.ErrPriceChanged) && errors.As(err, &de) {
 		// The refusal shows the customer the new prices: the cart takes them, so that the next
-		// order (placed knowingly) pays them.
-		if rerr := h.repriceCart(ctx, md, cmd.UserID); rerr != nil {
+		// order (placed knowingly, under a new Idempotency-Key) pays them.
+		if rerr := h.repriceCart(ctx, md, cmd.UserID, de); rerr != nil {
 			return OrderResult{}, rerr
 		}
 	}
@@ -85,30 +86,32 @@ func (h *Shop) queueReservations(ctx context.Context, userID int64) (unlock func
 	return h.reserving.lock(ids), nil
 }
 
-// repriceCart takes the products' current prices into the cart's lines. It runs unkeyed: the
-// order's Idempotency-Key stays free for the order placed next.
-func (h *Shop) repriceCart(ctx context.Context, md domain.Metadata, userID int64) error {
-	ctx = context.WithValue(ctx, idempotencyKey{}, Idempotency{})
-	_, err := execute(ctx, h.store, md, "RepriceCart", redecideOnConflict, withOrderPosition,
-		func(ctx context.Context) (OrderResult, []Change, error) {
+// repriceCart takes the products' current prices into the cart's lines. Under the order's
+// Idempotency-Key, the key is stored with the reprice, its answer the refusal: a repeat of the
+// order (a client that lost the 409, say) is refused again instead of placing the order at prices
+// its customer has not seen; the order placed knowingly comes with a new key.
+func (h *Shop) repriceCart(ctx context.Context, md domain.Metadata, userID int64, refused *domain.Error) error {
+	answer := storedRefusal{Refused: &refusal{Kind: refusedPriceChanged, Field: refused.Field, Message: refused.Message}}
+	_, err := execute(ctx, h.store, md, "RepriceCart", redecideOnConflict, func(r storedRefusal, _ int64) storedRefusal { return r },
+		func(ctx context.Context) (storedRefusal, []Change, error) {
 			c, err := h.loadCart(ctx, userID)
 			if err != nil {
-				return OrderResult{}, nil, err
+				return answer, nil, err
 			}
 			current := map[int64]domain.Money{}
 			for _, l := range c.Lines() {
 				p, err := loadAggregate(ctx, h.load, productKind, l.ProductID)
 				if err != nil {
-					return OrderResult{}, nil, err
+					return answer, nil, err
 				}
 				if p.Exists() {
 					current[l.ProductID] = p.Price()
 				}
 			}
 			if !c.Reprice(current) {
-				return OrderResult{}, nil, nil
+				return answer, nil, nil
 			}
-			return OrderResult{}, []Change{cartChange(c)}, nil
+			return answer, []Change{cartChange(c)}, nil
 		})
 	return err
 }

@@ -700,9 +700,11 @@ func TestCheckout(t *testing.T) {
 		c.lastPosition = max(c.lastPosition, patched.Position)
 
 		before := h.head()
-		r := c.call("POST", "/api/v1/orders", fmt.Sprintf(`{"address_id":%d}`, addr), 409)
-		if b := errorOf(t, r); b.Error.Code != "price_changed" {
-			t.Fatalf("order at an old price: %s", r.body)
+		body := fmt.Sprintf(`{"address_id":%d}`, addr)
+		key := fmt.Sprintf("price-change-%d", s.n)
+		r := h.do("POST", "/api/v1/orders", body, "Authorization", "Bearer "+c.access, "Idempotency-Key", key)
+		if b := errorOf(t, r); r.status != 409 || b.Error.Code != "price_changed" {
+			t.Fatalf("order at an old price: %d %s", r.status, r.body)
 		}
 		// The refusal appends one event: the cart takes the new price, and shows it.
 		var me struct {
@@ -721,6 +723,13 @@ func TestCheckout(t *testing.T) {
 		if len(v.Lines) != 1 || v.Lines[0].PriceChanged || v.Lines[0].UnitPrice != money(t, "12.50") ||
 			v.Lines[0].CurrentPrice != money(t, "12.50") || v.Total != money(t, "25.00") {
 			t.Fatalf("cart after the price change: %+v", v)
+		}
+		// A repeat of the refused request (a client that lost the 409) is refused again, the same
+		// way, and places nothing: the customer has not seen the new price yet.
+		head := h.head()
+		again := h.do("POST", "/api/v1/orders", body, "Authorization", "Bearer "+c.access, "Idempotency-Key", key)
+		if again.status != r.status || string(again.body) != string(r.body) || h.head() != head {
+			t.Fatalf("the refused order's key repeated: %d %s (first %s); log %d -> %d", again.status, again.body, r.body, head, h.head())
 		}
 		// Ordering again, knowingly, pays the new price.
 		if p := placeOrder(c, addr); p.Order.Total != money(t, "25.00") {

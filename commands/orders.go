@@ -283,7 +283,7 @@ var ErrUnknownOrder = errors.New("the event names no order of this store")
 // a repeat, or an event that arrives after the order moved on, changes nothing more.
 func (h *Shop) HandleStripeEvent(ctx context.Context, md domain.Metadata, ev StripeEvent) (OrderResult, error) {
 	switch ev.Type {
-	case payments.EventIntentSucceeded, payments.EventIntentFailed, payments.EventIntentCanceled:
+	case payments.EventIntentSucceeded, payments.EventIntentFailed, payments.EventIntentCanceled, payments.EventChargeRefunded:
 	default:
 		return OrderResult{}, nil // not about paying an order
 	}
@@ -303,6 +303,8 @@ func (h *Shop) HandleStripeEvent(ctx context.Context, md domain.Metadata, ev Str
 			switch ev.Type {
 			case payments.EventIntentSucceeded:
 				o.PaymentSucceeded(ev.ID, ev.IntentID, domain.Money(ev.AmountCents), upper(ev.Currency))
+			case payments.EventChargeRefunded:
+				o.RefundReported(ev.ID, ev.IntentID, domain.Money(ev.AmountCents), upper(ev.Currency))
 			default:
 				o.PaymentFailedFor(ev.ID, ev.IntentID, ev.FailureCode)
 			}

@@ -598,6 +598,41 @@ func TestCheckout(t *testing.T) {
 		}
 	})
 
+	t.Run("a refund made in Stripe's dashboard refunds the order; a partial one is left to an admin", func(t *testing.T) {
+		h := s.h.with(t)
+		refunded := func(c *customer, p placedOrder, cents int64) response {
+			t.Helper()
+			body, sig := stripetest.Webhook(t, stripetest.WebhookSecret, stripetest.ChargeRefunded, p.Payment.IntentID, p.Order.ID, cents, "usd")
+			r := postWebhook(t, h, body, sig)
+			if r.status != 200 {
+				t.Fatalf("charge.refunded: %d %s", r.status, r.body)
+			}
+			again := postWebhook(t, h, body, sig) // redelivered: answered, nothing more
+			if again.status != 200 {
+				t.Fatalf("charge.refunded again: %d %s", again.status, again.body)
+			}
+			c.lastPosition = max(c.lastPosition, h.head())
+			return r
+		}
+		c, addr, _ := s.shopper(t)
+		add(c, s.ssd.ID, 1)
+		whole := placeOrder(c, addr)
+		c.lastPosition = max(c.lastPosition, payByWebhook(t, h, whole.Order.ID, whole.Payment.IntentID, whole.Order.Total.Cents()))
+		before := h.head()
+		refunded(c, whole, whole.Order.Total.Cents())
+		if o := c.order(whole.Order.ID); o.Status != order.Refunded || h.head() != before+1 {
+			t.Fatalf("after a full refund in the dashboard: %+v (log %d -> %d: want one OrderRefunded)", o, before, h.head())
+		}
+		add(c, s.ssd.ID, 1)
+		part := placeOrder(c, addr)
+		c.lastPosition = max(c.lastPosition, payByWebhook(t, h, part.Order.ID, part.Payment.IntentID, part.Order.Total.Cents()))
+		before = h.head()
+		refunded(c, part, 100)
+		if o := c.order(part.Order.ID); o.Status != order.Paid || h.head() != before+1 {
+			t.Fatalf("after a partial refund in the dashboard: %+v (log %d -> %d: want one StripeEventIgnored)", o, before, h.head())
+		}
+	})
+
 	t.Run("the same webhook five times at once pays once", func(t *testing.T) {
 		h := s.h.with(t)
 		c, addr, _ := s.shopper(t)

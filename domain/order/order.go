@@ -126,7 +126,9 @@ type MarkedCancelled struct {
 	Reason  string `json:"reason"`
 }
 
-// MarkedRefunded.v1: the order's payment was refunded through Stripe.
+// MarkedRefunded.v1: the order's payment was refunded through Stripe. RefundID is empty when
+// the refund was made outside the store (Stripe's charge.refunded reported it) or when nothing
+// was charged (an order paid as placed).
 type MarkedRefunded struct {
 	OrderID  int64        `json:"order_id"`
 	UserID   int64        `json:"user_id"`
@@ -323,6 +325,30 @@ func (o *Order) PaymentFailedFor(stripeEventID, intentID, reason string) {
 		return
 	}
 	o.record(PaymentFailed{OrderID: o.ID(), IntentID: intentID, StripeEventID: stripeEventID, Reason: reason})
+}
+
+// RefundReported applies Stripe's word that the order's charge was refunded (charge.refunded):
+// a refund of the whole total made outside the store (in Stripe's dashboard) refunds the order.
+// To a refunded order (the store's own refund, or this word delivered again) it adds nothing. A
+// partial refund, or a charge that is not this order's, is recorded once for an admin and
+// changes nothing.
+func (o *Order) RefundReported(stripeEventID, intentID string, amount domain.Money, currency string) {
+	if o.SeenStripeEvent(stripeEventID) || o.status == Refunded && slices.Contains(o.intents, intentID) {
+		return
+	}
+	ignore := func(reason string) {
+		o.record(StripeEventIgnored{OrderID: o.ID(), StripeEventID: stripeEventID, Type: "charge_refunded", Reason: reason})
+	}
+	switch {
+	case !slices.Contains(o.intents, intentID):
+		ignore(fmt.Sprintf("intent %s was not made for this order", intentID))
+	case amount != o.placed.Total || currency != o.placed.Currency:
+		ignore(fmt.Sprintf("a refund of %s %s is not the order's total (%s %s): settle it by hand", amount, currency, o.placed.Total, o.placed.Currency))
+	case o.transition(Refunded) != nil:
+		ignore("order is " + o.status)
+	default:
+		o.record(MarkedRefunded{OrderID: o.ID(), UserID: o.UserID(), Amount: o.placed.Total})
+	}
 }
 
 // Ship, Deliver, Cancel and Refund move the order on; a backward or skipping move is a conflict.

@@ -209,3 +209,52 @@ func TestOrderStateMachine(t *testing.T) {
 		t.Fatalf("late success: %s", c.Status())
 	}
 }
+
+func TestRefundReportedByStripe(t *testing.T) {
+	paid := func() *order.Order {
+		o, err := order.Place(order.PlaceInput{OrderID: 1, UserID: 2, Lines: []order.Line{{ProductID: 3, Quantity: 1, UnitPrice: 1000}}, Currency: "USD"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.RequestPayment("pi_1"); err != nil {
+			t.Fatal(err)
+		}
+		o.PaymentSucceeded("evt_paid", "pi_1", 1000, "USD")
+		return order.Rehydrate(o.Changes())
+	}
+	for _, tc := range []struct {
+		name     string
+		before   func(o *order.Order)
+		intent   string
+		amount   domain.Money
+		want     string
+		recorded any
+	}{
+		{"a full refund in the dashboard", nil, "pi_1", 1000, order.Refunded, order.MarkedRefunded{}},
+		{"a partial refund", nil, "pi_1", 400, order.Paid, order.StripeEventIgnored{}},
+		{"another charge", nil, "pi_other", 1000, order.Paid, order.StripeEventIgnored{}},
+		{"the word about the store's own refund", func(o *order.Order) {
+			if err := o.Refund("re_1"); err != nil {
+				t.Fatal(err)
+			}
+		}, "pi_1", 1000, order.Refunded, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := paid()
+			if tc.before != nil {
+				tc.before(o)
+			}
+			n := len(o.Changes())
+			o.RefundReported("evt_refund", tc.intent, tc.amount, "USD")
+			o.RefundReported("evt_refund", tc.intent, tc.amount, "USD") // redelivered
+			got := o.Changes()[n:]
+			want := 1
+			if tc.recorded == nil {
+				want = 0
+			}
+			if o.Status() != tc.want || len(got) != want || want == 1 && fmt.Sprintf("%T", got[0]) != fmt.Sprintf("%T", tc.recorded) {
+				t.Fatalf("status %s, recorded %#v; want %s and %d %T", o.Status(), got, tc.want, want, tc.recorded)
+			}
+		})
+	}
+}

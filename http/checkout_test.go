@@ -317,6 +317,7 @@ func TestCheckout(t *testing.T) {
 		if got := ada.cart(); len(got.Lines) != 0 || got.PromoCode != "" {
 			t.Fatalf("the cart after checkout: %+v", got)
 		}
+		ada.call("GET", fmt.Sprintf("/api/v1/orders/%d/invoice", id), "", 409) // not paid yet: no invoice
 		var stock product
 		h.read(fmt.Sprintf("/api/v1/products/%d", s.ssd.ID), placed.Position).json(t, &stock)
 		if stock.Stock != 48 {

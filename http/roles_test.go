@@ -439,7 +439,7 @@ func roleMatrix() []roleCase {
 		{route: "GET /api/v1/orders/:id", want: orderOfA(200),
 			setup: func(e *matrixEnv) params { return e.orderOfA().params() }, request: atPosition},
 		{route: "GET /api/v1/orders/:id/invoice", want: orderOfA(200),
-			setup: func(e *matrixEnv) params { return e.orderOfA().params() }, request: atPosition},
+			setup: func(e *matrixEnv) params { return e.paidOrderOfA().params() }, request: atPosition},
 		{route: "POST /api/v1/orders/:id/cancel", want: orderOfA(200),
 			setup: func(e *matrixEnv) params {
 				p := e.orderOfA().params()

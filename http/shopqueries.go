@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	nethttp "net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -228,10 +229,15 @@ func (s *Server) getOrder(c *gin.Context) {
 	}
 }
 
-// getInvoice renders the order's invoice as a PDF.
+// getInvoice renders the order's invoice as a PDF: an order has one once it was paid (an unpaid
+// or cancelled order has none, 409; a refunded one keeps it, marked refunded).
 func (s *Server) getInvoice(c *gin.Context) {
 	o, ok := s.visibleOrder(c)
 	if !ok {
+		return
+	}
+	if o.PaidAt == nil {
+		writeError(c, domain.Conflict("order %d is %s: an order has an invoice once it is paid", o.ID, strings.ReplaceAll(o.Status, "_", " ")))
 		return
 	}
 	inv := invoice.Invoice{Number: fmt.Sprintf("TV-%06d", o.ID), OrderID: o.ID, Date: o.PlacedAt, Currency: o.Currency,

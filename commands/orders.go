@@ -246,18 +246,28 @@ func (h *Shop) RequestPayment(ctx context.Context, md domain.Metadata, userID in
 		}
 		return PaymentResult{OrderID: orderID, IntentID: in.ID, ClientSecret: in.ClientSecret, Amount: total, Currency: o.Placed().Currency}, nil
 	}
+	attempt := o.Attempts() + 1
 	in, err := h.pay.CreateIntent(ctx, payments.IntentRequest{OrderID: orderID, AmountCents: total.Cents(),
-		Currency: o.Placed().Currency, Attempt: o.Attempts() + 1, CustomerRef: itoa(o.UserID())})
+		Currency: o.Placed().Currency, Attempt: attempt, CustomerRef: itoa(o.UserID())})
 	if err != nil {
 		return PaymentResult{}, err
 	}
+	var recorded string // the intent a concurrent request recorded for this attempt first
 	res, err := execute(ctx, h.store, md, "RequestPayment", redecideOnConflict, withOrderPosition,
 		func(ctx context.Context) (OrderResult, []Change, error) {
 			o, err := h.loadOrder(ctx, orderID)
 			if err != nil {
 				return OrderResult{}, nil, err
 			}
+			recorded = ""
 			if o.IntentID() == in.ID {
+				return orderResult(o), nil, nil
+			}
+			if o.Attempts() >= attempt && !o.LastPaymentFailed() {
+				// Stripe's idempotency key (order and attempt) gives concurrent requests one
+				// intent; should it give another (a key Stripe forgot), the order keeps the one
+				// recorded first and every request hands that one out.
+				recorded = o.IntentID()
 				return orderResult(o), nil, nil
 			}
 			if err := o.RequestPayment(in.ID); err != nil {
@@ -267,6 +277,11 @@ func (h *Shop) RequestPayment(ctx context.Context, md domain.Metadata, userID in
 		})
 	if err != nil {
 		return PaymentResult{}, err
+	}
+	if recorded != "" {
+		if in, err = h.pay.GetIntent(ctx, recorded); err != nil {
+			return PaymentResult{}, err
+		}
 	}
 	return PaymentResult{OrderID: orderID, IntentID: in.ID, ClientSecret: in.ClientSecret, Amount: total,
 		Currency: o.Placed().Currency, Position: res.Position}, nil

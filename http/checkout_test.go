@@ -3,6 +3,7 @@ package http_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	nethttp "net/http"
@@ -631,6 +632,48 @@ func TestCheckout(t *testing.T) {
 		refunded(c, part, 100)
 		if o := c.order(part.Order.ID); o.Status != order.Paid || h.head() != before+1 {
 			t.Fatalf("after a partial refund in the dashboard: %+v (log %d -> %d: want one StripeEventIgnored)", o, before, h.head())
+		}
+	})
+
+	t.Run("one Idempotency-Key sent 8 times at once: one order, one intent", func(t *testing.T) {
+		h := s.h.with(t)
+		c, addr, _ := s.shopper(t)
+		add(c, s.gpu.ID, 1)
+		body := fmt.Sprintf(`{"address_id":%d}`, addr)
+		answers := make([]placedOrder, 8)
+		var wg sync.WaitGroup
+		for i := range answers {
+			wg.Go(func() {
+				req, _ := nethttp.NewRequest("POST", h.srv.URL+"/api/v1/orders", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+c.access)
+				req.Header.Set("Idempotency-Key", "at-once")
+				res, err := nethttp.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				defer res.Body.Close()
+				_ = json.NewDecoder(res.Body).Decode(&answers[i])
+			})
+		}
+		wg.Wait()
+		for i, a := range answers {
+			if a.Order.ID == 0 || a.Order.ID != answers[0].Order.ID || a.Payment == nil || a.Payment.IntentID != answers[0].Payment.IntentID {
+				t.Fatalf("answer %d: order %d, payment %+v; answer 0: order %d, payment %+v", i, a.Order.ID, a.Payment, answers[0].Order.ID, answers[0].Payment)
+			}
+		}
+		evs, err := h.store.Load(context.Background(), order.StreamID(answers[0].Order.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		requested := 0
+		for _, e := range evs {
+			if e.Type == (order.PaymentRequested{}).EventType() {
+				requested++
+			}
+		}
+		if requested != 1 {
+			t.Fatalf("%d payment requests recorded for one order, want 1", requested)
 		}
 	})
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/techvault/techvault/domain"
 	"github.com/techvault/techvault/domain/user"
+	"github.com/techvault/techvault/pii"
 )
 
 // RequestPasswordReset is the command to mail a reset link.
@@ -128,13 +129,16 @@ func (h *Users) UpdateProfile(ctx context.Context, md domain.Metadata, cmd Updat
 	if err != nil {
 		return AccountResult{}, err
 	}
-	var names []user.Sealed
+	var (
+		names       []user.Sealed
+		first, last string // the names asked for, as text
+	)
 	if cmd.FirstName != nil || cmd.LastName != nil {
-		first, err := box.Open(string(u.FirstName()))
+		first, err = box.Open(string(u.FirstName()))
 		if err != nil {
 			return AccountResult{}, fmt.Errorf("opening the names of user %d: %w", u.ID(), err)
 		}
-		last, err := box.Open(string(u.LastName()))
+		last, err = box.Open(string(u.LastName()))
 		if err != nil {
 			return AccountResult{}, fmt.Errorf("opening the names of user %d: %w", u.ID(), err)
 		}
@@ -172,8 +176,15 @@ func (h *Users) UpdateProfile(ctx context.Context, md domain.Metadata, cmd Updat
 	}
 	return h.onAccount(ctx, md, "UpdateProfile", cmd.UserID, func(u *user.User) (int64, error) {
 		if names != nil {
-			if err := u.UpdateProfile(names[0], names[1]); err != nil {
-				return 0, err
+			// Names as they are already record nothing (compared as text: sealing is randomised).
+			same, err := openedEqual(box, []user.Sealed{u.FirstName(), u.LastName()}, first, last)
+			if err != nil {
+				return 0, fmt.Errorf("opening the names of user %d: %w", u.ID(), err)
+			}
+			if !same {
+				if err := u.UpdateProfile(names[0], names[1]); err != nil {
+					return 0, err
+				}
 			}
 		}
 		if hash != "" {
@@ -334,6 +345,16 @@ func (h *Users) SaveAddress(ctx context.Context, md domain.Metadata, cmd SaveAdd
 	sa := user.SealedAddress{City: sealed[0], PostCode: sealed[1], Country: sealed[2]}
 	if cmd.AddressID != 0 {
 		return h.onAccount(ctx, md, "UpdateAddress", cmd.UserID, func(u *user.User) (int64, error) {
+			if cur, ok := u.Address(cmd.AddressID); ok {
+				// An address as it is already records nothing.
+				same, err := openedEqual(box, []user.Sealed{cur.City, cur.PostCode, cur.Country}, a.City, a.PostCode, a.Country)
+				if err != nil {
+					return 0, fmt.Errorf("opening address %d of user %d: %w", cmd.AddressID, u.ID(), err)
+				}
+				if same {
+					return cmd.AddressID, nil
+				}
+			}
 			return cmd.AddressID, u.UpdateAddress(cmd.AddressID, sa)
 		})
 	}
@@ -636,4 +657,18 @@ func (h *Users) RemoveAddressByID(ctx context.Context, md domain.Metadata, userI
 // MakeAddressPrimaryByID makes the caller's address id primary.
 func (h *Users) MakeAddressPrimaryByID(ctx context.Context, md domain.Metadata, userID, id int64) (AccountResult, error) {
 	return h.MakeAddressPrimary(ctx, md, AddressRef{UserID: userID, AddressID: id})
+}
+
+// openedEqual says whether the sealed values open to want, in order.
+func openedEqual(box pii.Box, sealed []user.Sealed, want ...string) (bool, error) {
+	for i, s := range sealed {
+		got, err := box.Open(string(s))
+		if err != nil {
+			return false, err
+		}
+		if got != want[i] {
+			return false, nil
+		}
+	}
+	return true, nil
 }

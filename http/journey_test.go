@@ -240,6 +240,15 @@ func TestCustomerJourney(t *testing.T) {
 	c.call("POST", "/api/v1/users/me/addresses", `{"city":"London","post_code":"W1 2AB","country":"gb"}`, 201).json(t, &home)
 	c.call("POST", "/api/v1/users/me/addresses", `{"city":"Lisbon","post_code":"1100-148","country":"PT"}`, 201).json(t, &office)
 	c.call("PATCH", fmt.Sprintf("/api/v1/users/me/addresses/%d", office.ID), `{"city":"Porto","post_code":"4000-001","country":"PT"}`, 200)
+	// An address or names as they are already record nothing.
+	unchanged := h.head()
+	c.call("PATCH", fmt.Sprintf("/api/v1/users/me/addresses/%d", office.ID), `{"city":"Porto","post_code":"4000-001","country":"PT"}`, 200)
+	var self me
+	c.call("GET", "/api/v1/users/me", "", 200).json(t, &self)
+	c.call("PATCH", "/api/v1/users/me", fmt.Sprintf(`{"first_name":%q}`, self.FirstName), 200)
+	if h.head() != unchanged {
+		t.Fatalf("updates to the values already there grew the log from %d to %d", unchanged, h.head())
+	}
 	c.call("POST", fmt.Sprintf("/api/v1/users/me/addresses/%d/primary", office.ID), "", 200)
 	c.call("DELETE", fmt.Sprintf("/api/v1/users/me/addresses/%d", home.ID), "", 200)
 	var addrs struct {

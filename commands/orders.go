@@ -410,19 +410,18 @@ func (h *Shop) RefundOrder(ctx context.Context, md domain.Metadata, id int64) (O
 	if err := o.CanRefund(); err != nil {
 		return OrderResult{}, err
 	}
-	refund := func(o *order.Order) error { return o.Refund("") }
-	if o.Placed().Total == 0 { // nothing was charged: nothing to ask of Stripe
-		return h.onOrder(ctx, md, "RefundOrder", OrderRef{Admin: true, OrderID: id}, refund)
+	refundID := "" // nothing was charged (an order paid as placed): nothing to ask of Stripe
+	if o.Placed().Total > 0 {
+		if h.pay == nil {
+			return OrderResult{}, &domain.Error{Kind: domain.ErrUnavailable, Message: "payments are not configured on this server"}
+		}
+		r, err := h.pay.Refund(ctx, payments.RefundRequest{OrderID: id, IntentID: o.IntentID(), AmountCents: o.Placed().Total.Cents()})
+		if err != nil {
+			return OrderResult{}, err
+		}
+		refundID = r.ID
 	}
-	if h.pay == nil {
-		return OrderResult{}, &domain.Error{Kind: domain.ErrUnavailable, Message: "payments are not configured on this server"}
-	}
-	r, err := h.pay.Refund(ctx, payments.RefundRequest{OrderID: id, IntentID: o.IntentID(), AmountCents: o.Placed().Total.Cents()})
-	if err != nil {
-		return OrderResult{}, err
-	}
-	refund = func(o *order.Order) error { return o.Refund(r.ID) }
-	return h.onOrder(ctx, md, "RefundOrder", OrderRef{Admin: true, OrderID: id}, refund)
+	return h.onOrder(ctx, md, "RefundOrder", OrderRef{Admin: true, OrderID: id}, func(o *order.Order) error { return o.Refund(refundID) })
 }
 
 // primaryEmail is the account's primary address (sealed), where order mail goes.

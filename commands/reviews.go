@@ -120,12 +120,18 @@ func (h *Reviews) CreateReview(ctx context.Context, md domain.Metadata, cmd Crea
 		})
 }
 
-// onReview runs a command on one review, re-deciding on a version clash.
-func (h *Reviews) onReview(ctx context.Context, md domain.Metadata, name string, id int64,
+// onReview runs a command on one review, re-deciding on a version clash. A customer's command
+// (actor not 0) needs the customer's account (ensureAccount).
+func (h *Reviews) onReview(ctx context.Context, md domain.Metadata, name string, id, actor int64,
 	decide func(ctx context.Context, r *review.Review) ([]Change, error),
 ) (ReviewResult, error) {
 	return execute(ctx, h.store, md, name, redecideOnConflict, withReviewPosition,
 		func(ctx context.Context) (ReviewResult, []Change, error) {
+			if actor != 0 {
+				if err := ensureAccount(ctx, h.load, actor); err != nil {
+					return ReviewResult{}, nil, err
+				}
+			}
 			r, err := loadAggregate(ctx, h.load, reviewKind, id)
 			if err != nil {
 				return ReviewResult{}, nil, err
@@ -150,10 +156,7 @@ type EditReview struct {
 
 // EditReview changes the author's review (of a product still in the catalog).
 func (h *Reviews) EditReview(ctx context.Context, md domain.Metadata, cmd EditReview) (ReviewResult, error) {
-	return h.onReview(ctx, md, "EditReview", cmd.ID, func(ctx context.Context, r *review.Review) ([]Change, error) {
-		if err := ensureAccount(ctx, h.load, cmd.Actor.UserID); err != nil {
-			return nil, err
-		}
+	return h.onReview(ctx, md, "EditReview", cmd.ID, cmd.Actor.UserID, func(ctx context.Context, r *review.Review) ([]Change, error) {
 		exists, err := h.productExists(ctx, r.ProductID())
 		if err != nil {
 			return nil, err
@@ -165,10 +168,7 @@ func (h *Reviews) EditReview(ctx context.Context, md domain.Metadata, cmd EditRe
 // DeleteReview deletes the author's review and frees their slot for the product (they may review
 // it again), in one append.
 func (h *Reviews) DeleteReview(ctx context.Context, md domain.Metadata, id int64, actor review.Actor) (ReviewResult, error) {
-	return h.onReview(ctx, md, "DeleteReview", id, func(ctx context.Context, r *review.Review) ([]Change, error) {
-		if err := ensureAccount(ctx, h.load, actor.UserID); err != nil {
-			return nil, err
-		}
+	return h.onReview(ctx, md, "DeleteReview", id, actor.UserID, func(ctx context.Context, r *review.Review) ([]Change, error) {
 		if err := r.Delete(actor); err != nil {
 			return nil, err
 		}
@@ -183,24 +183,21 @@ func (h *Reviews) DeleteReview(ctx context.Context, md domain.Metadata, id int64
 
 // HideReview hides a review (admins): it leaves the public listing and the product's rating.
 func (h *Reviews) HideReview(ctx context.Context, md domain.Metadata, id int64) (ReviewResult, error) {
-	return h.onReview(ctx, md, "HideReview", id, func(_ context.Context, r *review.Review) ([]Change, error) {
+	return h.onReview(ctx, md, "HideReview", id, 0, func(_ context.Context, r *review.Review) ([]Change, error) {
 		return nil, r.Hide()
 	})
 }
 
 // UnhideReview makes a hidden review public again (admins).
 func (h *Reviews) UnhideReview(ctx context.Context, md domain.Metadata, id int64) (ReviewResult, error) {
-	return h.onReview(ctx, md, "UnhideReview", id, func(_ context.Context, r *review.Review) ([]Change, error) {
+	return h.onReview(ctx, md, "UnhideReview", id, 0, func(_ context.Context, r *review.Review) ([]Change, error) {
 		return nil, r.Unhide()
 	})
 }
 
 // MarkReviewHelpful records the actor's helpful vote (once per customer and review).
 func (h *Reviews) MarkReviewHelpful(ctx context.Context, md domain.Metadata, id int64, actor review.Actor) (ReviewResult, error) {
-	return h.onReview(ctx, md, "MarkReviewHelpful", id, func(ctx context.Context, r *review.Review) ([]Change, error) {
-		if err := ensureAccount(ctx, h.load, actor.UserID); err != nil {
-			return nil, err
-		}
+	return h.onReview(ctx, md, "MarkReviewHelpful", id, actor.UserID, func(_ context.Context, r *review.Review) ([]Change, error) {
 		return nil, r.MarkHelpful(actor)
 	})
 }

@@ -214,10 +214,18 @@ func (c *Cart) Add(p Product, quantity int64) error {
 	if l.Quantity+quantity > MaxQuantity {
 		return domain.Invalid("quantity", "a line holds at most %d", MaxQuantity)
 	}
-	if p.Stock < l.Quantity+quantity {
-		return &domain.Error{Kind: domain.ErrConflict, Field: "quantity", Message: fmt.Sprintf("only %d in stock", p.Stock)}
+	if err := p.holds(l.Quantity + quantity); err != nil {
+		return err
 	}
 	c.record(ItemAdded{UserID: c.s.UserID, ProductID: p.ID, Quantity: quantity, UnitPrice: p.Price})
+	return nil
+}
+
+// holds refuses a line of quantity more than the product has in stock.
+func (p Product) holds(quantity int64) error {
+	if p.Stock < quantity {
+		return &domain.Error{Kind: domain.ErrConflict, Field: "quantity", Message: fmt.Sprintf("only %d in stock", p.Stock)}
+	}
 	return nil
 }
 
@@ -239,8 +247,8 @@ func (c *Cart) SetQuantity(p Product, quantity int64) error {
 			return &domain.Error{Kind: domain.ErrConflict, Field: "product_id",
 				Message: fmt.Sprintf("product %d is no longer sold: its line can only be lowered or removed", p.ID)}
 		}
-		if p.Stock < quantity {
-			return &domain.Error{Kind: domain.ErrConflict, Field: "quantity", Message: fmt.Sprintf("only %d in stock", p.Stock)}
+		if err := p.holds(quantity); err != nil {
+			return err
 		}
 	}
 	c.record(QuantityChanged{UserID: c.s.UserID, ProductID: p.ID, Quantity: quantity})

@@ -186,6 +186,11 @@ func (h projectorHandler) statements(evs []eventstore.Event) ([]Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, s := range stmts {
+		if s.Copy != nil {
+			return nil, fmt.Errorf("projector %s: Apply returned a COPY, which only a rebuild's Load may", h.p.Name())
+		}
+	}
 	if n, ok := h.p.(Notifier); ok {
 		if s, ok := notifyStmt(n, evs); ok {
 			stmts = append(stmts, s)

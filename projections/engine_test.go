@@ -88,6 +88,12 @@ func TestStopRestartEqualsRebuild(t *testing.T) {
 	projtest.WaitAtPosition(t, e, d.Last, projtest.AllProjectors...)
 	projtest.RequireSameRows(t, "categories: live vs rebuilt", liveCats, projtest.Snapshot(t, e, "categories"))
 	projtest.RequireSameRows(t, "products: live vs rebuilt", liveProducts, projtest.Snapshot(t, e, "products"))
+	// Again with a rebuild that writes what it has folded every three rows: products copied,
+	// then changed, deleted or left without their category by later flushes.
+	projections.SetLoadRows(t, 3)
+	projtest.Rebuild(t, e, catalogproj.Products{})
+	projtest.WaitAtPosition(t, e, d.Last, catalogproj.ProductsProjector)
+	projtest.RequireSameRows(t, "products: live vs rebuilt in flushes of three rows", liveProducts, projtest.Snapshot(t, e, "products"))
 	// The live engine goes on projecting into the swapped-in tables.
 	if err := d.Step(ctx); err != nil {
 		t.Fatal(err)
@@ -151,6 +157,7 @@ func TestRebuildWhileAppending(t *testing.T) {
 	}()
 	waitOps(t, d, d.Ops.Load()+20, work)
 	before := d.Ops.Load()
+	projections.SetLoadRows(t, 64) // the load writes many times while commands append
 	st, err := projections.Rebuild(ctx, e.Pool, catalogproj.Products{}, e.Log)
 	if err != nil {
 		t.Fatal(err)

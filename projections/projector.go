@@ -18,6 +18,17 @@ type Stmt struct {
 	// row independent of the others (distinct keys; no row reads what another writes): a rebuild
 	// may split it into parts of consecutive rows and run them at once on several connections.
 	Rows bool
+	// Copy, when set, is the statement instead of SQL: rows for COPY into a table that a rebuild
+	// created empty (only a Load's statements copy; the live path refuses them). A rebuild may
+	// split the rows over several connections.
+	Copy *Copy
+}
+
+// Copy is rows to COPY into a table, every one new to it.
+type Copy struct {
+	Table   string // the physical table
+	Columns []string
+	Rows    [][]any
 }
 
 // Tables maps a projector's table names to the physical tables to write (the live tables, or the
@@ -54,6 +65,26 @@ type Projector interface {
 	// of events. Apply is pure (no clock, no other read model) and idempotent: applying a batch
 	// twice leaves the tables as applying it once.
 	Apply(t Tables, batch []eventstore.Event) ([]Stmt, error)
+}
+
+// Loader is implemented by a projector that a rebuild can give the whole log to fold before it
+// writes anything, rather than windows of events: a product's twenty events are one row, written
+// once, and the rows new to the rebuild's empty tables are written with COPY.
+type Loader interface {
+	// Load returns an empty fold for the tables t, which a rebuild has just created empty and
+	// which only the fold's statements write until it has flushed for the last time.
+	Load(t Tables) Load
+}
+
+// A Load folds events, in delivery order, until the rebuild flushes it.
+type Load interface {
+	// Add folds events (of the projector's stream types, in delivery order).
+	Add(events []eventstore.Event) error
+	// Rows is how many rows the fold holds: the rebuild flushes it when they are many.
+	Rows() int
+	// Flush returns the statements that write what the fold holds (the same rows Apply would
+	// have written for the same events), and empties it; later events fold on top of them.
+	Flush() ([]Stmt, error)
 }
 
 // Skipper is implemented by a projector that never applies some event types of its stream types:

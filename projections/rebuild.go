@@ -103,7 +103,11 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, p Projector, log *slog.Log
 	lap := func(d *time.Duration) { now := time.Now(); *d = now.Sub(phase); phase = now }
 	for pass := 0; ; pass++ {
 		var n int64
-		cursor, n, err = replay(ctx, reader.Conn(), conn.Conn(), extra, p, shadow, cursor)
+		if l, ok := p.(Loader); ok && pass == 0 {
+			cursor, n, err = load(ctx, reader.Conn(), conn.Conn(), extra, p, l, shadow, cursor)
+		} else {
+			cursor, n, err = replay(ctx, reader.Conn(), conn.Conn(), extra, p, shadow, cursor)
+		}
 		stats.Events += n
 		if err != nil {
 			return stats, err
@@ -295,6 +299,7 @@ type querier interface {
 
 type batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
 }
 
 // readChunk appends to into up to rebuildBatch events of the projector's stream types after
@@ -500,6 +505,134 @@ func replay(ctx context.Context, r querier, w batcher, extra []batcher, p Projec
 		return cursor, n, err
 	}
 	return cursor, n, ctx.Err() // a reader stopped by cancellation ends the windows early
+}
+
+// loadRows is how many rows a Load holds before a rebuild writes them (about 80 MB of products).
+var loadRows = 200_000
+
+// loadBuffers is how many chunks of events a load reads ahead of its fold.
+const loadBuffers = 4
+
+// load folds every committed event after cursor with the projector's Load and writes what the
+// fold holds whenever it holds loadRows rows, and at the end; it returns the new cursor and how
+// many events it read. One goroutine reads the log in chunks (into reused buffers), another folds
+// them as they come, and this one writes, so reading and folding overlap and each row is written
+// once however many events it folds. For a projector that reads only some of the log, the end
+// moves on to the log's settled head as it was before the first read (see readWindow).
+func load(ctx context.Context, r querier, w batcher, extra []batcher, p Projector, l Loader, t Tables, cursor eventstore.Cursor) (eventstore.Cursor, int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var head eventstore.Cursor
+	if p.StreamTypes() != nil || skipTypes(p) != nil {
+		var err error
+		if head, err = readSettledHead(ctx, r); err != nil {
+			return cursor, 0, fmt.Errorf("reading the log's head: %w", err)
+		}
+	}
+	type chunk struct {
+		events []eventstore.Event
+		end    eventstore.Cursor
+		last   bool
+		err    error
+	}
+	free := make(chan []eventstore.Event, loadBuffers)
+	for range loadBuffers {
+		free <- make([]eventstore.Event, 0, rebuildBatch)
+	}
+	chunks := make(chan chunk, loadBuffers)
+	go func() { // reader
+		defer close(chunks)
+		for cur := cursor; ; {
+			var c chunk
+			select {
+			case c.events = <-free:
+			case <-ctx.Done():
+				return
+			}
+			var n int
+			c.events, c.end, n, c.err = readChunk(ctx, r, p, cur, c.events)
+			if c.last = c.err != nil || n < rebuildBatch; c.last && c.err == nil && c.end.Before(head) {
+				c.end = head
+			}
+			select {
+			case chunks <- c:
+			case <-ctx.Done():
+				return
+			}
+			if c.last {
+				return
+			}
+			cur = c.end
+		}
+	}()
+	type flush struct {
+		stmts  []Stmt
+		events int64
+		end    eventstore.Cursor
+	}
+	flushes := make(chan flush, 1)
+	foldErr := make(chan error, 1)
+	go func() { // folder
+		defer close(flushes)
+		fold := l.Load(t)
+		var events int64
+		// flushTo hands on what the fold holds, the events folded since the last flush ending at end.
+		flushTo := func(end eventstore.Cursor) error {
+			stmts, err := fold.Flush()
+			if err != nil {
+				return fmt.Errorf("folding events up to %d: %w", end.Position, err)
+			}
+			select {
+			case flushes <- flush{stmts: stmts, events: events, end: end}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			events = 0
+			return nil
+		}
+		foldErr <- func() error {
+			for c := range chunks {
+				if c.err != nil {
+					return c.err
+				}
+				// An event adds at most about one row: a chunk is folded in parts that fill the
+				// fold up to loadRows, and it is flushed then.
+				for evs := c.events; len(evs) > 0; {
+					part := evs[:min(len(evs), max(1, loadRows-fold.Rows()))]
+					evs = evs[len(part):]
+					events += int64(len(part))
+					last := part[len(part)-1]
+					if err := fold.Add(part); err != nil {
+						return fmt.Errorf("folding events up to %d: %w", last.Position, err)
+					}
+					if fold.Rows() >= loadRows && len(evs) > 0 {
+						if err := flushTo(eventstore.Cursor{TxID: last.TxID, Position: last.Position}); err != nil {
+							return err
+						}
+					}
+				}
+				free <- c.events[:0] // a fold keeps values decoded from the events, never the events
+				if fold.Rows() >= loadRows || c.last {
+					if err := flushTo(c.end); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}()
+	}()
+	var n int64
+	for f := range flushes {
+		if err := writeStmts(ctx, w, extra, f.stmts); err != nil {
+			return cursor, n, fmt.Errorf("writing rebuilt rows: %w", err) // the deferred cancel stops the others
+		}
+		n += f.events
+		cursor = f.end
+	}
+	if err := <-foldErr; err != nil {
+		return cursor, n, err
+	}
+	return cursor, n, ctx.Err() // a reader stopped by cancellation ends the chunks early
 }
 
 // buildIndexes runs the index statements, each writer taking the next one when it is done with

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -70,6 +71,15 @@ func writeStmts(ctx context.Context, w batcher, extra []batcher, stmts []Stmt) e
 		return err
 	}
 	for _, s := range stmts {
+		if s.Copy != nil {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := copyRows(ctx, append([]batcher{w}, extra...), s.Copy); err != nil {
+				return err
+			}
+			continue
+		}
 		n, ok := rowCount(s)
 		if !ok || n < splitRows || len(extra) == 0 {
 			batch.Queue(s.SQL, s.Args...)
@@ -97,4 +107,25 @@ func writeStmts(ctx context.Context, w batcher, extra []batcher, stmts []Stmt) e
 		}
 	}
 	return flush()
+}
+
+// copyRows copies c's rows into its table, in consecutive parts on the writers at once when they
+// are many (COPYs into one table do not wait for each other).
+func copyRows(ctx context.Context, writers []batcher, c *Copy) error {
+	k := len(writers)
+	if len(c.Rows) < splitRows {
+		k = 1
+	}
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for i := range k {
+		rows := c.Rows[i*len(c.Rows)/k : (i+1)*len(c.Rows)/k]
+		wg.Go(func() {
+			if _, err := writers[i].CopyFrom(ctx, pgx.Identifier{c.Table}, c.Columns, pgx.CopyFromRows(rows)); err != nil {
+				errs[i] = fmt.Errorf("copying rows into %s: %w", c.Table, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

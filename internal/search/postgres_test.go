@@ -2,6 +2,7 @@ package search_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -78,6 +79,20 @@ func TestSearchVectorMatchesPostgres(t *testing.T) {
 		t.Fatalf("%d of %d texts: %v", i, len(texts), err)
 	}
 
+	// Vectors at the limits of a tsvector: a word repeated more often than a word keeps
+	// positions, in the name, in the description and in both; more words than a tsvector has
+	// positions, the name's words among the last.
+	var many strings.Builder
+	for i := range 17000 {
+		fmt.Fprintf(&many, "w%d ", i%5000)
+	}
+	many.WriteString("kestrel monitor")
+	pairs = append(pairs,
+		[2]string{strings.Repeat("echo ", 300), "echo"},
+		[2]string{"echo", strings.Repeat("echo ", 300)},
+		[2]string{strings.Repeat("echo ", 200), strings.Repeat("echo ", 200)},
+		[2]string{"Kestrel Monitor", many.String()},
+		[2]string{strings.Repeat("w1 ", 17000), "w1 w2"})
 	for _, p := range pairs {
 		var same bool
 		var got, want string
@@ -86,7 +101,7 @@ func TestSearchVectorMatchesPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !same {
-			t.Errorf("search.Vector(%q, %q) = %s, Postgres %s", p[0], p[1], got, want)
+			t.Errorf("search.Vector(%.40q, %.40q) = %.300s, Postgres %.300s", p[0], p[1], got, want)
 		}
 	}
 

@@ -72,3 +72,9 @@ func BenchmarkWords(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkVector(b *testing.B) {
+	for b.Loop() {
+		search.Vector("Kestrel Laptop Pro 512", "Low-latency wireless with a 40-hour battery and USB-C charging. Aluminium body, matte finish. Two-year warranty.")
+	}
+}

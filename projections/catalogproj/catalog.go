@@ -5,10 +5,13 @@ package catalogproj
 
 import (
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/techvault/techvault/domain/catalog"
 	"github.com/techvault/techvault/domain/review"
@@ -226,21 +229,25 @@ func (f *productFold) row(id int64) *productRow {
 const liveCategory = `CASE WHEN %[1]s IS NULL OR EXISTS (
 		SELECT 1 FROM {products_deleted_categories} d WHERE d.category_id = %[1]s) THEN NULL ELSE %[1]s END`
 
-// statements writes the fold: one delete, one upsert for created products, one update for the rest.
-func (f *productFold) statements(t projections.Tables) []projections.Stmt {
+// statements writes the fold: one delete, one upsert for created products, one update for the
+// rest. With copyDeleted (the categories deleted so far; non-nil only when the table was empty
+// when the fold began and only it writes the table), the created products are copied instead,
+// each in its category unless that was deleted, as the upsert's liveCategory would have it.
+func (f *productFold) statements(t projections.Tables, copyDeleted map[int64]bool) []projections.Stmt {
 	var (
 		deleted []int64
 		ins     struct {
 			ids, prices, stocks, versions []int64
 			names, descs, currencies      []string
-			searches                      []string
+			searches                      []pgtype.TSVector
 			cats                          []*int64
 			created, at                   []time.Time
 		}
 		upd struct {
 			ids, prices, stocks, versions []int64
 			hasDetails, hasStock          []bool
-			names, descs, searches        []string
+			names, descs                  []string
+			searches                      []pgtype.TSVector
 			cats                          []*int64
 			at                            []time.Time
 		}
@@ -259,7 +266,7 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 		case r.version > 0:
 			upd.ids, upd.hasDetails, upd.hasStock = append(upd.ids, id), append(upd.hasDetails, r.hasDetails), append(upd.hasStock, r.hasStock)
 			upd.names, upd.descs, upd.prices = append(upd.names, r.name), append(upd.descs, r.desc), append(upd.prices, r.priceCents)
-			vector := ""
+			var vector pgtype.TSVector // NULL: the search stays as it is
 			if r.hasDetails {
 				vector = search.Vector(r.name, r.desc)
 			}
@@ -272,13 +279,27 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 	if len(deleted) > 0 {
 		out = append(out, projections.Stmt{SQL: t.Sub(`DELETE FROM {products} WHERE id = ANY($1::bigint[])`), Args: []any{deleted}})
 	}
-	if len(ins.ids) > 0 {
+	if len(ins.ids) > 0 && copyDeleted != nil {
+		rows := make([][]any, len(ins.ids))
+		for i, id := range ins.ids {
+			category := ins.cats[i]
+			if category != nil && copyDeleted[*category] {
+				category = nil
+			}
+			price := pgtype.Numeric{Int: big.NewInt(ins.prices[i]), Exp: -2, Valid: true}
+			rows[i] = []any{id, ins.names[i], ins.descs[i], price, ins.currencies[i], category, ins.stocks[i],
+				ins.versions[i], ins.created[i], ins.at[i], ins.searches[i]}
+		}
+		out = append(out, projections.Stmt{Copy: &projections.Copy{Table: t.Name("products"),
+			Columns: []string{"id", "name", "description", "price", "currency", "category_id", "stock", "version", "created_at", "updated_at", "search"},
+			Rows:    rows}})
+	} else if len(ins.ids) > 0 {
 		out = append(out, projections.Stmt{SQL: t.Sub(`INSERT INTO {products} AS p (id, name, description, price, currency, category_id, stock,
 				version, created_at, updated_at, search)
 			SELECT u.id, u.name, u.description, u.price::numeric / 100, u.currency, ` + fmt.Sprintf(liveCategory, "u.category_id") + `,
-				u.stock, u.version, u.created_at, u.at, u.search::tsvector
+				u.stock, u.version, u.created_at, u.at, u.search
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[],
-				$8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::text[])
+				$8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::tsvector[])
 				AS u(id, name, description, price, currency, category_id, stock, version, created_at, at, search)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
 				price = excluded.price, category_id = excluded.category_id, stock = excluded.stock,
@@ -295,10 +316,10 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 				price = CASE WHEN u.has_details THEN u.price::numeric / 100 ELSE p.price END,
 				category_id = CASE WHEN u.has_details THEN ` + fmt.Sprintf(liveCategory, "u.category_id") + ` ELSE p.category_id END,
 				stock = CASE WHEN u.has_stock THEN u.stock ELSE p.stock END,
-				search = CASE WHEN u.has_details THEN u.search::tsvector ELSE p.search END,
+				search = CASE WHEN u.has_details THEN u.search ELSE p.search END,
 				version = u.version, updated_at = u.at
 			FROM unnest($1::bigint[], $2::bool[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bool[],
-				$8::bigint[], $9::bigint[], $10::timestamptz[], $11::text[])
+				$8::bigint[], $9::bigint[], $10::timestamptz[], $11::tsvector[])
 				AS u(id, has_details, name, description, price, category_id, has_stock, stock, version, at, search)
 			WHERE p.id = u.id AND p.version < u.version`),
 			Args: []any{upd.ids, upd.hasDetails, upd.names, upd.descs, upd.prices, upd.cats, upd.hasStock, upd.stocks, upd.versions, upd.at,
@@ -311,16 +332,52 @@ func (f *productFold) statements(t projections.Tables) []projections.Stmt {
 
 // Apply implements Projector.
 func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]projections.Stmt, error) {
-	var (
-		out     []projections.Stmt
-		fold    productFold
-		ratings ratingFold
-		images  imageFold // product_image (images.go)
-	)
-	for _, e := range batch {
+	f := productsFold{t: t}
+	if err := f.Add(batch); err != nil {
+		return nil, err
+	}
+	return f.Flush()
+}
+
+// Load implements projections.Loader: a rebuild folds the whole log with it, and the products it
+// creates are copied into the empty table with their categories resolved in Go.
+func (Products) Load(t projections.Tables) projections.Load {
+	return &productsFold{t: t, fresh: true, deletedCategories: map[int64]bool{}}
+}
+
+// productsFold is the products projector's fold of a run of events: Apply's of one batch, or a
+// rebuild's of the whole log (fresh).
+type productsFold struct {
+	t projections.Tables
+	// fresh: the tables were empty when the fold began and only it writes them, so a product it
+	// creates is new to the table (copied rather than upserted) and every category deletion is
+	// in deletedCategories.
+	fresh             bool
+	deletedCategories map[int64]bool
+	out               []projections.Stmt // what a category deletion made write first
+	products          productFold
+	ratings           ratingFold
+	images            imageFold // product_image (images.go)
+}
+
+// Rows implements projections.Load.
+func (f *productsFold) Rows() int {
+	n := len(f.products.rows) + len(f.ratings.rows) + len(f.images.added) + len(f.images.arranged)
+	for _, s := range f.out {
+		n++
+		if s.Copy != nil {
+			n += len(s.Copy.Rows)
+		}
+	}
+	return n
+}
+
+// Add implements projections.Load.
+func (f *productsFold) Add(events []eventstore.Event) error {
+	for _, e := range events {
 		if e.StreamType == review.StreamType {
-			if err := ratings.add(e); err != nil {
-				return nil, err
+			if err := f.ratings.add(e); err != nil {
+				return err
 			}
 			continue
 		}
@@ -332,46 +389,67 @@ func (Products) Apply(t projections.Tables, batch []eventstore.Event) ([]project
 		}
 		d, err := catalog.Decode(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
-			return nil, fmt.Errorf("event %d: %w", e.Position, err)
+			return fmt.Errorf("event %d: %w", e.Position, err)
 		}
-		if productID, ok := images.fold(e, d); ok {
+		if productID, ok := f.images.fold(e, d); ok {
 			// An image change is a change of the product: its version moves, so its card does.
-			r := fold.row(productID)
+			r := f.products.row(productID)
 			r.version, r.at = e.Version, e.RecordedAt
 			continue
 		}
 		switch d := d.(type) {
 		case catalog.ProductCreated:
-			r := fold.row(d.ProductID)
+			r := f.products.row(d.ProductID)
 			r.created, r.hasDetails, r.hasStock = true, true, true
 			r.name, r.desc, r.priceCents, r.currency = d.Name, d.Description, d.Price.Cents(), d.Currency
 			r.categoryID, r.stock, r.version, r.createdAt, r.at = d.CategoryID, d.Stock, e.Version, e.RecordedAt, e.RecordedAt
 		case catalog.ProductUpdated:
-			r := fold.row(d.ProductID)
+			r := f.products.row(d.ProductID)
 			r.hasDetails = true
 			r.name, r.desc, r.priceCents, r.categoryID = d.Name, d.Description, d.Price.Cents(), d.CategoryID
 			r.version, r.at = e.Version, e.RecordedAt
 		case catalog.ProductStockAdjusted:
-			r := fold.row(d.ProductID)
+			r := f.products.row(d.ProductID)
 			r.hasStock, r.stock, r.version, r.at = true, d.Stock, e.Version, e.RecordedAt
 		case catalog.ProductStockReserved:
-			r := fold.row(d.ProductID)
+			r := f.products.row(d.ProductID)
 			r.hasStock, r.stock, r.version, r.at = true, d.Stock, e.Version, e.RecordedAt
 		case catalog.ProductStockReleased:
-			r := fold.row(d.ProductID)
+			r := f.products.row(d.ProductID)
 			r.hasStock, r.stock, r.version, r.at = true, d.Stock, e.Version, e.RecordedAt
 		case catalog.ProductDeleted:
-			fold.row(d.ProductID).deleted = true
+			f.products.row(d.ProductID).deleted = true
 		case catalog.CategoryDeleted:
-			out = append(out, fold.statements(t)...)
-			out = append(out,
-				projections.Stmt{SQL: t.Sub(`INSERT INTO {products_deleted_categories} (category_id) VALUES ($1) ON CONFLICT DO NOTHING`), Args: []any{d.CategoryID}},
-				projections.Stmt{SQL: t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), Args: []any{d.CategoryID}})
+			// The rows folded so far are written before the deletion, which then clears them.
+			f.out = append(f.out, f.products.statements(f.t, f.copying())...)
+			if f.fresh {
+				f.deletedCategories[d.CategoryID] = true
+			}
+			f.out = append(f.out,
+				projections.Stmt{SQL: f.t.Sub(`INSERT INTO {products_deleted_categories} (category_id) VALUES ($1) ON CONFLICT DO NOTHING`), Args: []any{d.CategoryID}},
+				projections.Stmt{SQL: f.t.Sub(`UPDATE {products} SET category_id = NULL WHERE category_id = $1`), Args: []any{d.CategoryID}})
 		}
 	}
-	out = append(out, fold.statements(t)...)
-	out = append(out, ratings.statements(t)...)
-	return append(out, images.statements(t)...), nil
+	return nil
+}
+
+// copying returns the deleted categories when the fold copies the products it creates, nil when
+// it upserts them.
+func (f *productsFold) copying() map[int64]bool {
+	if f.fresh {
+		return f.deletedCategories
+	}
+	return nil
+}
+
+// Flush implements projections.Load.
+func (f *productsFold) Flush() ([]projections.Stmt, error) {
+	out := f.out
+	out = append(out, f.products.statements(f.t, f.copying())...)
+	out = append(out, f.ratings.statements(f.t)...)
+	out = append(out, f.images.statements(f.t)...)
+	f.out, f.ratings, f.images = nil, ratingFold{}, imageFold{}
+	return out, nil
 }
 
 // NotifyChannel implements Notifier.

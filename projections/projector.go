@@ -24,11 +24,15 @@ type Stmt struct {
 	Copy *Copy
 }
 
-// Copy is rows to COPY into a table, every one new to it.
+// Copy is rows to COPY into a table, every one new to it. Row gives the values of row i (0 ≤ i <
+// Rows), in Columns' order; it is called once per row, at the time of writing, from as many
+// goroutines as the rows are split over, each for rows of its own: the values of a row (a
+// product's search vector) are computed while other rows are being written.
 type Copy struct {
 	Table   string // the physical table
 	Columns []string
-	Rows    [][]any
+	Rows    int
+	Row     func(i int) []any
 }
 
 // Tables maps a projector's table names to the physical tables to write (the live tables, or the

@@ -113,15 +113,22 @@ func writeStmts(ctx context.Context, w batcher, extra []batcher, stmts []Stmt) e
 // are many (COPYs into one table do not wait for each other).
 func copyRows(ctx context.Context, writers []batcher, c *Copy) error {
 	k := len(writers)
-	if len(c.Rows) < splitRows {
+	if c.Rows < splitRows {
 		k = 1
 	}
 	errs := make([]error, k)
 	var wg sync.WaitGroup
 	for i := range k {
-		rows := c.Rows[i*len(c.Rows)/k : (i+1)*len(c.Rows)/k]
+		next, end := i*c.Rows/k, (i+1)*c.Rows/k
+		rows := pgx.CopyFromFunc(func() ([]any, error) {
+			if next == end {
+				return nil, nil
+			}
+			next++
+			return c.Row(next - 1), nil
+		})
 		wg.Go(func() {
-			if _, err := writers[i].CopyFrom(ctx, pgx.Identifier{c.Table}, c.Columns, pgx.CopyFromRows(rows)); err != nil {
+			if _, err := writers[i].CopyFrom(ctx, pgx.Identifier{c.Table}, c.Columns, rows); err != nil {
 				errs[i] = fmt.Errorf("copying rows into %s: %w", c.Table, err)
 			}
 		})

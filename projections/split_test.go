@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/techvault/techvault/internal/testdb"
@@ -101,4 +102,54 @@ func repeat(s string, n int) []string {
 		out[i] = s
 	}
 	return out
+}
+
+// A large Copy is written on two connections at once, each row's values asked for once, and the
+// statements after it see every row.
+func TestWriteStmtsCopiesOnEveryWriterInOrder(t *testing.T) {
+	db := testdb.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE copy_t (id bigint PRIMARY KEY, v text NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	b, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+
+	n := splitRows * 2
+	asked := make([]atomic.Int32, n)
+	stmts := []Stmt{
+		{Copy: &Copy{Table: "copy_t", Columns: []string{"id", "v"}, Rows: n, Row: func(i int) []any {
+			asked[i].Add(1)
+			return []any{int64(i + 1), "a"}
+		}}},
+		{SQL: `UPDATE copy_t SET v = v || '!' WHERE id = ANY($1::bigint[])`, Args: []any{[]int64{1, int64(n)}}},
+	}
+	if err := writeStmts(ctx, a.Conn(), []batcher{b.Conn()}, stmts); err != nil {
+		t.Fatal(err)
+	}
+	for i := range asked {
+		if got := asked[i].Load(); got != 1 {
+			t.Fatalf("row %d asked for %d times, want once", i, got)
+		}
+	}
+	var rows, marked int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE v = 'a!') FROM copy_t`).Scan(&rows, &marked); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || marked != 2 {
+		t.Fatalf("%d rows, %d of them updated after the copy; want %d and 2", rows, marked, n)
+	}
+
+	// A part that fails fails the write.
+	if err := writeStmts(ctx, a.Conn(), []batcher{b.Conn()}, stmts[:1]); err == nil {
+		t.Fatal("copying the same rows again: no error")
+	}
 }

@@ -76,6 +76,19 @@ func (h *Reviews) productExists(ctx context.Context, id int64) (bool, error) {
 	return p.Exists(), nil
 }
 
+// onReviewOfProduct is onReview for a decision that needs to know whether the review's product
+// is still in the catalog (a review of one that left it is shown nowhere, and changes no more).
+func (h *Reviews) onReviewOfProduct(ctx context.Context, md domain.Metadata, name string, id, actor int64,
+	decide func(r *review.Review, productExists bool) error) (ReviewResult, error) {
+	return h.onReview(ctx, md, name, id, actor, func(ctx context.Context, r *review.Review) ([]Change, error) {
+		exists, err := h.productExists(ctx, r.ProductID())
+		if err != nil {
+			return nil, err
+		}
+		return nil, decide(r, exists)
+	})
+}
+
 // CreateReview is the command of a customer reviewing a product.
 type CreateReview struct {
 	ProductID, UserID int64
@@ -156,12 +169,8 @@ type EditReview struct {
 
 // EditReview changes the author's review (of a product still in the catalog).
 func (h *Reviews) EditReview(ctx context.Context, md domain.Metadata, cmd EditReview) (ReviewResult, error) {
-	return h.onReview(ctx, md, "EditReview", cmd.ID, cmd.Actor.UserID, func(ctx context.Context, r *review.Review) ([]Change, error) {
-		exists, err := h.productExists(ctx, r.ProductID())
-		if err != nil {
-			return nil, err
-		}
-		return nil, r.Edit(cmd.Actor, cmd.Patch, exists)
+	return h.onReviewOfProduct(ctx, md, "EditReview", cmd.ID, cmd.Actor.UserID, func(r *review.Review, productExists bool) error {
+		return r.Edit(cmd.Actor, cmd.Patch, productExists)
 	})
 }
 
@@ -183,21 +192,17 @@ func (h *Reviews) DeleteReview(ctx context.Context, md domain.Metadata, id int64
 
 // HideReview hides a review (admins): it leaves the public listing and the product's rating.
 func (h *Reviews) HideReview(ctx context.Context, md domain.Metadata, id int64) (ReviewResult, error) {
-	return h.onReview(ctx, md, "HideReview", id, 0, func(_ context.Context, r *review.Review) ([]Change, error) {
-		return nil, r.Hide()
-	})
+	return h.onReviewOfProduct(ctx, md, "HideReview", id, 0, (*review.Review).Hide)
 }
 
 // UnhideReview makes a hidden review public again (admins).
 func (h *Reviews) UnhideReview(ctx context.Context, md domain.Metadata, id int64) (ReviewResult, error) {
-	return h.onReview(ctx, md, "UnhideReview", id, 0, func(_ context.Context, r *review.Review) ([]Change, error) {
-		return nil, r.Unhide()
-	})
+	return h.onReviewOfProduct(ctx, md, "UnhideReview", id, 0, (*review.Review).Unhide)
 }
 
 // MarkReviewHelpful records the actor's helpful vote (once per customer and review).
 func (h *Reviews) MarkReviewHelpful(ctx context.Context, md domain.Metadata, id int64, actor review.Actor) (ReviewResult, error) {
-	return h.onReview(ctx, md, "MarkReviewHelpful", id, actor.UserID, func(_ context.Context, r *review.Review) ([]Change, error) {
-		return nil, r.MarkHelpful(actor)
+	return h.onReviewOfProduct(ctx, md, "MarkReviewHelpful", id, actor.UserID, func(r *review.Review, productExists bool) error {
+		return r.MarkHelpful(actor, productExists)
 	})
 }

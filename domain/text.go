@@ -24,6 +24,8 @@ type TextRule struct {
 //     invisible characters (format characters, variation selectors, fillers) counts as empty.
 //   - Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) are
 //     refused anywhere: they make text display in another order than it reads ("Trojan Source").
+//   - In multi-line fields, line ends are line feeds: CR LF (Windows, and what a browser form
+//     sends) and a lone CR become LF.
 //   - Control characters (C0, DEL, C1) are refused, except line feed and tab in multi-line
 //     fields; line and paragraph separators (U+2028, U+2029) are refused in one-line fields.
 //
@@ -38,6 +40,9 @@ func CleanText(s string, rule TextRule) (string, error) {
 	if i := strings.IndexFunc(s, isBidiControl); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(s[i:])
 		return "", Invalid(field, "%s contains a bidirectional control character (U+%04X)", field, r)
+	}
+	if rule.Multiline && strings.ContainsRune(s, '\r') {
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 	}
 	s = strings.TrimFunc(s, trimmable)
 	visible := false

@@ -28,6 +28,9 @@ func TestCleanText(t *testing.T) {
 			"🏴\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F", true},
 		{"keeps right-to-left marks", "\u05e9\u05dc\u05d5\u05dd\u200f", desc, "\u05e9\u05dc\u05d5\u05dd", true},
 		{"multi-line description", "line 1\n\tline 2", desc, "line 1\n\tline 2", true},
+		{"Windows line ends", "line 1\r\nline 2\r\n", desc, "line 1\nline 2", true},
+		{"old Mac line ends", "a\rb\r\rc", desc, "a\nb\n\nc", true},
+		{"a carriage return in one line", "GPU\rX", name, "", false},
 		{"optional may be empty", "  ", desc, "", true},
 		{"length counts characters after trimming", " " + strings.Repeat("é", 10) + "\u200b", name, strings.Repeat("é", 10), true},
 
@@ -45,7 +48,6 @@ func TestCleanText(t *testing.T) {
 		{"override in a description", "fine\u202etxt", desc, "", false},
 		{"NUL", "a\x00b", name, "", false},
 		{"bell", "a\x07b", desc, "", false},
-		{"carriage return", "a\r\nb", desc, "", false},
 		{"DEL", "a\x7fb", name, "", false},
 		{"C1 control", "a\u0085b", desc, "", false},
 		{"newline in a name", "a\nb", name, "", false},

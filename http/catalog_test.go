@@ -213,7 +213,8 @@ func TestBadInputAppendsNothing(t *testing.T) {
 		{"product: name only a zero width space", "POST", "/api/v1/products", `{"name":" \u200b ","price":"1"}`, 422, "invalid", "name"},
 		{"product: name with raw override", "POST", "/api/v1/products", "{\"name\":\"a\u202eb\",\"price\":\"1\"}", 422, "invalid", "name"},
 		{"product: patch description with override", "PATCH", prod, `{"description":"\u202d"}`, 422, "invalid", "description"},
-		{"product: description with carriage return", "POST", "/api/v1/products", `{"name":"a","price":"1","description":"a\r\nb"}`, 422, "invalid", "description"},
+		{"product: description with a bell", "POST", "/api/v1/products", `{"name":"a","price":"1","description":"a\u0007b"}`, 422, "invalid", "description"},
+		{"product: name with a carriage return", "POST", "/api/v1/products", `{"name":"a\r\nb","price":"1"}`, 422, "invalid", "name"},
 		{"product: name with a line separator", "POST", "/api/v1/products", `{"name":"a\u2028b","price":"1"}`, 422, "invalid", "name"},
 		{"body too large", "POST", "/api/v1/products", `{"name":"` + strings.Repeat("x", 1<<20) + `"}`, 413, "invalid", ""},
 	}

@@ -92,3 +92,20 @@ func TestHeadIsGetWithoutTheBody(t *testing.T) {
 		t.Errorf("HEAD of the Google callback: %d, want 405", r.status)
 	}
 }
+
+// A path the API does not serve is a JSON 404, a trailing slash included (Gin would redirect it
+// with an HTML body, or a POST with an empty 307).
+func TestUnknownPathsAreJSONNotFound(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/api/v1/nowhere"},
+		{"GET", "/api/v1/products/"},
+		{"GET", "/api/v1/products/1/"},
+		{"POST", "/api/v1/products/1/reviews/"},
+		{"DELETE", "/api/v1/cart/"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			checkBad(t, h.do(tc.method, tc.path, ""), 404, "not_found", "", "")
+		})
+	}
+}

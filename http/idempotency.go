@@ -3,11 +3,15 @@ package http
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	nethttp "net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -71,7 +75,8 @@ func validIdempotencyKey(k string) bool {
 
 // requestHash is sha256(method, path, canonical body). The body is read (bounded) and put back
 // for the handler. A JSON body is canonical once decoded and encoded again (sorted keys, no
-// insignificant space, numbers as written); any other body is hashed as it is.
+// insignificant space, numbers as written); a multipart form is its fields' names and contents
+// (canonicalForm); any other body is hashed as it is.
 func requestHash(c *gin.Context, bound int64) ([]byte, error) {
 	var body []byte
 	if c.Request.Body != nil {
@@ -91,8 +96,50 @@ func requestHash(c *gin.Context, bound int64) ([]byte, error) {
 	h.Write([]byte{0})
 	h.Write([]byte(c.Request.URL.Path))
 	h.Write([]byte{0})
-	h.Write(canonicalJSON(body))
+	if form, ok := canonicalForm(c.GetHeader("Content-Type"), body); ok {
+		h.Write(form)
+	} else {
+		h.Write(canonicalJSON(body))
+	}
 	return h.Sum(nil), nil
+}
+
+// canonicalForm is a multipart/form-data body as the command reads it: each field's name and
+// content, in the order of their names, whatever boundary the client drew for this send (curl,
+// browsers and Go's multipart.Writer draw a new one every time, so a retried upload is never the
+// same bytes), and whatever file name or part headers it gave. ok is false for any other body,
+// and for a form that cannot be read (which its handler refuses).
+func canonicalForm(contentType string, body []byte) (_ []byte, ok bool) {
+	media, params, err := mime.ParseMediaType(contentType)
+	if err != nil || media != "multipart/form-data" || params["boundary"] == "" {
+		return nil, false
+	}
+	type field struct{ name, content []byte }
+	var fields []field
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, false
+		}
+		content, err := io.ReadAll(part)
+		if err != nil {
+			return nil, false
+		}
+		fields = append(fields, field{[]byte(part.FormName()), content})
+	}
+	slices.SortStableFunc(fields, func(a, b field) int { return bytes.Compare(a.name, b.name) })
+	var out []byte
+	for _, f := range fields { // each length-prefixed, so no two forms read alike
+		out = binary.AppendUvarint(out, uint64(len(f.name)))
+		out = append(out, f.name...)
+		out = binary.AppendUvarint(out, uint64(len(f.content)))
+		out = append(out, f.content...)
+	}
+	return out, true
 }
 
 func canonicalJSON(body []byte) []byte {

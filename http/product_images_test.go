@@ -227,6 +227,36 @@ func TestProductImages(t *testing.T) {
 			t.Fatalf("%s does not deliver the upload", u)
 		}
 	}
+	// An upload repeated under its Idempotency-Key (a client's retry draws a new multipart
+	// boundary, as every client does) answers the first one without uploading again; the key
+	// with another image is a conflict.
+	keyed := func(data []byte) response {
+		t.Helper()
+		body, ct := uploadForm(t, "retry.png", data)
+		return h.do("POST", fmt.Sprintf("/api/v1/products/%d/images", cam.ID), body,
+			"Authorization", "Bearer "+adminToken, "Content-Type", ct, "Idempotency-Key", "upload-retry-1")
+	}
+	before := len(cloud.Assets())
+	var once, again imagesAnswer
+	if r := keyed(png); r.status != 201 {
+		t.Fatalf("keyed upload: %d %s", r.status, r.body)
+	} else {
+		r.json(t, &once)
+	}
+	if r := keyed(png); r.status != 201 {
+		t.Fatalf("the keyed upload repeated: %d %s", r.status, r.body)
+	} else {
+		r.json(t, &again)
+	}
+	if again.ImageID != once.ImageID || again.Position != once.Position || len(cloud.Assets()) != before+1 {
+		t.Fatalf("repeat answered image %d at %d (first %d at %d); uploads %d, want %d",
+			again.ImageID, again.Position, once.ImageID, once.Position, len(cloud.Assets()), before+1)
+	}
+	if r := keyed(jpegImage(t)); r.status != 409 || len(cloud.Assets()) != before+1 {
+		t.Fatalf("the key with another image: %d %s, uploads %d", r.status, r.body, len(cloud.Assets()))
+	}
+	h.admin("DELETE", fmt.Sprintf("/api/v1/products/%d/images/%d", cam.ID, once.ImageID), "", 200)
+
 	// A JPEG placed first, then a WebP made the cover.
 	second := h.mustUpload(cam.ID, "side.jpg", jpegImage(t), "position", "1")
 	third := h.mustUpload(cam.ID, "top.webp", webpImage, "cover", "true")

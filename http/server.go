@@ -153,6 +153,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	r.HandleMethodNotAllowed = true
+	// A path with a trailing slash is a JSON 404 like any unknown path, not Gin's redirect with an
+	// HTML body (a POST's 307 that clients handle unevenly).
+	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
 	r.Use(requestContext(cfg.Logger), recovery(), cors(cfg.CORSOrigins), strictQuery(), authenticate(cfg.Tokens))
 	r.NoRoute(func(c *gin.Context) {

@@ -164,7 +164,7 @@ func (r *Review) Edit(a Actor, p Patch, productExists bool) error {
 		return err
 	}
 	if !productExists {
-		return &domain.Error{Kind: domain.ErrNotFound, Field: "product_id", Message: "the reviewed product is no longer in the catalog"}
+		return productGone()
 	}
 	if next == r.content {
 		return nil
@@ -182,11 +182,20 @@ func (r *Review) Delete(a Actor) error {
 	return nil
 }
 
-// Hide hides the review (an admin's decision: the caller checks the role). Hiding a hidden
-// review records nothing.
-func (r *Review) Hide() error {
+// productGone refuses a change of a review whose product left the catalog: such a review is
+// shown nowhere.
+func productGone() error {
+	return &domain.Error{Kind: domain.ErrNotFound, Field: "product_id", Message: "the reviewed product is no longer in the catalog"}
+}
+
+// Hide hides the review (an admin's decision: the caller checks the role) of a product still in
+// the catalog. Hiding a hidden review records nothing.
+func (r *Review) Hide(productExists bool) error {
 	if !r.Exists() {
 		return notFound()
+	}
+	if !productExists {
+		return productGone()
 	}
 	if !r.hidden {
 		r.record(Hidden{ReviewID: r.id, ProductID: r.productID})
@@ -194,10 +203,14 @@ func (r *Review) Hide() error {
 	return nil
 }
 
-// Unhide makes a hidden review public again; a public one records nothing.
-func (r *Review) Unhide() error {
+// Unhide makes a hidden review (of a product still in the catalog) public again; a public one
+// records nothing.
+func (r *Review) Unhide(productExists bool) error {
 	if !r.Exists() {
 		return notFound()
+	}
+	if !productExists {
+		return productGone()
 	}
 	if r.hidden {
 		r.record(Unhidden{ReviewID: r.id, ProductID: r.productID})
@@ -206,10 +219,13 @@ func (r *Review) Unhide() error {
 }
 
 // MarkHelpful records a's helpful vote: one per customer and review (a second records nothing),
-// never the author's own.
-func (r *Review) MarkHelpful(a Actor) error {
+// never the author's own, on a review of a product still in the catalog.
+func (r *Review) MarkHelpful(a Actor, productExists bool) error {
 	if !r.Exists() || r.hidden {
 		return notFound()
+	}
+	if !productExists {
+		return productGone()
 	}
 	if a.UserID == r.userID {
 		return &domain.Error{Kind: domain.ErrForbidden, Message: "you cannot vote for your own review"}

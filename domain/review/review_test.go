@@ -67,12 +67,15 @@ func TestOnlyTheAuthorChangesAReview(t *testing.T) {
 		{"an edit of a deleted product's review", func(r *review.Review) error { return r.Edit(author, review.Patch{Rating: &five}, false) }, domain.ErrNotFound, 0},
 		{"another customer deletes", func(r *review.Review) error { return r.Delete(other) }, domain.ErrForbidden, 0},
 		{"the author deletes", func(r *review.Review) error { return r.Delete(author) }, nil, 1},
-		{"the author votes", func(r *review.Review) error { return r.MarkHelpful(author) }, domain.ErrForbidden, 0},
+		{"the author votes", func(r *review.Review) error { return r.MarkHelpful(author, true) }, domain.ErrForbidden, 0},
+		{"a vote for a deleted product's review", func(r *review.Review) error { return r.MarkHelpful(other, false) }, domain.ErrNotFound, 0},
+		{"an admin hides a deleted product's review", func(r *review.Review) error { return r.Hide(false) }, domain.ErrNotFound, 0},
+		{"an admin unhides a deleted product's review", func(r *review.Review) error { return r.Unhide(false) }, domain.ErrNotFound, 0},
 		{"another customer votes twice", func(r *review.Review) error {
-			if err := r.MarkHelpful(other); err != nil {
+			if err := r.MarkHelpful(other, true); err != nil {
 				return err
 			}
-			return r.MarkHelpful(other)
+			return r.MarkHelpful(other, true)
 		}, nil, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,10 +93,10 @@ func TestOnlyTheAuthorChangesAReview(t *testing.T) {
 
 func TestAHiddenReviewIsTheAuthorsAndTheAdmins(t *testing.T) {
 	r := newReview(t)
-	if err := r.Hide(); err != nil {
+	if err := r.Hide(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Hide(); err != nil || len(r.Changes()) != 1 {
+	if err := r.Hide(true); err != nil || len(r.Changes()) != 1 {
 		t.Fatalf("hiding twice: %v, %v", err, r.Changes())
 	}
 	r = review.Rehydrate(append([]domain.Event{review.Created{ReviewID: 7, ProductID: 3, UserID: 42, Rating: 4}}, r.Changes()...))
@@ -104,7 +107,7 @@ func TestAHiddenReviewIsTheAuthorsAndTheAdmins(t *testing.T) {
 	if err := r.Edit(review.Actor{UserID: 43, Admin: true}, review.Patch{Title: &title}, true); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("an admin's edit of a hidden review: %v", err)
 	}
-	if err := r.MarkHelpful(review.Actor{UserID: 43}); !errors.Is(err, domain.ErrNotFound) {
+	if err := r.MarkHelpful(review.Actor{UserID: 43}, true); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("a vote for a hidden review: %v", err)
 	}
 	if err := r.Edit(review.Actor{UserID: 42}, review.Patch{Title: &title}, true); err != nil || !r.Hidden() {
@@ -133,10 +136,10 @@ func TestOneSlotPerAuthorAndProduct(t *testing.T) {
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	r := newReview(t)
-	if err := r.MarkHelpful(review.Actor{UserID: 50}); err != nil {
+	if err := r.MarkHelpful(review.Actor{UserID: 50}, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.MarkHelpful(review.Actor{UserID: 44}); err != nil {
+	if err := r.MarkHelpful(review.Actor{UserID: 44}, true); err != nil {
 		t.Fatal(err)
 	}
 	loaded := review.Rehydrate(append([]domain.Event{review.Created{ReviewID: 7, ProductID: 3, UserID: 42, Rating: 4, Title: "Solid", Text: "Works."}}, r.Changes()...))
@@ -147,7 +150,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if back.Snapshot().ID != 7 || back.Helpful() != 2 || back.Version() != loaded.Version() {
 		t.Fatalf("restored %+v at %d", back.Snapshot(), back.Version())
 	}
-	if err := back.MarkHelpful(review.Actor{UserID: 44}); err != nil || len(back.Changes()) != 0 {
+	if err := back.MarkHelpful(review.Actor{UserID: 44}, true); err != nil || len(back.Changes()) != 0 {
 		t.Fatalf("a restored review forgot a voter: %v %v", err, back.Changes())
 	}
 	bad := loaded.Snapshot()

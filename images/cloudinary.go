@@ -223,6 +223,10 @@ func (c *Cloudinary) Upload(ctx context.Context, publicID string, data []byte) (
 		return Uploaded{}, unavailable("upload", id, res.Error.Message)
 	case res.PublicID == "" || res.SecureURL == "" || res.Format == "":
 		return Uploaded{}, unavailable("upload", id, "the answer names no public id, URL or format")
+	case res.Width <= 0 || res.Height <= 0 || res.Bytes <= 0:
+		// Stored, by the answer, but not as an image the catalog can show: not kept.
+		_ = c.Destroy(context.WithoutCancel(ctx), res.PublicID)
+		return Uploaded{}, unavailable("upload", id, fmt.Sprintf("the answer gives the image %d×%d pixels, %d bytes", res.Width, res.Height, res.Bytes))
 	}
 	up := Uploaded{PublicID: res.PublicID, URL: res.SecureURL, Version: int64(res.Version), Bytes: res.Bytes,
 		Format: res.Format, Width: res.Width, Height: res.Height}

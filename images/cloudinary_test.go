@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -195,6 +196,19 @@ func TestCloudinaryFailures(t *testing.T) {
 			edit:    func(c *images.Config) { c.UploadPrefix = "http://127.0.0.1:1" },
 			call:    upload(pngData),
 			wantMsg: "cloudinary upload tv/users/u1",
+		},
+		{
+			name: "an answer without the image's size",
+			edit: func(c *images.Config) {
+				odd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(`{"public_id":"tv/users/u1","secure_url":"https://res.example/u1.png","format":"png","version":1,"width":0,"height":0,"bytes":0}`))
+				}))
+				t.Cleanup(odd.Close)
+				c.UploadPrefix = odd.URL
+			},
+			call:    upload(pngData),
+			wantMsg: "0×0 pixels, 0 bytes",
 		},
 		{
 			name: "canceled context",

@@ -119,6 +119,13 @@ func (h *Shop) repriceCart(ctx context.Context, md domain.Metadata, userID int64
 func (h *Shop) placeOrder(ctx context.Context, md domain.Metadata, id int64, cmd PlaceOrder) (OrderResult, error) {
 	return execute(ctx, h.store, md, "PlaceOrder", redecideOnConflict, withOrderPosition,
 		func(ctx context.Context) (OrderResult, []Change, error) {
+			u, err := loadRecent(ctx, h.load, userKind, cmd.UserID) // the address: read, see RecentReads
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			if !u.Exists() {
+				return OrderResult{}, nil, accountGone()
+			}
 			c, err := h.loadCart(ctx, cmd.UserID)
 			if err != nil {
 				return OrderResult{}, nil, err
@@ -126,12 +133,8 @@ func (h *Shop) placeOrder(ctx context.Context, md domain.Metadata, id int64, cmd
 			if len(c.Lines()) == 0 {
 				return OrderResult{}, nil, &domain.Error{Kind: domain.ErrConflict, Field: "cart", Message: "the cart is empty"}
 			}
-			u, err := loadRecent(ctx, h.load, userKind, cmd.UserID) // the address: read, see RecentReads
-			if err != nil {
-				return OrderResult{}, nil, err
-			}
 			addr, ok := u.Address(cmd.AddressID)
-			if !u.Exists() || !ok {
+			if !ok {
 				return OrderResult{}, nil, &domain.Error{Kind: domain.ErrNotFound, Field: "address_id", Message: "address not found"}
 			}
 			lines, products, err := h.reserve(ctx, id, c.Lines())

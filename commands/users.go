@@ -117,9 +117,14 @@ func ensureAccount(ctx context.Context, l loader, userID int64) error {
 		return err
 	}
 	if !u.Exists() {
-		return &domain.Error{Kind: domain.ErrUnauthenticated, Message: "the account this access token was issued for does not exist (it was erased)"}
+		return accountGone()
 	}
 	return nil
+}
+
+// accountGone refuses a command on behalf of an account that does not exist.
+func accountGone() error {
+	return &domain.Error{Kind: domain.ErrUnauthenticated, Message: "the account this access token was issued for does not exist (it was erased)"}
 }
 
 // loadAccount loads an open account; a missing or erased one is not found.

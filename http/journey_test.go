@@ -333,6 +333,7 @@ func TestCustomerJourney(t *testing.T) {
 		{"POST", fmt.Sprintf("/api/v1/wishlist/%d", gpu.ID), ""},
 		{"POST", fmt.Sprintf("/api/v1/products/%d/reviews", gpu.ID), `{"rating":1}`},
 		{"POST", "/api/v1/notifications/read-all", ""},
+		{"POST", "/api/v1/orders", `{"address_id":1}`},
 	} {
 		c.call(w.method, w.path, w.body, 401)
 	}

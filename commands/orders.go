@@ -404,7 +404,9 @@ func (h *Shop) CancelOrder(ctx context.Context, md domain.Metadata, ref OrderRef
 		})
 }
 
-// RefundOrder refunds a paid order through Stripe, then records it (admins).
+// RefundOrder refunds a paid order through Stripe (the PaymentIntent that paid it, which need not
+// be the latest: an earlier attempt's success may arrive after a new attempt was made), then
+// records it (admins).
 func (h *Shop) RefundOrder(ctx context.Context, md domain.Metadata, id int64) (OrderResult, error) {
 	o, err := h.loadOrder(ctx, id)
 	if err != nil {
@@ -418,7 +420,7 @@ func (h *Shop) RefundOrder(ctx context.Context, md domain.Metadata, id int64) (O
 		if h.pay == nil {
 			return OrderResult{}, &domain.Error{Kind: domain.ErrUnavailable, Message: "payments are not configured on this server"}
 		}
-		r, err := h.pay.Refund(ctx, payments.RefundRequest{OrderID: id, IntentID: o.IntentID(), AmountCents: o.Placed().Total.Cents()})
+		r, err := h.pay.Refund(ctx, payments.RefundRequest{OrderID: id, IntentID: o.PaidIntentID(), AmountCents: o.Placed().Total.Cents()})
 		if err != nil {
 			return OrderResult{}, err
 		}

@@ -185,6 +185,7 @@ type Order struct {
 	status   string
 	intentID string
 	intents  []string // every PaymentIntent made for the order
+	paidWith string   // the PaymentIntent that paid it (any of intents; "" when nothing was charged)
 	attempts int
 	failed   bool     // the latest intent failed
 	stripe   []string // Stripe event ids already handled
@@ -250,6 +251,7 @@ func (o *Order) UserID() int64           { return o.placed.UserID }
 func (o *Order) Placed() Placed          { return o.placed }
 func (o *Order) Status() string          { return o.status }
 func (o *Order) IntentID() string        { return o.intentID }
+func (o *Order) PaidIntentID() string    { return o.paidWith }
 func (o *Order) Attempts() int           { return o.attempts }
 func (o *Order) Version() int64          { return o.version }
 func (o *Order) Changes() []domain.Event { return o.changes }
@@ -406,7 +408,7 @@ func (o *Order) apply(e domain.Event) {
 		o.stripe = append(o.stripe, e.StripeEventID)
 		o.failed = e.IntentID == o.intentID
 	case MarkedPaid:
-		o.status = Paid
+		o.status, o.paidWith = Paid, e.IntentID
 		if e.StripeEventID != "" { // paid with nothing to charge: no word of Stripe's
 			o.stripe = append(o.stripe, e.StripeEventID)
 		}

@@ -197,6 +197,21 @@ func TestOrderStateMachine(t *testing.T) {
 	if err := o.Refund("re_1"); err != nil || o.Status() != order.Refunded {
 		t.Fatalf("refund: %v", err)
 	}
+	// An earlier attempt's success that arrives after a new attempt was made pays the order: the
+	// refund is asked of that intent, not of the latest one.
+	late := place()
+	for _, step := range []func(){
+		func() { _ = late.RequestPayment("pi_first") },
+		func() { late.PaymentFailedFor("evt_f", "pi_first", "card_declined") },
+		func() { _ = late.RequestPayment("pi_second") },
+		func() { late.PaymentSucceeded("evt_s", "pi_first", 1800, "USD") },
+	} {
+		step()
+	}
+	if late.Status() != order.Paid || late.PaidIntentID() != "pi_first" || late.IntentID() != "pi_second" {
+		t.Fatalf("paid by an earlier attempt: status %s, paid with %q, latest intent %q", late.Status(), late.PaidIntentID(), late.IntentID())
+	}
+
 	// A success that arrives after a cancellation is recorded and ignored.
 	c := place()
 	if err := c.RequestPayment("pi_1"); err != nil {

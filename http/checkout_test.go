@@ -868,6 +868,7 @@ func TestCheckout(t *testing.T) {
 			{"PATCH", path, `{"expiration_date":20271301}`, 400, "expiration_date", "RFC 3339"},
 			{"PATCH", path, `{}`, 422, "", "nothing to update"},
 			{"PATCH", path, `{"is_active":null,"discount":null}`, 422, "", "nothing to update"},
+			{"PATCH", path, `{"kind":"percent"}`, 422, "discount", "required when kind changes"},
 		} {
 			r := h.admin(tc.method, tc.path, tc.body, tc.status)
 			if b := errorOf(t, r); b.Error.Field != tc.field || !strings.Contains(b.Error.Message, tc.message) {

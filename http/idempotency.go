@@ -29,6 +29,28 @@ const maxIdempotencyKey = 255
 // the header pass through untouched.
 func idempotent(c *gin.Context) { idempotentWithin(c, MaxBodyBytes, nil) }
 
+// bodiless is idempotent for a command that takes no body: a body that is anything but empty or
+// an empty JSON object is refused (400), as an unknown field of a command with a body is.
+func bodiless(c *gin.Context) {
+	if c.Request.Body != nil && c.Request.ContentLength != 0 {
+		body, err := io.ReadAll(nethttp.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+		var tooLarge *nethttp.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			writeError(c, jsonError(err))
+			return
+		case err != nil:
+			writeError(c, badRequest("", "the request body could not be read"))
+			return
+		case len(bytes.TrimSpace(body)) > 0 && string(canonicalJSON(body)) != "{}":
+			writeError(c, badRequest("", c.Request.Method+" "+c.FullPath()+" takes no body (send none, or {})"))
+			return
+		}
+		c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	idempotent(c)
+}
+
 // idempotentUpload is idempotent for a multipart image upload of at most limit bytes: the body
 // hashed may be that large, and a larger one is the image's 413.
 func idempotentUpload(limit int64) gin.HandlerFunc {

@@ -178,3 +178,35 @@ func TestIdempotencyKey(t *testing.T) {
 		}
 	})
 }
+
+// A command that takes no body refuses one (as an unknown field of a command with a body is
+// refused) and appends nothing; an empty body or an empty object goes.
+func TestBodilessCommandsRefuseABody(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	var cat struct {
+		ID int64 `json:"id"`
+	}
+	h.admin("POST", "/api/v1/categories", `{"name":"Scanners"}`, 201).json(t, &cat)
+	customer := []string{"Authorization", "Bearer " + accessToken(5, "customer")}
+	admin := []string{"Authorization", "Bearer " + adminToken}
+	before := h.head()
+	for _, tc := range []struct {
+		method, path, body string
+		headers            []string
+	}{
+		{"DELETE", fmt.Sprintf("/api/v1/categories/%d", cat.ID), `{"x":1}`, admin},
+		{"DELETE", "/api/v1/cart", `{"x":1}`, customer},
+		{"DELETE", "/api/v1/cart", `[]`, customer},
+		{"POST", "/api/v1/orders/1/payment", `{"x":1}`, customer},
+		{"POST", "/api/v1/orders/1/ship", `null`, admin},
+		{"POST", "/api/v1/auth/logout", `"bye"`, customer},
+	} {
+		t.Run(tc.method+" "+tc.path+" "+tc.body, func(t *testing.T) {
+			checkBad(t, h.do(tc.method, tc.path, tc.body, tc.headers...), 400, "invalid", "", "takes no body")
+		})
+	}
+	if h.head() != before {
+		t.Fatal("a refused body appended events")
+	}
+	h.admin("DELETE", fmt.Sprintf("/api/v1/categories/%d", cat.ID), " {} ", 200)
+}

@@ -26,7 +26,7 @@ type imageResponse struct {
 
 func (s *Server) imageRoutes(g *gin.RouterGroup) {
 	g.PUT("/users/me/image", idempotentUpload(images.MaxBytes), s.putMyImage)
-	g.DELETE("/users/me/image", idempotent, s.deleteMyImage)
+	g.DELETE("/users/me/image", bodiless, s.deleteMyImage)
 }
 
 // multipartOverhead is what a multipart body may carry besides the image (boundaries, headers,

@@ -71,7 +71,7 @@ func toProductImagesResponse(r commands.ProductImagesResult) productImagesRespon
 func (s *Server) productImageRoutes(admin *gin.RouterGroup) {
 	admin.POST("/products/:id/images", idempotentUpload(images.MaxProductBytes), s.addProductImage)
 	admin.PATCH("/products/:id/images/:image_id", idempotent, s.arrangeProductImage)
-	admin.DELETE("/products/:id/images/:image_id", idempotent, s.removeProductImage)
+	admin.DELETE("/products/:id/images/:image_id", bodiless, s.removeProductImage)
 }
 
 // addProductImage takes a multipart form: the file field image (JPEG, PNG or WebP by content, at

@@ -74,14 +74,14 @@ func (s *Server) reviewRoutes(v1, user, admin *gin.RouterGroup) {
 	v1.GET("/products/:id/reviews", s.listReviews)
 	user.POST("/products/:id/reviews", idempotent, s.createReview)
 	user.PATCH("/reviews/:id", idempotent, s.editReview)
-	user.DELETE("/reviews/:id", idempotent, s.deleteReview)
-	user.POST("/reviews/:id/helpful", idempotent, s.reviewCommand(func(ctx context.Context, md domain.Metadata, id int64, a review.Actor) (commands.ReviewResult, error) {
+	user.DELETE("/reviews/:id", bodiless, s.deleteReview)
+	user.POST("/reviews/:id/helpful", bodiless, s.reviewCommand(func(ctx context.Context, md domain.Metadata, id int64, a review.Actor) (commands.ReviewResult, error) {
 		return s.cfg.Reviews.MarkReviewHelpful(ctx, md, id, a)
 	}))
-	admin.POST("/reviews/:id/hide", idempotent, s.reviewCommand(func(ctx context.Context, md domain.Metadata, id int64, _ review.Actor) (commands.ReviewResult, error) {
+	admin.POST("/reviews/:id/hide", bodiless, s.reviewCommand(func(ctx context.Context, md domain.Metadata, id int64, _ review.Actor) (commands.ReviewResult, error) {
 		return s.cfg.Reviews.HideReview(ctx, md, id)
 	}))
-	admin.POST("/reviews/:id/unhide", idempotent, s.reviewCommand(func(ctx context.Context, md domain.Metadata, id int64, _ review.Actor) (commands.ReviewResult, error) {
+	admin.POST("/reviews/:id/unhide", bodiless, s.reviewCommand(func(ctx context.Context, md domain.Metadata, id int64, _ review.Actor) (commands.ReviewResult, error) {
 		return s.cfg.Reviews.UnhideReview(ctx, md, id)
 	}))
 }

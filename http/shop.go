@@ -127,20 +127,20 @@ func toPromoResponse(r commands.PromoResult) promoResponse {
 func (s *Server) shopRoutes(v1, user, admin *gin.RouterGroup) {
 	user.POST("/cart/items", idempotent, s.addToCart)
 	user.PATCH("/cart/items/:product_id", idempotent, s.setCartQuantity)
-	user.DELETE("/cart/items/:product_id", idempotent, s.removeFromCart)
-	user.DELETE("/cart", idempotent, s.clearCart)
+	user.DELETE("/cart/items/:product_id", bodiless, s.removeFromCart)
+	user.DELETE("/cart", bodiless, s.clearCart)
 	user.POST("/cart/promo", idempotent, s.redeemPromo)
-	user.DELETE("/cart/promo", idempotent, s.removePromo)
+	user.DELETE("/cart/promo", bodiless, s.removePromo)
 	user.POST("/orders", idempotent, s.placeOrder)
-	user.POST("/orders/:id/cancel", idempotent, s.cancelOrder)
-	user.POST("/orders/:id/payment", idempotent, s.requestPayment)
-	admin.POST("/orders/:id/ship", idempotent, s.orderStep(s.cfg.Shop.ShipOrder))
-	admin.POST("/orders/:id/deliver", idempotent, s.orderStep(s.cfg.Shop.DeliverOrder))
-	admin.POST("/orders/:id/refund", idempotent, s.orderStep(s.cfg.Shop.RefundOrder))
+	user.POST("/orders/:id/cancel", bodiless, s.cancelOrder)
+	user.POST("/orders/:id/payment", bodiless, s.requestPayment)
+	admin.POST("/orders/:id/ship", bodiless, s.orderStep(s.cfg.Shop.ShipOrder))
+	admin.POST("/orders/:id/deliver", bodiless, s.orderStep(s.cfg.Shop.DeliverOrder))
+	admin.POST("/orders/:id/refund", bodiless, s.orderStep(s.cfg.Shop.RefundOrder))
 	admin.POST("/promo-codes", idempotent, s.createPromo)
 	admin.PATCH("/promo-codes/:id", idempotent, s.updatePromo)
-	admin.DELETE("/promo-codes/expired", idempotent, s.expirePromos)
-	admin.DELETE("/promo-codes/:id", idempotent, s.deletePromo)
+	admin.DELETE("/promo-codes/expired", bodiless, s.expirePromos)
+	admin.DELETE("/promo-codes/:id", bodiless, s.deletePromo)
 	v1.POST("/webhooks/stripe", s.stripeWebhook)
 }
 
@@ -309,8 +309,14 @@ func (s *Server) orderStep(step func(ctx context.Context, md domain.Metadata, id
 	}
 }
 
+// promoTerms merges a request's terms into base (a code's current terms, or a new code's). A
+// discount is read by its kind, so a change of kind needs the discount too: amount 100 ($1.00
+// off) is not percent 100.
 func promoTerms(req promoRequest, base promo.Terms) (promo.Terms, error) {
 	t := base
+	if req.Kind != nil && *req.Kind != base.Kind && req.Discount == nil && base.Kind != "" {
+		return t, domain.Invalid("discount", "discount is required when kind changes: a discount is read by its kind")
+	}
 	if req.Kind != nil {
 		t.Kind = *req.Kind
 	}

@@ -37,8 +37,8 @@ func toWishlistItemView(it queries.WishlistItem) wishlistItemView {
 
 func (s *Server) wishlistRoutes(user *gin.RouterGroup) {
 	user.GET("/wishlist", s.listWishlist)
-	user.POST("/wishlist/:product_id", idempotent, s.wishlistCommand(s.cfg.Wishlists.AddToWishlist, true))
-	user.DELETE("/wishlist/:product_id", idempotent, s.wishlistCommand(s.cfg.Wishlists.RemoveFromWishlist, false))
+	user.POST("/wishlist/:product_id", bodiless, s.wishlistCommand(s.cfg.Wishlists.AddToWishlist, true))
+	user.DELETE("/wishlist/:product_id", bodiless, s.wishlistCommand(s.cfg.Wishlists.RemoveFromWishlist, false))
 }
 
 // wishlistCommand runs a wishlist command on the caller's own wishlist for the product in the

@@ -276,7 +276,9 @@ func (h *Shop) RequestPayment(ctx context.Context, md domain.Metadata, userID in
 			if err := o.RequestPayment(in.ID); err != nil {
 				return OrderResult{}, nil, err
 			}
-			return orderResult(o), []Change{orderChange(o)}, nil
+			made := Change{StreamID: order.IntentStreamID(in.ID), StreamType: order.IntentStreamType,
+				Events: []domain.Event{order.IntentMade{IntentID: in.ID, OrderID: orderID}}} // a new stream
+			return orderResult(o), []Change{orderChange(o), made}, nil
 		})
 	if err != nil {
 		return PaymentResult{}, err
@@ -304,6 +306,13 @@ func (h *Shop) HandleStripeEvent(ctx context.Context, md domain.Metadata, ev Str
 	case payments.EventIntentSucceeded, payments.EventIntentFailed, payments.EventIntentCanceled, payments.EventChargeRefunded:
 	default:
 		return OrderResult{}, nil // not about paying an order
+	}
+	if ev.OrderID <= 0 && ev.IntentID != "" { // find the order by its intent
+		history, err := loadEvents(ctx, h.store, order.IntentStreamID(ev.IntentID), order.Decode)
+		if err != nil {
+			return OrderResult{}, err
+		}
+		ev.OrderID = order.IntentOrder(history)
 	}
 	if ev.OrderID <= 0 {
 		return OrderResult{}, ErrUnknownOrder

@@ -16,6 +16,21 @@ const StreamType = "order"
 // StreamID is the event stream of one order.
 func StreamID(id int64) string { return fmt.Sprintf("order-%d", id) }
 
+// IntentStreamType is the type of the stream of one PaymentIntent, which names the order it was
+// made for: Stripe's word about an intent finds its order by it when the word carries no order id
+// (a charge Stripe did not copy the intent's metadata to). It is appended in the same atomic
+// append as the order's PaymentRequested.
+const IntentStreamType = "payment_intent"
+
+// IntentStreamID is the stream of PaymentIntent intentID.
+func IntentStreamID(intentID string) string { return "payment-intent-" + intentID }
+
+// IntentMade.v1: PaymentIntent IntentID was made for order OrderID (the only event of its stream).
+type IntentMade struct {
+	IntentID string `json:"intent_id"`
+	OrderID  int64  `json:"order_id"`
+}
+
 // Statuses.
 const (
 	PendingPayment = "pending_payment"
@@ -151,6 +166,7 @@ var registry = domain.Registry{
 	"OrderShipped": func() domain.Event { return &MarkedShipped{} }, "OrderDelivered": func() domain.Event { return &MarkedDelivered{} },
 	"OrderCancelled": func() domain.Event { return &MarkedCancelled{} }, "OrderRefunded": func() domain.Event { return &MarkedRefunded{} },
 	"OrderStripeEventIgnored": func() domain.Event { return &StripeEventIgnored{} },
+	"PaymentIntentMade":       func() domain.Event { return &IntentMade{} },
 }
 
 func (Placed) EventType() string             { return "OrderPlaced" }
@@ -162,6 +178,7 @@ func (MarkedDelivered) EventType() string    { return "OrderDelivered" }
 func (MarkedCancelled) EventType() string    { return "OrderCancelled" }
 func (MarkedRefunded) EventType() string     { return "OrderRefunded" }
 func (StripeEventIgnored) EventType() string { return "OrderStripeEventIgnored" }
+func (IntentMade) EventType() string         { return "PaymentIntentMade" }
 
 // Every order event is at schema version 1.
 func (Placed) SchemaVersion() int             { return 1 }
@@ -173,6 +190,18 @@ func (MarkedDelivered) SchemaVersion() int    { return 1 }
 func (MarkedCancelled) SchemaVersion() int    { return 1 }
 func (MarkedRefunded) SchemaVersion() int     { return 1 }
 func (StripeEventIgnored) SchemaVersion() int { return 1 }
+func (IntentMade) SchemaVersion() int         { return 1 }
+
+// IntentOrder is the order a PaymentIntent's stream names (0 for an intent this store did not
+// make, or made before intents had streams).
+func IntentOrder(history []domain.Event) int64 {
+	for _, e := range history {
+		if m, ok := e.(IntentMade); ok {
+			return m.OrderID
+		}
+	}
+	return 0
+}
 
 // Decode turns a stored order event into its struct (by value).
 func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {

@@ -327,15 +327,22 @@ func (h *Shop) HandleStripeEvent(ctx context.Context, md domain.Metadata, ev Str
 			if err != nil {
 				return OrderResult{}, nil, err
 			}
+			var restocked []Change
 			switch ev.Type {
 			case payments.EventIntentSucceeded:
 				o.PaymentSucceeded(ev.ID, ev.IntentID, domain.Money(ev.AmountCents), upper(ev.Currency))
 			case payments.EventChargeRefunded:
+				unshipped := o.Status() == order.Paid
 				o.RefundReported(ev.ID, ev.IntentID, domain.Money(ev.AmountCents), upper(ev.Currency))
+				if unshipped && o.Status() == order.Refunded {
+					if restocked, err = h.restock(ctx, o, nil); err != nil {
+						return OrderResult{}, nil, err
+					}
+				}
 			default:
 				o.PaymentFailedFor(ev.ID, ev.IntentID, ev.FailureCode)
 			}
-			return orderResult(o), []Change{orderChange(o)}, nil
+			return orderResult(o), append([]Change{orderChange(o)}, restocked...), nil
 		})
 }
 
@@ -392,14 +399,9 @@ func (h *Shop) CancelOrder(ctx context.Context, md domain.Metadata, ref OrderRef
 			if err := o.Cancel(reason); err != nil {
 				return OrderResult{}, nil, err
 			}
-			changes := []Change{orderChange(o)}
-			for _, l := range o.Placed().Lines {
-				p, err := loadAggregate(ctx, h.load, productKind, l.ProductID)
-				if err != nil {
-					return OrderResult{}, nil, err
-				}
-				p.Release(o.ID(), l.Quantity)
-				changes = append(changes, productChange(p))
+			changes, err := h.restock(ctx, o, []Change{orderChange(o)})
+			if err != nil {
+				return OrderResult{}, nil, err
 			}
 			if id := o.Placed().PromoID; id != 0 {
 				p, err := loadAggregate(ctx, h.load, promoKind, id)
@@ -435,7 +437,37 @@ func (h *Shop) RefundOrder(ctx context.Context, md domain.Metadata, id int64) (O
 		}
 		refundID = r.ID
 	}
-	return h.onOrder(ctx, md, "RefundOrder", OrderRef{Admin: true, OrderID: id}, func(o *order.Order) error { return o.Refund(refundID) })
+	return execute(ctx, h.store, md, "RefundOrder", redecideOnConflict, withOrderPosition,
+		func(ctx context.Context) (OrderResult, []Change, error) {
+			o, err := h.loadOrder(ctx, id)
+			if err != nil {
+				return OrderResult{}, nil, err
+			}
+			unshipped := o.Status() == order.Paid
+			if err := o.Refund(refundID); err != nil {
+				return OrderResult{}, nil, err
+			}
+			changes := []Change{orderChange(o)}
+			if unshipped {
+				changes, err = h.restock(ctx, o, changes)
+			}
+			return orderResult(o), changes, err
+		})
+}
+
+// restock appends to changes the release of the stock of every line of o: what a cancelled
+// order reserved, or a refunded one that never left the warehouse, goes back on sale, in the
+// same append as the order's change.
+func (h *Shop) restock(ctx context.Context, o *order.Order, changes []Change) ([]Change, error) {
+	for _, l := range o.Placed().Lines {
+		p, err := loadAggregate(ctx, h.load, productKind, l.ProductID)
+		if err != nil {
+			return nil, err
+		}
+		p.Release(o.ID(), l.Quantity)
+		changes = append(changes, productChange(p))
+	}
+	return changes, nil
 }
 
 // primaryEmail is the account's primary address (sealed), where order mail goes.

@@ -378,10 +378,18 @@ func TestCheckout(t *testing.T) {
 			t.Fatalf("the code was used by the first order; the second has discount %s", second.Order.Discount)
 		}
 		payByWebhook(t, h, second.Order.ID, second.Payment.IntentID, second.Order.Total.Cents())
+		var held product
+		h.read(fmt.Sprintf("/api/v1/products/%d", s.gpu.ID), second.Position).json(t, &held)
 		h.admin("POST", fmt.Sprintf("/api/v1/orders/%d/refund", second.Order.ID), "", 200).json(t, &step)
 		ada.lastPosition = max(ada.lastPosition, step.Position)
 		if o := ada.order(second.Order.ID); o.Status != order.Refunded {
 			t.Fatalf("refunded order: %+v", o)
+		}
+		// It never shipped: its stock is back on sale.
+		var back product
+		h.read(fmt.Sprintf("/api/v1/products/%d", s.gpu.ID), step.Position).json(t, &back)
+		if back.Stock != held.Stock+1 {
+			t.Fatalf("gpu stock %d after refunding an unshipped order of 1, was %d", back.Stock, held.Stock)
 		}
 		var mine page[orderView]
 		ada.call("GET", "/api/v1/orders", "", 200).json(t, &mine)
@@ -625,8 +633,9 @@ func TestCheckout(t *testing.T) {
 		c.lastPosition = max(c.lastPosition, payByWebhook(t, h, 0, whole.Payment.IntentID, whole.Order.Total.Cents()))
 		before := h.head()
 		refunded(c, whole, whole.Order.Total.Cents(), 0)
-		if o := c.order(whole.Order.ID); o.Status != order.Refunded || h.head() != before+1 {
-			t.Fatalf("after a full refund in the dashboard: %+v (log %d -> %d: want one OrderRefunded)", o, before, h.head())
+		if o := c.order(whole.Order.ID); o.Status != order.Refunded || h.head() != before+2 {
+			t.Fatalf("after a full refund in the dashboard: %+v (log %d -> %d: want one OrderRefunded and, as it never shipped, one ProductStockReleased)",
+				o, before, h.head())
 		}
 		add(c, s.ssd.ID, 1)
 		part := placeOrder(c, addr)

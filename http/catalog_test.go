@@ -191,6 +191,8 @@ func TestBadInputAppendsNothing(t *testing.T) {
 		{"query: bad percent-encoding in q", "GET", "/api/v1/products?q=%zz", ``, 400, "invalid", ""},
 		{"query: bad percent-encoding on categories", "GET", "/api/v1/categories?cursor=%zz", ``, 400, "invalid", ""},
 		{"query: semicolon separator", "GET", "/api/v1/products?limit=5;in_stock=true", ``, 400, "invalid", ""},
+		{"query: a parameter twice", "GET", "/api/v1/products?limit=5&limit=50", ``, 400, "invalid", "limit"},
+		{"query: a filter twice", "GET", "/api/v1/products?in_stock=true&sort=name&in_stock=false", ``, 400, "invalid", "in_stock"},
 		{"query: bad percent-encoding on a command", "POST", "/api/v1/categories?x=%zz", `{"name":"Q"}`, 400, "invalid", ""},
 		{"category: invalid UTF-8", "POST", "/api/v1/categories", "{\"name\":\"a\xff\xfeb\"}", 400, "invalid", ""},
 		{"category: lone high surrogate", "POST", "/api/v1/categories", `{"name":"\ud800"}`, 400, "invalid", ""},

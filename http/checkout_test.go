@@ -931,6 +931,10 @@ func TestCheckout(t *testing.T) {
 			t.Errorf("bob lists someone else's orders: %+v", list.Items)
 		}
 		bob.call("GET", fmt.Sprintf("/api/v1/orders?user_id=%d", ada.me().ID), "", 400)
+		for _, q := range []string{"status=bogus", "status=paid&status=cancelled", "from=yesterday",
+			"from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z", "limit=0", "limit=101"} {
+			bob.call("GET", "/api/v1/orders?"+q, "", 400)
+		}
 		if after := h.head(); after != before {
 			t.Errorf("refusals grew the log from %d to %d", before, after)
 		}

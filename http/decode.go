@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	nethttp "net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -151,9 +153,17 @@ func allDigits(s string) bool {
 // separator) with a 400, where net/url would drop the bad pairs and answer as if they were absent.
 func strictQuery() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		q, err := url.ParseQuery(c.Request.URL.RawQuery)
+		if err != nil {
 			writeError(c, badRequest("", "the query string is malformed: "+err.Error()))
 			return
+		}
+		// Every parameter is one value: a second one would be silently dropped.
+		for _, k := range slices.Sorted(maps.Keys(q)) {
+			if len(q[k]) > 1 {
+				writeError(c, badRequest(k, fmt.Sprintf("%s is given %d times; give it once", k, len(q[k]))))
+				return
+			}
 		}
 		c.Next()
 	}

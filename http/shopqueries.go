@@ -170,6 +170,9 @@ func orderFilter(c *gin.Context, p principal) (queries.OrderFilter, error) {
 			*d.dst = &t
 		}
 	}
+	if f.From != nil && f.To != nil && f.To.Before(*f.From) {
+		return f, badRequest("to", "to must not be before from")
+	}
 	switch f.Status {
 	case "", "pending_payment", "paid", "shipped", "delivered", "cancelled", "refunded":
 	default:

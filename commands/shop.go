@@ -325,12 +325,11 @@ func (h *Shop) DeletePromo(ctx context.Context, md domain.Metadata, id int64) (P
 
 // ExpirePromos deactivates every active code whose expiry has passed (ids: the codes to look at,
 // from the read side; each is re-checked on its own stream).
-func (h *Shop) ExpirePromos(ctx context.Context, md domain.Metadata, ids []int64) (int, error) {
+func (h *Shop) ExpirePromos(ctx context.Context, md domain.Metadata, ids []int64) (n int, position int64, err error) {
 	// One Idempotency-Key cannot stand for several appends: stored with the first code's expiry,
 	// it would answer for every other code, which would stay active. Each expiry is idempotent by
 	// itself (an expired code is inactive and expires no more), so they run unkeyed.
 	ctx = WithIdempotency(ctx, Idempotency{})
-	n := 0
 	for _, id := range ids {
 		res, err := execute(ctx, h.store, md, "ExpirePromo", redecideOnConflict, withPromoPosition,
 			func(ctx context.Context) (PromoResult, []Change, error) {
@@ -342,13 +341,13 @@ func (h *Shop) ExpirePromos(ctx context.Context, md domain.Metadata, ids []int64
 				return promoResult(p), []Change{promoChange(p)}, nil
 			})
 		if err != nil && !errors.Is(err, domain.ErrNotFound) {
-			return n, err
+			return n, position, err
 		}
 		if res.Position > 0 {
-			n++
+			n, position = n+1, max(position, res.Position)
 		}
 	}
-	return n, nil
+	return n, position, nil
 }
 
 // orderKindLoad loads an order (short streams: no snapshot).

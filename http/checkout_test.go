@@ -475,10 +475,19 @@ func TestCheckout(t *testing.T) {
 			t.Fatalf("GET /promo-codes: %d %s", r.status, r.body)
 		}
 		r := h.do("DELETE", "/api/v1/promo-codes/expired", "", "Authorization", "Bearer "+adminToken, "Idempotency-Key", "expire-1")
+		var expired struct {
+			Deactivated int   `json:"deactivated"`
+			Position    int64 `json:"position"`
+		}
 		if r.status != 200 {
 			t.Fatalf("DELETE /promo-codes/expired: %d %s", r.status, r.body)
 		}
-		head := h.head()
+		r.json(t, &expired)
+		// Its position reads the codes as it left them.
+		head := expired.Position
+		if expired.Deactivated < len(codes) || head <= codes[len(codes)-1].Position {
+			t.Fatalf("DELETE /promo-codes/expired: %s, after codes created up to %d", r.body, codes[len(codes)-1].Position)
+		}
 		for _, p := range codes {
 			var got struct {
 				Active bool `json:"is_active"`

@@ -417,12 +417,12 @@ func (s *Server) expirePromos(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	n, err := s.cfg.Shop.ExpirePromos(c, metadata(c), ids)
+	n, pos, err := s.cfg.Shop.ExpirePromos(c, metadata(c), ids)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	c.JSON(nethttp.StatusOK, gin.H{"deactivated": n})
+	c.JSON(nethttp.StatusOK, gin.H{"deactivated": n, "position": pos})
 }
 
 // maxWebhookBytes bounds a Stripe delivery (their events are a few kB).

@@ -202,14 +202,20 @@ func (h *Shop) reserve(ctx context.Context, orderID int64, lines []cart.Line) ([
 
 // ownOrder loads an order of the caller (any order for an admin); another's is not found.
 func (h *Shop) ownOrder(ctx context.Context, userID int64, admin bool, id int64) (*order.Order, error) {
-	o, err := h.loadOrder(ctx, id)
+	o, _, err := h.ownOrderAt(ctx, userID, admin, id)
+	return o, err
+}
+
+// ownOrderAt is ownOrder with the log position of the order stream's last event.
+func (h *Shop) ownOrderAt(ctx context.Context, userID int64, admin bool, id int64) (*order.Order, int64, error) {
+	o, pos, err := h.loadOrderAt(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if !admin && o.UserID() != userID {
-		return nil, domain.NotFound("order %d not found", id)
+		return nil, 0, domain.NotFound("order %d not found", id)
 	}
-	return o, nil
+	return o, pos, nil
 }
 
 // PaymentResult is an order's PaymentIntent, to hand to the browser.
@@ -234,7 +240,7 @@ func (h *Shop) RequestPayment(ctx context.Context, md domain.Metadata, userID in
 			return PaymentResult{}, err
 		}
 	}
-	o, err := h.ownOrder(ctx, userID, admin, orderID)
+	o, at, err := h.ownOrderAt(ctx, userID, admin, orderID)
 	if err != nil {
 		return PaymentResult{}, err
 	}
@@ -247,7 +253,18 @@ func (h *Shop) RequestPayment(ctx context.Context, md domain.Metadata, userID in
 		if err != nil {
 			return PaymentResult{}, err
 		}
-		return PaymentResult{OrderID: orderID, IntentID: in.ID, ClientSecret: in.ClientSecret, Amount: total, Currency: o.Placed().Currency}, nil
+		// Handed out again, with the position of the append that recorded it (the last of the
+		// order's stream and the intent's), so that a repeat of the request that recorded it
+		// answers the same.
+		made, err := h.store.Load(ctx, order.IntentStreamID(in.ID))
+		if err != nil {
+			return PaymentResult{}, err
+		}
+		for _, e := range made {
+			at = max(at, e.Position)
+		}
+		return PaymentResult{OrderID: orderID, IntentID: in.ID, ClientSecret: in.ClientSecret, Amount: total,
+			Currency: o.Placed().Currency, Position: at}, nil
 	}
 	attempt := o.Attempts() + 1
 	in, err := h.pay.CreateIntent(ctx, payments.IntentRequest{OrderID: orderID, AmountCents: total.Cents(),

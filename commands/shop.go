@@ -352,15 +352,25 @@ func (h *Shop) ExpirePromos(ctx context.Context, md domain.Metadata, ids []int64
 
 // orderKindLoad loads an order (short streams: no snapshot).
 func (h *Shop) loadOrder(ctx context.Context, id int64) (*order.Order, error) {
-	history, err := loadEvents(ctx, h.store, order.StreamID(id), order.Decode)
+	o, _, err := h.loadOrderAt(ctx, id)
+	return o, err
+}
+
+// loadOrderAt loads an order and the log position of its stream's last event.
+func (h *Shop) loadOrderAt(ctx context.Context, id int64) (*order.Order, int64, error) {
+	stored, err := h.store.Load(ctx, order.StreamID(id))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	history, err := decodeEvents(order.StreamID(id), stored, order.Decode)
+	if err != nil {
+		return nil, 0, err
 	}
 	o := order.Rehydrate(history)
 	if o == nil {
-		return nil, domain.NotFound("order %d not found", id)
+		return nil, 0, domain.NotFound("order %d not found", id)
 	}
-	return o, nil
+	return o, stored[len(stored)-1].Position, nil
 }
 
 func orderChange(o *order.Order) Change {

@@ -447,6 +447,9 @@ func TestCheckout(t *testing.T) {
 		if again.status != 201 || q.Order.ID != p.Order.ID || q.Payment == nil || q.Payment.IntentID != p.Payment.IntentID {
 			t.Fatalf("the repeat: %d %s; first %s", again.status, again.body, first.body)
 		}
+		if !bytes.Equal(again.body, first.body) {
+			t.Fatalf("the repeat answered\n%s\nthe first\n%s", again.body, first.body)
+		}
 		if after := h.head(); after != before {
 			t.Fatalf("the repeat grew the log from %d to %d", before, after)
 		}

@@ -916,6 +916,15 @@ func TestCheckout(t *testing.T) {
 		if h.head() == before {
 			t.Fatal("a real change appended nothing")
 		}
+		// An expiry is set, and removed with null.
+		var dated, open struct {
+			ExpiresAt *string `json:"expiration_date"`
+		}
+		h.admin("PATCH", path, `{"expiration_date":"2031-01-01T00:00:00Z"}`, 200).json(t, &dated)
+		h.admin("PATCH", path, `{"expiration_date":null}`, 200).json(t, &open)
+		if dated.ExpiresAt == nil || open.ExpiresAt != nil {
+			t.Fatalf("expiry set to %v, then removed to %v", dated.ExpiresAt, open.ExpiresAt)
+		}
 	})
 
 	t.Run("someone else's address or order is not found", func(t *testing.T) {

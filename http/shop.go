@@ -41,26 +41,38 @@ type placeOrderRequest struct {
 }
 
 type promoRequest struct {
-	Code       *string         `json:"code"`
-	Kind       *string         `json:"kind"`
-	Discount   *int64          `json:"discount"`
-	ExpiresAt  *expirationDate `json:"expiration_date"`
-	UsageLimit *int64          `json:"usage_limit"`
-	Active     *bool           `json:"is_active"`
+	Code       *string        `json:"code"`
+	Kind       *string        `json:"kind"`
+	Discount   *int64         `json:"discount"`
+	ExpiresAt  expirationDate `json:"expiration_date"`
+	UsageLimit *int64         `json:"usage_limit"`
+	Active     *bool          `json:"is_active"`
 }
 
-// expirationDate is a promo code's expiration_date: an RFC 3339 time, refused by name otherwise
-// (a string that is no such time breaks a rule, 422; any other JSON type cannot be read, 400).
-type expirationDate struct{ time.Time }
+// expirationDate is a promo code's expiration_date: an RFC 3339 time, or null for none (which
+// removes a code's expiry); refused by name otherwise (a string that is no such time breaks a
+// rule, 422; any other JSON type cannot be read, 400).
+type expirationDate struct {
+	set bool       // the request names it
+	at  *time.Time // nil: no expiry
+}
 
 func (d *expirationDate) UnmarshalJSON(b []byte) error {
-	if err := d.Time.UnmarshalJSON(b); err != nil {
-		msg := "expiration_date must be an RFC 3339 time, like 2027-01-31T23:59:59Z"
+	d.set = true
+	if string(b) == "null" {
+		d.at = nil
+		return nil
+	}
+	var t time.Time
+	if err := t.UnmarshalJSON(b); err != nil {
+		msg := "expiration_date must be an RFC 3339 time, like 2027-01-31T23:59:59Z, or null for none"
 		if len(b) > 0 && b[0] == '"' {
 			return domain.Invalid("expiration_date", "%s", msg)
 		}
 		return badRequest("expiration_date", msg)
 	}
+	t = t.UTC()
+	d.at = &t
 	return nil
 }
 
@@ -323,9 +335,8 @@ func promoTerms(req promoRequest, base promo.Terms) (promo.Terms, error) {
 	if req.Discount != nil {
 		t.Value = *req.Discount
 	}
-	if req.ExpiresAt != nil {
-		e := req.ExpiresAt.UTC()
-		t.ExpiresAt = &e
+	if req.ExpiresAt.set {
+		t.ExpiresAt = req.ExpiresAt.at
 	}
 	if req.UsageLimit != nil {
 		t.UsageLimit = *req.UsageLimit
@@ -375,7 +386,7 @@ func (s *Server) updatePromo(c *gin.Context) {
 		writeError(c, domain.Invalid("code", "a code cannot be renamed; delete it and create another"))
 		return
 	}
-	if req.Kind == nil && req.Discount == nil && req.ExpiresAt == nil && req.UsageLimit == nil && req.Active == nil {
+	if req.Kind == nil && req.Discount == nil && !req.ExpiresAt.set && req.UsageLimit == nil && req.Active == nil {
 		writeError(c, domain.Invalid("", "nothing to update: give kind, discount, expiration_date, usage_limit and/or is_active"))
 		return
 	}

@@ -1001,6 +1001,24 @@ func TestCheckout(t *testing.T) {
 		}
 	})
 
+	t.Run("an order whose cart holds a withdrawn code says so", func(t *testing.T) {
+		gone := s.promoCode(t, `{"code":"WITHDRAWN5","kind":"amount","discount":500}`)
+		c, addr, _ := s.shopper(t)
+		c.lastPosition = max(c.lastPosition, gone.Position)
+		add(c, s.ssd.ID, 1)
+		c.call("POST", "/api/v1/cart/promo", `{"code":"WITHDRAWN5"}`, 200)
+		s.h.admin("DELETE", fmt.Sprintf("/api/v1/promo-codes/%d", gone.ID), "", 200)
+		r := c.call("POST", "/api/v1/orders", fmt.Sprintf(`{"address_id":%d}`, addr), 422)
+		if b := errorOf(t, r); b.Error.Field != "code" || !strings.Contains(b.Error.Message, "WITHDRAWN5") ||
+			!strings.Contains(b.Error.Message, "DELETE /cart/promo") {
+			t.Fatalf("ordering with a withdrawn code: %s", r.body)
+		}
+		c.call("DELETE", "/api/v1/cart/promo", "", 200)
+		if p := placeOrder(c, addr); p.Order.Discount != 0 {
+			t.Fatalf("the order without the code: %+v", p.Order)
+		}
+	})
+
 	t.Run("a second code is a conflict", func(t *testing.T) {
 		a := s.promoCode(t, `{"code":"FIRST1","kind":"amount","discount":100}`)
 		s.promoCode(t, `{"code":"SECOND1","kind":"amount","discount":100}`)

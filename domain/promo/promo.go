@@ -226,6 +226,15 @@ func RedeemError(reason string) error {
 	return &domain.Error{Kind: domain.ErrInvalid, Field: "code", Message: msgs[reason] + " (" + reason + ")"}
 }
 
+// CartCodeError is the client's error for an order whose cart holds code, which cannot be used
+// now (reason as RedeemError's): the customer removes it to order without it.
+func CartCodeError(code, reason string) error {
+	msgs := map[string]string{ReasonExpired: "has expired", ReasonInactive: "is not active",
+		ReasonUsedUp: "has been used up", "unknown": "is no longer offered"}
+	return &domain.Error{Kind: domain.ErrInvalid, Field: "code", Message: fmt.Sprintf(
+		"the code %s on your cart %s (%s): remove it (DELETE /cart/promo) to order without it", code, msgs[reason], reason)}
+}
+
 // Discount is what the promo takes off a subtotal. Percentages round half up to the cent
 // (12.345 → 12.35); an amount never exceeds the subtotal.
 func (p *Promo) Discount(subtotal domain.Money) domain.Money {
@@ -246,10 +255,10 @@ func (p *Promo) Discount(subtotal domain.Money) domain.Money {
 // expiry brought forward) does not refuse it.
 func (p *Promo) Use(orderID int64, now time.Time) error {
 	if !p.Exists() {
-		return RedeemError("unknown")
+		return CartCodeError(p.code, "unknown")
 	}
 	if r := p.Redeemable(now); r != "" {
-		return RedeemError(r)
+		return CartCodeError(p.code, r)
 	}
 	if p.terms.UsageLimit > 0 {
 		p.record(Used{PromoID: p.id, OrderID: orderID})

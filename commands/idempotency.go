@@ -50,7 +50,19 @@ var errKeyReused = domain.Conflict("Idempotency-Key was used with another reques
 // price_changed refusal is stored so.
 type storedRefusal struct {
 	Refused *refusal `json:"refused"`
+	at      int64    // the position of the append that stored it (not stored: the key row has it)
 }
+
+// RefusedAt is a refusal whose command appended events nevertheless (an order refused for a
+// changed price reprices the cart): Position is that append's, for reading its effects with
+// X-Min-Position.
+type RefusedAt struct {
+	Err      error
+	Position int64
+}
+
+func (e *RefusedAt) Error() string { return e.Err.Error() }
+func (e *RefusedAt) Unwrap() error { return e.Err }
 
 type refusal struct {
 	Kind    string `json:"kind"`
@@ -60,13 +72,15 @@ type refusal struct {
 
 const refusedPriceChanged = "price_changed"
 
-// refusalOf is what a stored refusal answers (nil when the result is not one).
-func refusalOf(result []byte) error {
+// refusalOf is what a stored refusal answers (nil when the result is not one), position the
+// position of the append that stored it.
+func refusalOf(result []byte, position int64) error {
 	var r storedRefusal
 	if json.Unmarshal(result, &r) != nil || r.Refused == nil || r.Refused.Kind != refusedPriceChanged {
 		return nil
 	}
-	return &domain.Error{Kind: domain.ErrPriceChanged, Field: r.Refused.Field, Message: r.Refused.Message}
+	return &RefusedAt{Err: &domain.Error{Kind: domain.ErrPriceChanged, Field: r.Refused.Field, Message: r.Refused.Message},
+		Position: position}
 }
 
 // keyed runs a command under the context's Idempotency-Key, if it has one: a live key of the same
@@ -93,7 +107,7 @@ func keyed[T any](ctx context.Context, store EventStore, md domain.Metadata, com
 		if !bytes.Equal(row.RequestHash, k.RequestHash) {
 			return zero, true, errKeyReused
 		}
-		if err := refusalOf(row.Result); err != nil {
+		if err := refusalOf(row.Result, row.Position); err != nil {
 			return zero, true, err
 		}
 		var res T

@@ -61,8 +61,12 @@ func (h *Shop) PlaceOrder(ctx context.Context, md domain.Metadata, cmd PlaceOrde
 	if errors.Is(err, domain.ErrPriceChanged) && errors.As(err, &de) {
 		// The refusal shows the customer the new prices: the cart takes them, so that the next
 		// order (placed knowingly, under a new Idempotency-Key) pays them.
-		if rerr := h.repriceCart(ctx, md, cmd.UserID, de); rerr != nil {
+		pos, rerr := h.repriceCart(ctx, md, cmd.UserID, de)
+		if rerr != nil {
 			return OrderResult{}, rerr
+		}
+		if pos > 0 {
+			err = &RefusedAt{Err: err, Position: pos}
 		}
 	}
 	return res, err
@@ -90,9 +94,10 @@ func (h *Shop) queueReservations(ctx context.Context, userID int64) (unlock func
 // Idempotency-Key, the key is stored with the reprice, its answer the refusal: a repeat of the
 // order (a client that lost the 409, say) is refused again instead of placing the order at prices
 // its customer has not seen; the order placed knowingly comes with a new key.
-func (h *Shop) repriceCart(ctx context.Context, md domain.Metadata, userID int64, refused *domain.Error) error {
+// It returns the position of its append (0 when the cart had the prices already).
+func (h *Shop) repriceCart(ctx context.Context, md domain.Metadata, userID int64, refused *domain.Error) (int64, error) {
 	answer := storedRefusal{Refused: &refusal{Kind: refusedPriceChanged, Field: refused.Field, Message: refused.Message}}
-	_, err := execute(ctx, h.store, md, "RepriceCart", redecideOnConflict, func(r storedRefusal, _ int64) storedRefusal { return r },
+	res, err := execute(ctx, h.store, md, "RepriceCart", redecideOnConflict, func(r storedRefusal, pos int64) storedRefusal { r.at = pos; return r },
 		func(ctx context.Context) (storedRefusal, []Change, error) {
 			c, err := h.loadCart(ctx, userID)
 			if err != nil {
@@ -113,7 +118,7 @@ func (h *Shop) repriceCart(ctx context.Context, md domain.Metadata, userID int64
 			}
 			return answer, []Change{cartChange(c)}, nil
 		})
-	return err
+	return res.at, err
 }
 
 func (h *Shop) placeOrder(ctx context.Context, md domain.Metadata, id int64, cmd PlaceOrder) (OrderResult, error) {

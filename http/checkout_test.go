@@ -821,7 +821,17 @@ func TestCheckout(t *testing.T) {
 		if after, last := h.head(), events[len(events)-1]; after != before+1 || last.Type != (cart.LinePriceUpdated{}).EventType() {
 			t.Fatalf("a refused order grew the log from %d to %d (last %s); want one CartLinePriceUpdated", before, after, last.Type)
 		}
-		c.lastPosition = max(c.lastPosition, h.head())
+		// The refusal names the position of the reprice: the cart read at it shows the new price.
+		var refused struct {
+			Error struct {
+				Position int64 `json:"position"`
+			} `json:"error"`
+		}
+		r.json(t, &refused)
+		if refused.Error.Position != h.head() {
+			t.Fatalf("the refusal's position %d, want the reprice's %d: %s", refused.Error.Position, h.head(), r.body)
+		}
+		c.lastPosition = max(c.lastPosition, refused.Error.Position)
 		v := c.cart()
 		if len(v.Lines) != 1 || v.Lines[0].PriceChanged || v.Lines[0].UnitPrice != money(t, "12.50") ||
 			v.Lines[0].CurrentPrice != money(t, "12.50") || v.Total != money(t, "25.00") {

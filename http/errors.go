@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/techvault/techvault/commands"
 	"github.com/techvault/techvault/domain"
 )
 
@@ -23,6 +24,9 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// Position is the log position of what a refused command appended nevertheless (an order
+	// refused for a changed price reprices the cart), for X-Min-Position.
+	Position int64 `json:"position,omitempty"`
 }
 
 // errorCodes is the one table mapping error kinds to status and code.
@@ -86,6 +90,9 @@ func errorResponse(err error) (int, ErrorBody) {
 			var de *domain.Error
 			if errors.As(err, &de) {
 				d.Message, d.Field = de.Message, de.Field
+			}
+			if at := (*commands.RefusedAt)(nil); errors.As(err, &at) {
+				d.Position = at.Position
 			}
 			switch {
 			case errors.Is(e.kind, domain.ErrConcurrency):

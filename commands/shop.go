@@ -132,7 +132,7 @@ func (h *Shop) cartProduct(ctx context.Context, id int64) (cart.Product, error) 
 	}
 	in := cart.Product{ID: id, Deleted: !p.Exists()}
 	if p.Exists() {
-		in.Price, in.Stock = p.Price(), p.Stock()
+		in.Name, in.Price, in.Stock = p.Name(), p.Price(), p.Stock()
 	}
 	return in, nil
 }

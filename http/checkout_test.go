@@ -55,16 +55,18 @@ type placedOrder struct {
 }
 
 // cartView is the answer of GET /cart.
+type cartLine struct {
+	ProductID    int64        `json:"product_id"`
+	Name         string       `json:"name"`
+	Quantity     int64        `json:"quantity"`
+	UnitPrice    domain.Money `json:"unit_price"`
+	CurrentPrice domain.Money `json:"current_price"`
+	PriceChanged bool         `json:"price_changed"`
+	LineTotal    domain.Money `json:"line_total"`
+}
+
 type cartView struct {
-	Lines []struct {
-		ProductID    int64        `json:"product_id"`
-		Name         string       `json:"name"`
-		Quantity     int64        `json:"quantity"`
-		UnitPrice    domain.Money `json:"unit_price"`
-		CurrentPrice domain.Money `json:"current_price"`
-		PriceChanged bool         `json:"price_changed"`
-		LineTotal    domain.Money `json:"line_total"`
-	} `json:"lines"`
+	Lines     []cartLine   `json:"lines"`
 	Subtotal  domain.Money `json:"subtotal"`
 	Discount  domain.Money `json:"discount"`
 	Total     domain.Money `json:"total"`
@@ -882,6 +884,11 @@ func TestCheckout(t *testing.T) {
 			t.Fatalf("raising a deleted product's line: %s (log %d -> %d)", r.body, before, h.head())
 		}
 		c.call("PATCH", fmt.Sprintf("/api/v1/cart/items/%d", gone.ID), `{"quantity":1}`, 200)
+		// The line still says what it was: the name the product had when it was added.
+		lines := c.cart().Lines
+		if i := slices.IndexFunc(lines, func(l cartLine) bool { return l.ProductID == gone.ID }); i < 0 || lines[i].Name != "Discontinued Fan" {
+			t.Fatalf("the deleted product's line: %+v", lines)
+		}
 	})
 
 	t.Run("promo codes: bad input and repeats change nothing", func(t *testing.T) {

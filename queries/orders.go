@@ -40,7 +40,7 @@ type CartView struct {
 // CartLineView is one line of a cart.
 type CartLineView struct {
 	ProductID    int64
-	Name         string // "" once the product is deleted
+	Name         string // the product's; once it is deleted, its name when the line was added ("" for lines added before names were kept)
 	Quantity     int64
 	UnitPrice    domain.Money // remembered when the line was added
 	CurrentPrice domain.Money // the product's price now (UnitPrice for a deleted product)
@@ -177,7 +177,7 @@ func (q *OrderQueries) cart(ctx context.Context, userID int64) (CartView, error)
 		}
 		return err
 	})
-	batch.Queue(`SELECT ci.product_id, coalesce(p.name, ''), ci.quantity, (ci.unit_price * 100)::bigint,
+	batch.Queue(`SELECT ci.product_id, coalesce(p.name, ci.name), ci.quantity, (ci.unit_price * 100)::bigint,
 			(p.price * 100)::bigint, coalesce(p.stock, 0), p.id IS NOT NULL
 		FROM cart_items ci LEFT JOIN products p ON p.id = ci.product_id
 		WHERE ci.cart_id = $1 ORDER BY ci.id`, userID).Query(func(rows pgx.Rows) error {

@@ -23,14 +23,20 @@ const (
 	MaxLines = 50
 )
 
-// ItemAdded.v1: quantity of a product was added to the cart at unit price UnitPrice (a line
-// already there grows; its remembered price stays the one it was first added at).
+// ItemAdded.v2: quantity of a product was added to the cart at unit price UnitPrice (a line
+// already there grows; its remembered price stays the one it was first added at), when the
+// product was called Name (the line shows it once the product has left the catalog). v1 had no
+// name: it reads as v2 with Name "".
 type ItemAdded struct {
 	UserID    int64        `json:"user_id"`
 	ProductID int64        `json:"product_id"`
 	Quantity  int64        `json:"quantity"`
 	UnitPrice domain.Money `json:"unit_price"`
+	Name      string       `json:"name"`
 }
+
+// Reads implements domain.Reader: v1 is v2 without the name.
+func (ItemAdded) Reads(schemaVersion int) bool { return schemaVersion == 1 }
 
 // QuantityChanged.v1: a line's quantity is now Quantity.
 type QuantityChanged struct {
@@ -94,8 +100,8 @@ func (PromoRemoved) EventType() string     { return "CartPromoRemoved" }
 func (CheckedOut) EventType() string       { return "CartCheckedOut" }
 func (LinePriceUpdated) EventType() string { return "CartLinePriceUpdated" }
 
-// Every cart event is at schema version 1.
-func (ItemAdded) SchemaVersion() int        { return 1 }
+// Every cart event is at schema version 1 but ItemAdded (2).
+func (ItemAdded) SchemaVersion() int        { return 2 }
 func (QuantityChanged) SchemaVersion() int  { return 1 }
 func (ItemRemoved) SchemaVersion() int      { return 1 }
 func (Cleared) SchemaVersion() int          { return 1 }
@@ -193,6 +199,7 @@ func checkQuantity(q int64) error {
 // Product is what the cart needs to know of a product when it is added.
 type Product struct {
 	ID      int64
+	Name    string
 	Price   domain.Money
 	Stock   int64
 	Deleted bool
@@ -217,7 +224,7 @@ func (c *Cart) Add(p Product, quantity int64) error {
 	if err := p.holds(l.Quantity + quantity); err != nil {
 		return err
 	}
-	c.record(ItemAdded{UserID: c.s.UserID, ProductID: p.ID, Quantity: quantity, UnitPrice: p.Price})
+	c.record(ItemAdded{UserID: c.s.UserID, ProductID: p.ID, Quantity: quantity, UnitPrice: p.Price, Name: p.Name})
 	return nil
 }
 

@@ -75,9 +75,10 @@ const (
 type lineRow struct {
 	key       lineKey
 	state     lineState
-	reset     bool  // removed (or the cart emptied) in the batch: the row at its start no longer counts
-	newID     int64 // position of the CartItemAdded that creates the row if it does not exist (0: none)
-	price     int64 // remembered unit price (cents), with newID
+	reset     bool   // removed (or the cart emptied) in the batch: the row at its start no longer counts
+	newID     int64  // position of the CartItemAdded that creates the row if it does not exist (0: none)
+	price     int64  // remembered unit price (cents), with newID
+	name      string // the product's name when added, with newID
 	createdAt time.Time
 	qty       int64 // the quantity: absolute when qtyKnown, else the sum of adds
 	qtyKnown  bool  // a removal, a reset or a CartQuantityChanged fixed it in the batch
@@ -138,7 +139,7 @@ func (f *cartFold) apply(e eventstore.Event, d any) {
 				l.qtyKnown = true
 			}
 			l.state, l.qty = linePresent, d.Quantity
-			l.newID, l.price, l.createdAt = e.Position, d.UnitPrice.Cents(), e.RecordedAt
+			l.newID, l.price, l.name, l.createdAt = e.Position, d.UnitPrice.Cents(), d.Name, e.RecordedAt
 		case linePresent:
 			l.qty += d.Quantity
 			if !l.qtyKnown {
@@ -209,6 +210,7 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 		del                       struct{ carts, products, versions []int64 }
 		full                      struct {
 			ids, carts, products, qtys, prices, versions []int64
+			names                                        []string
 			created, at                                  []time.Time
 		}
 		upd struct {
@@ -219,6 +221,7 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 		}
 		ins struct {
 			ids, carts, products, qtys, prices, versions []int64
+			names                                        []string
 			created, at                                  []time.Time
 		}
 		adds deltaArgs
@@ -236,6 +239,7 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 		case l.reset && l.newID != 0:
 			full.ids, full.carts, full.products = append(full.ids, l.newID), append(full.carts, k.cart), append(full.products, k.product)
 			full.qtys, full.prices, full.versions = append(full.qtys, l.qty), append(full.prices, l.price), append(full.versions, l.version)
+			full.names = append(full.names, l.name)
 			full.created, full.at = append(full.created, utc(l.createdAt)), append(full.at, utc(l.at))
 		case l.state == linePresent:
 			upd.carts, upd.products, upd.qtys = append(upd.carts, k.cart), append(upd.products, k.product), append(upd.qtys, l.qty)
@@ -251,6 +255,7 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 			if l.newID != 0 {
 				ins.ids, ins.carts, ins.products = append(ins.ids, l.newID), append(ins.carts, k.cart), append(ins.products, k.product)
 				ins.qtys, ins.prices, ins.versions = append(ins.qtys, l.qty), append(ins.prices, l.price), append(ins.versions, l.version)
+				ins.names = append(ins.names, l.name)
 				ins.created, ins.at = append(ins.created, utc(l.createdAt)), append(ins.at, utc(l.at))
 			}
 		}
@@ -269,15 +274,15 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 	}
 	if len(full.ids) > 0 {
 		out = append(out, projections.Stmt{SQL: t.Sub(`INSERT INTO {cart_items} AS ci
-				(id, cart_id, product_id, quantity, unit_price, version, created_at, updated_at)
-			SELECT u.id, u.cart_id, u.product_id, u.quantity, u.price::numeric / 100, u.version, u.created_at, u.at
+				(id, cart_id, product_id, quantity, unit_price, version, created_at, updated_at, name)
+			SELECT u.id, u.cart_id, u.product_id, u.quantity, u.price::numeric / 100, u.version, u.created_at, u.at, u.name
 			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
-				$7::timestamp[], $8::timestamp[]) AS u(id, cart_id, product_id, quantity, price, version, created_at, at)
+				$7::timestamp[], $8::timestamp[], $9::text[]) AS u(id, cart_id, product_id, quantity, price, version, created_at, at, name)
 			ON CONFLICT (cart_id, product_id) DO UPDATE SET id = excluded.id, quantity = excluded.quantity,
 				unit_price = excluded.unit_price, version = excluded.version, created_at = excluded.created_at,
-				updated_at = excluded.updated_at
+				updated_at = excluded.updated_at, name = excluded.name
 			WHERE ci.version < excluded.version`),
-			Args: []any{full.ids, full.carts, full.products, full.qtys, full.prices, full.versions, full.created, full.at}})
+			Args: []any{full.ids, full.carts, full.products, full.qtys, full.prices, full.versions, full.created, full.at, full.names}})
 	}
 	if len(upd.carts) > 0 {
 		// A relative line adds the quantities added after the row's version; an absolute one
@@ -304,12 +309,12 @@ func (f *cartFold) lineStmts(t projections.Tables) []projections.Stmt {
 		// Lines whose first event in the batch added them and whose row did not exist: the add
 		// created them.
 		out = append(out, projections.Stmt{SQL: t.Sub(`INSERT INTO {cart_items}
-				(id, cart_id, product_id, quantity, unit_price, version, created_at, updated_at)
-			SELECT u.id, u.cart_id, u.product_id, u.quantity, u.price::numeric / 100, u.version, u.created_at, u.at
+				(id, cart_id, product_id, quantity, unit_price, version, created_at, updated_at, name)
+			SELECT u.id, u.cart_id, u.product_id, u.quantity, u.price::numeric / 100, u.version, u.created_at, u.at, u.name
 			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
-				$7::timestamp[], $8::timestamp[]) AS u(id, cart_id, product_id, quantity, price, version, created_at, at)
+				$7::timestamp[], $8::timestamp[], $9::text[]) AS u(id, cart_id, product_id, quantity, price, version, created_at, at, name)
 			ON CONFLICT (cart_id, product_id) DO NOTHING`),
-			Args: []any{ins.ids, ins.carts, ins.products, ins.qtys, ins.prices, ins.versions, ins.created, ins.at}})
+			Args: []any{ins.ids, ins.carts, ins.products, ins.qtys, ins.prices, ins.versions, ins.created, ins.at, ins.names}})
 	}
 	return out
 }

@@ -199,7 +199,7 @@ func (h *Shop) RedeemPromo(ctx context.Context, md domain.Metadata, userID int64
 			return err
 		}
 		if !p.Exists() {
-			return promo.RedeemError("unknown")
+			return promo.RedeemError(promo.ReasonUnknown)
 		}
 		if reason := p.Redeemable(h.now()); reason != "" {
 			return promo.RedeemError(reason)

@@ -31,7 +31,7 @@ func (r Registry) Decode(eventType string, schemaVersion int, data []byte) (Even
 		return nil, fmt.Errorf("%w: %s.v%d", ErrUnknownEvent, eventType, schemaVersion)
 	}
 	e := mk()
-	if r, ok := e.(Reader); e.SchemaVersion() != schemaVersion && (!ok || !r.Reads(schemaVersion)) {
+	if rd, ok := e.(Reader); e.SchemaVersion() != schemaVersion && (!ok || !rd.Reads(schemaVersion)) {
 		return nil, fmt.Errorf("%w: %s.v%d", ErrUnknownEvent, eventType, schemaVersion)
 	}
 	if err := json.Unmarshal(data, e); err != nil {

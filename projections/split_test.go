@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/techvault/techvault/internal/testdb"
 )
 
@@ -51,21 +53,8 @@ func TestSplitStmtKeepsEveryRowOnceInOrder(t *testing.T) {
 // A large Rows statement is written on two connections at once, and the statements around it
 // still run in order: each sees what the one before it wrote.
 func TestWriteStmtsSplitsLargeRowsStatementsInOrder(t *testing.T) {
-	db := testdb.New(t)
 	ctx := context.Background()
-	if _, err := db.Pool.Exec(ctx, `CREATE TABLE split_t (id bigint PRIMARY KEY, v text NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	a, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Release()
-	b, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Release()
+	db, a, b := twoWriters(t, "split_t")
 
 	n := splitRows * 2
 	ids, vs := make([]int64, n), make([]string, n)
@@ -78,7 +67,7 @@ func TestWriteStmtsSplitsLargeRowsStatementsInOrder(t *testing.T) {
 		{SQL: `UPDATE split_t t SET v = t.v || u.s FROM unnest($1::bigint[], $2::text[]) u(id, s) WHERE t.id = u.id`,
 			Args: []any{ids, repeat("!", n)}, Rows: true},
 	}
-	if err := writeStmts(ctx, a.Conn(), []batcher{b.Conn()}, stmts); err != nil {
+	if err := writeStmts(ctx, a, []batcher{b}, stmts); err != nil {
 		t.Fatal(err)
 	}
 	var rows, plain, last int
@@ -91,7 +80,7 @@ func TestWriteStmtsSplitsLargeRowsStatementsInOrder(t *testing.T) {
 	}
 
 	// A part that fails fails the write.
-	if err := writeStmts(ctx, a.Conn(), []batcher{b.Conn()}, stmts[:1]); err == nil {
+	if err := writeStmts(ctx, a, []batcher{b}, stmts[:1]); err == nil {
 		t.Fatal("inserting the same rows again: no error")
 	}
 }
@@ -107,21 +96,8 @@ func repeat(s string, n int) []string {
 // A large Copy is written on two connections at once, each row's values asked for once, and the
 // statements after it see every row.
 func TestWriteStmtsCopiesOnEveryWriterInOrder(t *testing.T) {
-	db := testdb.New(t)
 	ctx := context.Background()
-	if _, err := db.Pool.Exec(ctx, `CREATE TABLE copy_t (id bigint PRIMARY KEY, v text NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	a, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Release()
-	b, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Release()
+	db, a, b := twoWriters(t, "copy_t")
 
 	n := splitRows * 2
 	asked := make([]atomic.Int32, n)
@@ -132,13 +108,16 @@ func TestWriteStmtsCopiesOnEveryWriterInOrder(t *testing.T) {
 		}}},
 		{SQL: `UPDATE copy_t SET v = v || '!' WHERE id = ANY($1::bigint[])`, Args: []any{[]int64{1, int64(n)}}},
 	}
-	if err := writeStmts(ctx, a.Conn(), []batcher{b.Conn()}, stmts); err != nil {
+	if err := writeStmts(ctx, a, []batcher{b}, stmts); err != nil {
 		t.Fatal(err)
 	}
 	for i := range asked {
 		if got := asked[i].Load(); got != 1 {
 			t.Fatalf("row %d asked for %d times, want once", i, got)
 		}
+	}
+	if a.copies.Load() != 1 || b.copies.Load() != 1 {
+		t.Fatalf("COPYs per writer: %d and %d, want one each", a.copies.Load(), b.copies.Load())
 	}
 	var rows, marked int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE v = 'a!') FROM copy_t`).Scan(&rows, &marked); err != nil {
@@ -149,7 +128,39 @@ func TestWriteStmtsCopiesOnEveryWriterInOrder(t *testing.T) {
 	}
 
 	// A part that fails fails the write.
-	if err := writeStmts(ctx, a.Conn(), []batcher{b.Conn()}, stmts[:1]); err == nil {
+	if err := writeStmts(ctx, a, []batcher{b}, stmts[:1]); err == nil {
 		t.Fatal("copying the same rows again: no error")
 	}
+}
+
+// countingWriter is a writer connection that counts the COPYs run on it.
+type countingWriter struct {
+	*pgx.Conn
+	copies atomic.Int32
+}
+
+func (w *countingWriter) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error) {
+	w.copies.Add(1)
+	return w.Conn.CopyFrom(ctx, table, columns, rows)
+}
+
+// twoWriters creates table (id bigint primary key, v text) in a fresh database and returns it
+// with two connections to write on, given back when the test ends.
+func twoWriters(t *testing.T, table string) (*testdb.DB, *countingWriter, *countingWriter) {
+	t.Helper()
+	db := testdb.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE `+table+` (id bigint PRIMARY KEY, v text NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	var ws [2]*countingWriter
+	for i := range ws {
+		c, err := db.Pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Release)
+		ws[i] = &countingWriter{Conn: c.Conn()}
+	}
+	return db, ws[0], ws[1]
 }

@@ -29,7 +29,7 @@ type CartView struct {
 	Total    domain.Money // Subtotal - Discount
 	Currency string
 	// PromoID and PromoCode name the applied promo (0 and "" when none). PromoProblem says why it
-	// gives no discount now: promo.ReasonExpired, ReasonInactive, ReasonUsedUp, or "unknown" for
+	// gives no discount now: promo.ReasonExpired, ReasonInactive, ReasonUsedUp, or ReasonUnknown for
 	// a deleted promo; "" when it applies.
 	PromoID      int64
 	PromoCode    string
@@ -232,7 +232,7 @@ func scanCartLine(r pgx.CollectableRow) (CartLineView, error) {
 // takes nothing.
 func cartDiscount(p cartPromo, id int64, code string, subtotal domain.Money, now time.Time) (domain.Money, string) {
 	if !p.found {
-		return 0, "unknown"
+		return 0, promo.ReasonUnknown
 	}
 	pr := promo.Rehydrate([]domain.Event{promo.Created{PromoID: id, Code: code, Terms: promo.Terms{
 		Kind: p.kind, Value: p.value, ExpiresAt: p.expires, UsageLimit: p.limit, Active: p.active}}})

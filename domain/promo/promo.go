@@ -219,20 +219,30 @@ func (p *Promo) Redeemable(now time.Time) string {
 	return ""
 }
 
+// ReasonUnknown is the reason given for a code that does not exist (never created, or deleted).
+const ReasonUnknown = "unknown"
+
+// whyNot says why a code cannot be used, after "this code": a Redeemable reason's words.
+var whyNot = map[string]string{ReasonExpired: "has expired", ReasonInactive: "is not active", ReasonUsedUp: "has been used up"}
+
 // RedeemError is the client's error for a code that cannot be used, with the reason.
 func RedeemError(reason string) error {
-	msgs := map[string]string{ReasonExpired: "this code has expired", ReasonInactive: "this code is not active",
-		ReasonUsedUp: "this code has been used up", "unknown": "no such code"}
-	return &domain.Error{Kind: domain.ErrInvalid, Field: "code", Message: msgs[reason] + " (" + reason + ")"}
+	msg := "no such code"
+	if reason != ReasonUnknown {
+		msg = "this code " + whyNot[reason]
+	}
+	return &domain.Error{Kind: domain.ErrInvalid, Field: "code", Message: msg + " (" + reason + ")"}
 }
 
 // CartCodeError is the client's error for an order whose cart holds code, which cannot be used
 // now (reason as RedeemError's): the customer removes it to order without it.
 func CartCodeError(code, reason string) error {
-	msgs := map[string]string{ReasonExpired: "has expired", ReasonInactive: "is not active",
-		ReasonUsedUp: "has been used up", "unknown": "is no longer offered"}
+	why := "is no longer offered"
+	if reason != ReasonUnknown {
+		why = whyNot[reason]
+	}
 	return &domain.Error{Kind: domain.ErrInvalid, Field: "code", Message: fmt.Sprintf(
-		"the code %s on your cart %s (%s): remove it (DELETE /cart/promo) to order without it", code, msgs[reason], reason)}
+		"the code %s on your cart %s (%s): remove it (DELETE /cart/promo) to order without it", code, why, reason)}
 }
 
 // Discount is what the promo takes off a subtotal. Percentages round half up to the cent
@@ -255,7 +265,7 @@ func (p *Promo) Discount(subtotal domain.Money) domain.Money {
 // expiry brought forward) does not refuse it.
 func (p *Promo) Use(orderID int64, now time.Time) error {
 	if !p.Exists() {
-		return CartCodeError(p.code, "unknown")
+		return CartCodeError(p.code, ReasonUnknown)
 	}
 	if r := p.Redeemable(now); r != "" {
 		return CartCodeError(p.code, r)
